@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from omniman.models import Channel, ChannelGrant, Directive, IdempotencyKey, Order, OrderEvent, OrderItem, Session
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "currency", "is_active", "updated_at")
+    list_filter = ("is_active", "currency")
+    search_fields = ("code", "name")
+
+
+@admin.register(ChannelGrant)
+class ChannelGrantAdmin(admin.ModelAdmin):
+    list_display = ("user", "channel", "created_at")
+    list_filter = ("channel",)
+    list_select_related = ("user", "channel")
+    search_fields = ("user__username", "channel__code")
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ("session_key", "channel", "state", "rev", "total_q", "handle_type", "handle_ref", "created_at")
+    list_filter = ("channel", "state")
+    list_select_related = ("channel",)
+    search_fields = ("session_key", "handle_ref", "order_ref")
+    readonly_fields = [f.name for f in Session._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+    can_delete = False
+    readonly_fields = ("position", "line_id", "sku", "qty", "unit_price_q", "line_total_q", "meta")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OrderEventInline(admin.TabularInline):
+    model = OrderEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ("type", "actor", "payload", "created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("ref", "channel", "status", "total_q", "currency", "external_ref", "created_at")
+    list_filter = ("channel", "status")
+    list_select_related = ("channel",)
+    search_fields = ("ref", "session_key", "handle_ref", "external_ref")
+    inlines = [OrderItemInline, OrderEventInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in Order._meta.fields if f.name != "status"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
+        # Status changes go through the service: the channel's flow and an OrderEvent.
+        from omniman.exceptions import OmnimanError
+        from omniman.services import transition_order
+
+        if change and "status" in form.changed_data:
+            new_status = obj.status
+            try:
+                transition_order(ref=obj.ref, to=new_status, actor=request.user.get_username())
+            except OmnimanError as exc:
+                self.message_user(request, exc.detail, messages.ERROR)
+
+
+@admin.register(Directive)
+class DirectiveAdmin(admin.ModelAdmin):
+    list_display = ("id", "topic", "status", "attempts", "max_attempts", "available_at", "updated_at")
+    list_filter = ("status", "topic")
+    search_fields = ("topic", "last_error")
+    readonly_fields = [f.name for f in Directive._meta.fields]
+    actions = ["retry_selected", "mark_failed"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed directives")
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Directive]) -> None:
+        from omniman.exceptions import OmnimanError
+        from omniman.services.directive_ops import retry_directive
+
+        done = 0
+        for directive in queryset.filter(status=Directive.Status.FAILED):
+            try:
+                retry_directive(directive.pk, actor=request.user.get_username())
+                done += 1
+            except OmnimanError as exc:
+                self.message_user(request, exc.detail, messages.WARNING)
+        self.message_user(request, f"{done} directive(s) queued again.")
+
+    @admin.action(description="Mark the selected directives failed")
+    def mark_failed(self, request: HttpRequest, queryset: QuerySet[Directive]) -> None:
+        from omniman.services.directive_ops import fail_directive
+
+        done = sum(1 for d in queryset if fail_directive(d.pk, actor=request.user.get_username()))
+        self.message_user(request, f"{done} directive(s) marked failed.")
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    list_display = ("key", "channel", "status_code", "created_at", "expires_at")
+    list_filter = ("channel",)
+    list_select_related = ("channel",)
+    search_fields = ("key",)
+    readonly_fields = [f.name for f in IdempotencyKey._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,33 @@
+"""System checks: omniman.E001 (unknown OMNIMAN key), omniman.E002 (wrong type or value),
+omniman.E003 (a dotted path that does not import)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import Error
+
+from omniman import conf
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    errors = []
+    for key, message in conf.problems():
+        known = key in conf.DEFAULTS
+        errors.append(Error(
+            message,
+            hint="See the settings reference in omniman's docs." if not known else None,
+            id="omniman.E002" if known else "omniman.E001",
+        ))
+    if errors:
+        return errors
+    paths = [conf.get("PRICING_BACKEND")] if conf.get("PRICING_BACKEND") else []
+    paths += list(conf.get("HANDLERS").values()) + list(conf.get("ISSUE_RESOLVERS").values())
+    paths += [p["path"] if isinstance(p, dict) else p for p in conf.get("VALIDATORS")]
+    paths += list(conf.get("MODIFIERS"))
+    for path in paths:
+        try:
+            conf.import_path(path)
+        except ImportError as exc:
+            errors.append(Error(f"Cannot import {path!r}: {exc}", id="omniman.E003"))
+    return errors

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.functional import cached_property
+
+from omniman.fields import FastJSONField
+
+PRICING_POLICIES = ("internal", "external")
+EDIT_POLICIES = ("open", "locked")
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _is_flow(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and _is_str_list(v) for k, v in value.items()
+    )
+
+
+# key -> (check, description of the expected type)
+CONFIG_KEYS: dict[str, tuple[Any, str]] = {
+    "pricing_policy": (lambda v: v in PRICING_POLICIES, "'internal' or 'external'"),
+    "edit_policy": (lambda v: v in EDIT_POLICIES, "'open' or 'locked'"),
+    "require_if_match": (lambda v: isinstance(v, bool), "a boolean"),
+    "session_ttl_minutes": (
+        lambda v: v is None or isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "a positive integer or null",
+    ),
+    "checks": (
+        lambda v: isinstance(v, dict) and all(isinstance(t, str) and t for t in v.values()),
+        "an object mapping check codes to directive topics",
+    ),
+    "required_checks_on_commit": (_is_str_list, "a list of check codes"),
+    "post_commit_directives": (_is_str_list, "a list of directive topics"),
+    "initial_status": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "order_flow": (_is_flow, "an object mapping a status to a list of next statuses"),
+    "external_ref_path": (lambda v: v is None or isinstance(v, str) and bool(v), "a dotted path into data, or null"),
+    "modifiers": (_is_str_list, "a list of registered modifier names"),
+}
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """A channel's validated config with its defaults filled in."""
+
+    pricing_policy: str = "external"
+    edit_policy: str = "open"
+    require_if_match: bool = False
+    session_ttl_minutes: int | None = None
+    checks: dict[str, str] = field(default_factory=dict)
+    required_checks_on_commit: tuple[str, ...] = ()
+    post_commit_directives: tuple[str, ...] = ()
+    initial_status: str = "new"
+    order_flow: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    external_ref_path: str | None = None
+    modifiers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ChannelConfig:
+        values = dict(raw)
+        for key in ("required_checks_on_commit", "post_commit_directives", "modifiers"):
+            if key in values:
+                values[key] = tuple(values[key])
+        if "order_flow" in values:
+            values["order_flow"] = {k: tuple(v) for k, v in values["order_flow"].items()}
+        return cls(**values)
+
+    def allowed_next(self, status: str) -> tuple[str, ...]:
+        return self.order_flow.get(status, ())
+
+
+def validate_config(value: Any) -> None:
+    """Raise ``ValidationError`` for an unknown key, a wrong type or an inconsistent config."""
+    if not isinstance(value, dict):
+        raise ValidationError({"config": "The config must be a JSON object."})
+    errors: dict[str, list[str]] = {}
+    for key, item in value.items():
+        if key not in CONFIG_KEYS:
+            errors.setdefault("config", []).append(
+                f"Unknown key {key!r}; known keys: {', '.join(sorted(CONFIG_KEYS))}."
+            )
+            continue
+        check, expected = CONFIG_KEYS[key]
+        if not check(item):
+            errors.setdefault("config", []).append(f"{key!r} must be {expected}.")
+    if not errors:
+        checks = value.get("checks", {})
+        for code in value.get("required_checks_on_commit", []):
+            if code not in checks:
+                errors.setdefault("config", []).append(
+                    f"required check {code!r} is not declared in 'checks'."
+                )
+    if errors:
+        raise ValidationError(errors)
+
+
+slug_validator = RegexValidator(r"^[A-Za-z0-9._:-]{1,64}$", "1 to 64 characters of [A-Za-z0-9._:-].")
+
+
+class Channel(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=128)
+    currency = models.CharField(
+        max_length=3,
+        default="BRL",
+        validators=[RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code, three capital letters.")],
+    )
+    is_active = models.BooleanField(default=True)
+    config = FastJSONField(default=dict, blank=True, validators=[validate_config])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("code",)
+        permissions = [("operate", "Can operate omniman (directives, retries)")]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        validate_config(self.config)
+        self.__dict__.pop("conf", None)
+        super().save(*args, **kwargs)
+
+    @cached_property
+    def conf(self) -> ChannelConfig:
+        return ChannelConfig.from_dict(self.config or {})
+
+
+class ChannelGrant(models.Model):
+    """Gives one user access to one channel through the API."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="omniman_grants"
+    )
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="grants")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "channel"], name="omniman_grant_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.channel}"

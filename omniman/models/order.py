@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from django.db import models
+
+from omniman.fields import FastJSONField
+from omniman.models.channel import Channel
+from omniman.models.session import Session
+
+
+class Order(models.Model):
+    """An immutable snapshot sealed at commit; only ``status`` changes afterwards."""
+
+    ref = models.CharField(max_length=64, unique=True)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="orders")
+    session = models.OneToOneField(
+        Session, on_delete=models.PROTECT, null=True, blank=True, related_name="order"
+    )
+    session_key = models.CharField(max_length=64)
+    handle_type = models.CharField(max_length=64, blank=True, default="")
+    handle_ref = models.CharField(max_length=128, blank=True, default="")
+    data = FastJSONField(default=dict, blank=True)
+    pricing = FastJSONField(default=dict, blank=True)
+    total_q = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    external_ref = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=64)
+    # +1 on every status change: part of the ETag.
+    version = models.PositiveIntegerField(default=0)
+    # Position in commit order, for orders/stream/: handed out last in the commit
+    # transaction under a lock, so a reader never skips an order that commits late.
+    stream_seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-id",)
+        constraints = [
+            models.CheckConstraint(condition=models.Q(total_q__gte=0), name="omniman_order_total_gte_0"),
+        ]
+        indexes = [
+            models.Index(fields=["channel", "status"], name="omniman_ord_chan_status"),
+            models.Index(fields=["created_at", "id"], name="omniman_ord_created_id"),
+            models.Index(fields=["external_ref"], name="omniman_ord_external_ref"),
+            models.Index(fields=["channel", "id"], name="omniman_ord_chan_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.ref
+
+    @property
+    def etag(self) -> str:
+        return f'"o{self.pk}.{self.version}"'
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    line_id = models.CharField(max_length=64)
+    sku = models.CharField(max_length=64)
+    qty = models.DecimalField(max_digits=10, decimal_places=3)
+    unit_price_q = models.BigIntegerField()
+    line_total_q = models.BigIntegerField()
+    meta = FastJSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("order", "position")
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_id"], name="omniman_item_line_unique"),
+            models.CheckConstraint(condition=models.Q(qty__gt=0), name="omniman_item_qty_gt_0"),
+            models.CheckConstraint(
+                condition=models.Q(unit_price_q__gte=0, line_total_q__gte=0),
+                name="omniman_item_amounts_gte_0",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}:{self.line_id}"
+
+
+class OrderEvent(models.Model):
+    """One audit row per change of an order: created, status changed, ..."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=64)
+    actor = models.CharField(max_length=150, blank=True, default="")
+    payload = FastJSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("order", "id")
+        indexes = [models.Index(fields=["order", "id"], name="omniman_evt_order_id")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}:{self.type}"

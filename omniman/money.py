@@ -1,0 +1,79 @@
+"""Money in integer minor units and quantities as decimals: no float ever touches money."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+MAX_SAFE_Q = 2**53 - 1  # the largest integer a JavaScript client reads exactly
+MAX_UNIT_PRICE_Q = 10**12
+MAX_QTY = Decimal(1_000_000)
+QTY_PLACES = 3
+
+_ONE = Decimal(1)
+
+
+class MoneyError(ValueError):
+    """A value that is not a valid quantity or amount; ``code`` says why."""
+
+    def __init__(self, detail: str, code: str = "invalid") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+def parse_qty(value: object, *, allow_zero: bool = False) -> Decimal:
+    """A quantity from a JSON number or a decimal string: finite, > 0 (or 0 when allowed),
+    at most 3 decimal places once trailing zeros are dropped, at most 1,000,000."""
+    if isinstance(value, bool) or value is None:
+        raise MoneyError("qty must be a number or a decimal string.", "invalid_type")
+    if isinstance(value, float):
+        # JSON parsers may hand us floats: their shortest repr is the literal the client sent.
+        value = repr(value)
+    if isinstance(value, (int, Decimal)):
+        qty = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or text != value or len(text) > 32:
+            raise MoneyError("qty must be a decimal string such as \"2\" or \"0.25\".", "invalid")
+        try:
+            qty = Decimal(text)
+        except InvalidOperation:
+            raise MoneyError("qty must be a decimal string such as \"2\" or \"0.25\".", "invalid") from None
+    else:
+        raise MoneyError("qty must be a number or a decimal string.", "invalid_type")
+    if not qty.is_finite():
+        raise MoneyError("qty must be finite.", "invalid")
+    if qty < 0 or (qty == 0 and not allow_zero):
+        raise MoneyError("qty must be greater than 0." if not allow_zero else "qty must not be negative.", "min_value")
+    if qty > MAX_QTY:
+        raise MoneyError(f"qty must be at most {MAX_QTY}.", "max_value")
+    normal = qty.normalize()
+    if normal.as_tuple().exponent < -QTY_PLACES:  # type: ignore[operator]
+        raise MoneyError(f"qty has more than {QTY_PLACES} decimal places.", "max_decimal_places")
+    return normal if normal != 0 else Decimal(0)
+
+
+def format_qty(qty: Decimal) -> str:
+    """The canonical string of a quantity: "2", "0.25", never an exponent."""
+    text = format(qty.normalize(), "f")
+    return text
+
+
+def parse_amount_q(value: object, *, maximum: int = MAX_UNIT_PRICE_Q) -> int:
+    """An amount in minor units: a JSON integer (not 500.0, not "500"), 0 ≤ v ≤ maximum."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MoneyError("must be an integer amount in minor units.", "invalid_type")
+    if value < 0:
+        raise MoneyError("must not be negative.", "min_value")
+    if value > maximum:
+        raise MoneyError(f"must be at most {maximum}.", "max_value")
+    return value
+
+
+def line_total_q(qty: Decimal, unit_price_q: int) -> int:
+    """round-half-even(qty × unit_price_q), in minor units."""
+    return int((qty * unit_price_q).quantize(_ONE, rounding=ROUND_HALF_EVEN))
+
+
+def is_safe_q(amount: int) -> bool:
+    return 0 <= amount <= MAX_SAFE_Q

@@ -1,0 +1,438 @@
+"""The op engine: op schemas and pure functions over a session's state.
+
+``parse_ops`` checks the shape of a raw op list once; ``apply_ops`` applies parsed ops
+to a copy of the state and returns the new one, or raises ``ValidationError`` naming
+the op index and field. The stored state is never touched: a rejected modify leaves
+it byte-for-byte equal. Nothing here reads the database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from omniman.exceptions import FieldError, ValidationError
+from omniman.money import (
+    MAX_SAFE_Q,
+    MoneyError,
+    format_qty,
+    line_total_q,
+    parse_amount_q,
+    parse_qty,
+)
+
+IDENT_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+MAX_PATH_SEGMENTS = 5
+
+# op name -> (required fields, optional fields)
+OP_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "add_line": (frozenset({"sku", "qty"}), frozenset({"unit_price_q", "meta", "line_id"})),
+    "remove_line": (frozenset({"line_id"}), frozenset()),
+    "set_qty": (frozenset({"line_id", "qty"}), frozenset()),
+    "replace_sku": (frozenset({"line_id", "sku"}), frozenset({"unit_price_q"})),
+    "set_price": (frozenset({"line_id", "unit_price_q"}), frozenset()),
+    "set_data": (frozenset({"path", "value"}), frozenset()),
+    "merge_lines": (frozenset(), frozenset()),
+}
+OP_NAMES = tuple(OP_FIELDS)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One parsed op: ``index`` is its position in the request, for error pointers."""
+
+    index: int
+    op: str
+    sku: str | None = None
+    qty: Decimal | None = None
+    unit_price_q: int | None = None
+    meta: dict[str, Any] | None = None
+    line_id: str | None = None
+    path: tuple[str, ...] = ()
+    value: Any = None
+
+    def pointer(self, name: str | None = None) -> str:
+        return f"/ops/{self.index}" + (f"/{name}" if name else "")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_ops: int = 100
+    max_lines: int = 500
+    max_data_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        from omniman import conf
+
+        return cls(
+            max_ops=conf.get("MAX_OPS_PER_MODIFY"),
+            max_lines=conf.get("MAX_LINES_PER_SESSION"),
+            max_data_bytes=conf.get("MAX_DATA_BYTES"),
+        )
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """What a modifier adds to the subtotal (negative for a discount)."""
+
+    code: str
+    label: str
+    amount_q: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "label": self.label, "amount_q": self.amount_q}
+
+
+Modifier = Callable[[Mapping[str, Any]], Sequence[Adjustment]]
+
+
+@dataclass
+class State:
+    """A session's mutable state as plain data. ``items`` lines are never mutated in place."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    pricing: dict[str, Any] = field(default_factory=dict)
+    total_q: int = 0
+    next_line: int = 1
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> State:
+        return cls(
+            items=raw.get("items") or [],
+            data=raw.get("data") or {},
+            pricing=raw.get("pricing") or {},
+            total_q=raw.get("total_q", 0),
+            next_line=raw.get("next_line", 1),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "items": self.items,
+            "data": self.data,
+            "pricing": self.pricing,
+            "total_q": self.total_q,
+            "next_line": self.next_line,
+        }
+
+
+def _err(pointer: str, detail: str, code: str = "invalid") -> ValidationError:
+    return ValidationError(FieldError(pointer, detail, code))
+
+
+def _ident(value: Any, pointer: str, name: str) -> str:
+    if not isinstance(value, str) or not IDENT_RE.match(value):
+        raise _err(pointer, f"{name} must be 1 to 64 characters of [A-Za-z0-9._:-].")
+    return value
+
+
+def _qty(value: Any, pointer: str, *, allow_zero: bool = False) -> Decimal:
+    try:
+        return parse_qty(value, allow_zero=allow_zero)
+    except MoneyError as exc:
+        raise _err(pointer, exc.detail, exc.code) from None
+
+
+def _price(value: Any, pointer: str) -> int:
+    try:
+        return parse_amount_q(value)
+    except MoneyError as exc:
+        raise _err(pointer, f"unit_price_q {exc.detail}", exc.code) from None
+
+
+def _path(value: Any, pointer: str) -> tuple[str, ...]:
+    if not isinstance(value, str):
+        raise _err(pointer, "path must be a dotted string such as \"table.guests\".", "invalid_type")
+    parts = tuple(value.split("."))
+    if len(parts) > MAX_PATH_SEGMENTS or not all(PATH_SEGMENT_RE.match(p) for p in parts):
+        raise _err(
+            pointer,
+            f"path must be 1 to {MAX_PATH_SEGMENTS} dot-separated segments of [A-Za-z0-9_-].",
+        )
+    return parts
+
+
+def parse_ops(raw: Any, *, limits: Limits | None = None) -> list[Op]:
+    """Check the shape of a raw op list and return typed ops; the first error stops."""
+    limits = limits or Limits.from_settings()
+    if not isinstance(raw, list):
+        raise _err("/ops", "ops must be a list of ops.", "invalid_type")
+    if not raw:
+        raise _err("/ops", "ops must not be empty.", "empty")
+    if len(raw) > limits.max_ops:
+        raise _err("/ops", f"at most {limits.max_ops} ops per modify.", "max_length")
+    parsed = []
+    for index, item in enumerate(raw):
+        base = f"/ops/{index}"
+        if not isinstance(item, dict):
+            raise _err(base, "each op must be an object.", "invalid_type")
+        name = item.get("op")
+        if not isinstance(name, str) or name not in OP_FIELDS:
+            raise _err(
+                f"{base}/op",
+                f"unknown op; one of: {', '.join(OP_NAMES)}.",
+                "unknown_op" if isinstance(name, str) else "required" if name is None else "invalid_type",
+            )
+        required, optional = OP_FIELDS[name]
+        for key in item:
+            if key != "op" and key not in required and key not in optional:
+                raise _err(f"{base}/{key}", f"unknown field for {name}.", "unknown_field")
+        for key in sorted(required):
+            if key not in item:
+                raise _err(f"{base}/{key}", f"{key} is required for {name}.", "required")
+        kwargs: dict[str, Any] = {}
+        if "sku" in item:
+            kwargs["sku"] = _ident(item["sku"], f"{base}/sku", "sku")
+        if "line_id" in item:
+            kwargs["line_id"] = _ident(item["line_id"], f"{base}/line_id", "line_id")
+        if "qty" in item:
+            kwargs["qty"] = _qty(item["qty"], f"{base}/qty", allow_zero=name == "set_qty")
+        if "unit_price_q" in item:
+            kwargs["unit_price_q"] = _price(item["unit_price_q"], f"{base}/unit_price_q")
+        if "meta" in item:
+            if not isinstance(item["meta"], dict):
+                raise _err(f"{base}/meta", "meta must be an object.", "invalid_type")
+            kwargs["meta"] = item["meta"]
+        if name == "set_data":
+            kwargs["path"] = _path(item["path"], f"{base}/path")
+            kwargs["value"] = item["value"]
+        parsed.append(Op(index=index, op=name, **kwargs))
+    return parsed
+
+
+def skus_to_price(ops: Sequence[Op]) -> set[str]:
+    """The skus whose catalog price an internal-pricing channel must look up."""
+    return {op.sku for op in ops if op.op in ("add_line", "replace_sku") and op.sku}
+
+
+def _make_line(line_id: str, sku: str, qty: Decimal, price: int, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "line_id": line_id,
+        "sku": sku,
+        "qty": format_qty(qty),
+        "unit_price_q": price,
+        "line_total_q": line_total_q(qty, price),
+        "meta": meta,
+    }
+
+
+class _Engine:
+    def __init__(
+        self,
+        state: State,
+        *,
+        pricing_policy: str,
+        prices: Mapping[str, int] | None,
+        limits: Limits,
+    ) -> None:
+        self.lines: dict[str, dict[str, Any]] = {line["line_id"]: line for line in state.items}
+        self.data = state.data
+        self.data_copied = False
+        self.subtotal = sum(line["line_total_q"] for line in state.items)
+        self.next_line = state.next_line
+        self.internal = pricing_policy == "internal"
+        self.prices = prices or {}
+        self.limits = limits
+
+    def line(self, op: Op) -> dict[str, Any]:
+        assert op.line_id is not None
+        try:
+            return self.lines[op.line_id]
+        except KeyError:
+            raise _err(op.pointer("line_id"), f"no line {op.line_id!r} in this session.", "unknown_line") from None
+
+    def catalog_price(self, op: Op) -> int:
+        if op.unit_price_q is not None:
+            raise _err(
+                op.pointer("unit_price_q"),
+                "this channel prices from its catalog; do not send unit_price_q.",
+                "not_allowed",
+            )
+        assert op.sku is not None
+        price = self.prices.get(op.sku)
+        if price is None:
+            raise _err(op.pointer("sku"), f"unknown sku {op.sku!r} in this channel's catalog.", "unknown_sku")
+        return price
+
+    def put(self, op: Op, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        delta = (new["line_total_q"] if new else 0) - (old["line_total_q"] if old else 0)
+        subtotal = self.subtotal + delta
+        if subtotal > MAX_SAFE_Q or (new and new["line_total_q"] > MAX_SAFE_Q):
+            raise _err(op.pointer(), f"the total would exceed {MAX_SAFE_Q}.", "max_total")
+        self.subtotal = subtotal
+        if new is None:
+            assert old is not None
+            del self.lines[old["line_id"]]
+        else:
+            self.lines[new["line_id"]] = new
+
+    def apply(self, op: Op) -> None:
+        getattr(self, f"op_{op.op}")(op)
+
+    def op_add_line(self, op: Op) -> None:
+        assert op.sku is not None and op.qty is not None
+        if self.internal:
+            price = self.catalog_price(op)
+        elif op.unit_price_q is None:
+            raise _err(op.pointer("unit_price_q"), "unit_price_q is required on this channel.", "required")
+        else:
+            price = op.unit_price_q
+        if op.line_id is not None:
+            if op.line_id in self.lines:
+                raise _err(op.pointer("line_id"), f"line {op.line_id!r} already exists.", "duplicate")
+            line_id = op.line_id
+        else:
+            line_id = f"L{self.next_line}"
+            while line_id in self.lines:
+                self.next_line += 1
+                line_id = f"L{self.next_line}"
+            self.next_line += 1
+        if len(self.lines) >= self.limits.max_lines:
+            raise _err(op.pointer(), f"at most {self.limits.max_lines} lines per session.", "max_lines")
+        self.put(op, None, _make_line(line_id, op.sku, op.qty, price, op.meta or {}))
+
+    def op_remove_line(self, op: Op) -> None:
+        self.put(op, self.line(op), None)
+
+    def op_set_qty(self, op: Op) -> None:
+        assert op.qty is not None
+        old = self.line(op)
+        if op.qty == 0:
+            self.put(op, old, None)
+            return
+        self.put(op, old, _make_line(old["line_id"], old["sku"], op.qty, old["unit_price_q"], old["meta"]))
+
+    def op_replace_sku(self, op: Op) -> None:
+        assert op.sku is not None
+        old = self.line(op)
+        if self.internal:
+            price = self.catalog_price(op)
+        else:
+            price = old["unit_price_q"] if op.unit_price_q is None else op.unit_price_q
+        qty = Decimal(old["qty"])
+        self.put(op, old, _make_line(old["line_id"], op.sku, qty, price, old["meta"]))
+
+    def op_set_price(self, op: Op) -> None:
+        assert op.unit_price_q is not None
+        if self.internal:
+            raise _err(op.pointer("op"), "set_price is for external pricing channels only.", "not_allowed")
+        old = self.line(op)
+        qty = Decimal(old["qty"])
+        self.put(op, old, _make_line(old["line_id"], old["sku"], qty, op.unit_price_q, old["meta"]))
+
+    def op_set_data(self, op: Op) -> None:
+        if not self.data_copied:
+            self.data = orjson.loads(orjson.dumps(self.data))
+            self.data_copied = True
+        node = self.data
+        for depth, segment in enumerate(op.path[:-1]):
+            child = node.get(segment)
+            if child is None:
+                if op.value is None:
+                    return  # deleting under a missing key: nothing to do
+                child = node[segment] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(op.path[: depth + 1])
+                raise _err(op.pointer("path"), f"{where!r} is not an object.", "not_an_object")
+            node = child
+        last = op.path[-1]
+        if op.value is None:
+            node.pop(last, None)
+        else:
+            node[last] = op.value
+        try:
+            size = len(orjson.dumps(self.data))
+        except (TypeError, orjson.JSONEncodeError):
+            raise _err(op.pointer("value"), "value is not valid JSON.", "invalid") from None
+        if size > self.limits.max_data_bytes:
+            raise _err(op.pointer("value"), f"data would exceed {self.limits.max_data_bytes} bytes.", "max_size")
+
+    def op_merge_lines(self, op: Op) -> None:
+        groups: dict[tuple[str, int, bytes], dict[str, Any]] = {}
+        merged: dict[str, dict[str, Any]] = {}
+        subtotal = 0
+        for line in self.lines.values():
+            key = (line["sku"], line["unit_price_q"], orjson.dumps(line["meta"], option=orjson.OPT_SORT_KEYS))
+            first = groups.get(key)
+            if first is None:
+                groups[key] = line
+                merged[line["line_id"]] = line
+                continue
+            qty = Decimal(first["qty"]) + Decimal(line["qty"])
+            if qty > Decimal(1_000_000):
+                raise _err(op.pointer(), "a merged line would exceed the maximum qty.", "max_value")
+            combined = _make_line(first["line_id"], first["sku"], qty, first["unit_price_q"], first["meta"])
+            groups[key] = combined
+            merged[first["line_id"]] = combined
+        for line in merged.values():
+            subtotal += line["line_total_q"]
+        if subtotal > MAX_SAFE_Q:
+            raise _err(op.pointer(), f"the total would exceed {MAX_SAFE_Q}.", "max_total")
+        self.lines = merged
+        self.subtotal = subtotal
+
+
+def apply_ops(
+    state: State,
+    ops: Sequence[Op],
+    *,
+    pricing_policy: str = "external",
+    prices: Mapping[str, int] | None = None,
+    modifiers: Sequence[Modifier] = (),
+    limits: Limits | None = None,
+) -> State:
+    """Apply every op to a copy of ``state``; all apply or a ``ValidationError`` is raised."""
+    engine = _Engine(state, pricing_policy=pricing_policy, prices=prices, limits=limits or Limits.from_settings())
+    for op in ops:
+        engine.apply(op)
+    items = list(engine.lines.values())
+    return price_state(
+        State(items=items, data=engine.data, pricing={}, total_q=0, next_line=engine.next_line),
+        subtotal_q=engine.subtotal,
+        modifiers=modifiers,
+        pointer=f"/ops/{len(ops) - 1}" if ops else "/ops",
+    )
+
+
+def price_state(
+    state: State,
+    *,
+    subtotal_q: int | None = None,
+    modifiers: Sequence[Modifier] = (),
+    pointer: str = "/ops",
+) -> State:
+    """Fill ``pricing`` and ``total_q``: the sum of line totals plus every adjustment."""
+    if subtotal_q is None:
+        subtotal_q = sum(line["line_total_q"] for line in state.items)
+    adjustments: list[dict[str, Any]] = []
+    total = subtotal_q
+    view = {"items": state.items, "data": state.data, "subtotal_q": subtotal_q}
+    for modifier in modifiers:
+        for adj in modifier(view):
+            if isinstance(adj.amount_q, bool) or not isinstance(adj.amount_q, int):
+                raise TypeError(f"modifier {modifier!r} returned a non-integer amount")
+            adjustments.append(adj.as_dict())
+            total += adj.amount_q
+    total = max(total, 0)
+    if total > MAX_SAFE_Q:
+        raise _err(pointer, f"the total would exceed {MAX_SAFE_Q}.", "max_total")
+    state.pricing = {"subtotal_q": subtotal_q, "adjustments": adjustments, "total_q": total}
+    state.total_q = total
+    return state
+
+
+def modify(
+    state: State,
+    raw_ops: Any,
+    **kwargs: Any,
+) -> State:
+    """``parse_ops`` then ``apply_ops``: the whole op engine for callers without a catalog."""
+    limits = kwargs.pop("limits", None) or Limits.from_settings()
+    return apply_ops(state, parse_ops(raw_ops, limits=limits), limits=limits, **kwargs)

@@ -1,0 +1,182 @@
+"""The one place where handlers, modifiers, validators and issue resolvers live.
+
+Register by decorator (``@registry.handler("stock.hold")``), by call
+(``registry.register_handler("stock.hold", fn)``) or by dotted path in
+``OMNIMAN["HANDLERS"]`` and friends. A duplicate topic is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from omniman import conf
+from omniman.exceptions import HandlerError
+
+if TYPE_CHECKING:
+    from omniman.models import Channel, Directive
+    from omniman.ops import Adjustment, State
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("draft", "commit")
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What a handler needs to be idempotent: the directive id, the attempt, a logger."""
+
+    directive_id: int
+    attempt: int
+    max_attempts: int
+    topic: str
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key to give a gateway: the same on every attempt of this directive."""
+        return f"omniman-directive-{self.directive_id}"
+
+
+class Handler(Protocol):
+    """Runs one directive. Raise ``RetryLater`` to be run again, ``PermanentFailure``
+    to fail for good; any other exception is retried with backoff."""
+
+    def __call__(self, directive: Directive, ctx: HandlerContext) -> Any: ...
+
+
+class Modifier(Protocol):
+    """Pure: given ``{"items", "data", "subtotal_q"}`` return the adjustments to add."""
+
+    def __call__(self, view: Mapping[str, Any]) -> Sequence[Adjustment]: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a validator reports: a stable code and a message."""
+
+    code: str
+    detail: str
+
+
+class Validator(Protocol):
+    """Pure: return the problems of ``state`` for ``channel`` at ``stage``
+    (``draft``: the modify is refused; ``commit``: the commit is blocked)."""
+
+    def __call__(self, *, channel: Channel, state: State, stage: str) -> Iterable[Problem]: ...
+
+
+class IssueResolver(Protocol):
+    """Return the raw ops that apply ``action_id`` of ``issue`` (a dict as stored)."""
+
+    def __call__(self, *, channel: Channel, issue: Mapping[str, Any], action_id: str) -> list[dict[str, Any]]: ...
+
+
+class PricingBackend(Protocol):
+    """The catalog of ``internal`` pricing channels: price in minor units by sku;
+    an unknown sku is left out of the answer."""
+
+    def prices(self, channel: Channel, skus: set[str]) -> Mapping[str, int]: ...
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+        self.modifiers: dict[str, Modifier] = {}
+        self.validators: list[tuple[str, Validator]] = []
+        self.resolvers: dict[str, IssueResolver] = {}
+        self._settings_loaded = False
+
+    # -- handlers ----------------------------------------------------------
+    def register_handler(self, topic: str, fn: Handler) -> Handler:
+        existing = self.handlers.get(topic)
+        if existing is not None and existing is not fn:
+            raise HandlerError(f"A handler for topic {topic!r} is already registered: {existing!r}.")
+        self.handlers[topic] = fn
+        return fn
+
+    def handler(self, topic: str) -> Callable[[Handler], Handler]:
+        def decorate(fn: Handler) -> Handler:
+            return self.register_handler(topic, fn)
+
+        return decorate
+
+    def get_handler(self, topic: str) -> Handler | None:
+        self.load_settings()
+        return self.handlers.get(topic)
+
+    # -- modifiers ---------------------------------------------------------
+    def register_modifier(self, name: str, fn: Modifier) -> Modifier:
+        if name in self.modifiers and self.modifiers[name] is not fn:
+            raise HandlerError(f"A modifier named {name!r} is already registered.")
+        self.modifiers[name] = fn
+        return fn
+
+    def modifier(self, name: str) -> Callable[[Modifier], Modifier]:
+        return lambda fn: self.register_modifier(name, fn)
+
+    def modifiers_for(self, names: Iterable[str]) -> list[Modifier]:
+        self.load_settings()
+        missing = [n for n in names if n not in self.modifiers]
+        if missing:
+            raise HandlerError(f"Unknown modifiers {missing!r}; register them first.")
+        return [self.modifiers[n] for n in names]
+
+    # -- validators --------------------------------------------------------
+    def register_validator(self, fn: Validator, *, stage: str = "commit") -> Validator:
+        if stage not in STAGES:
+            raise HandlerError(f"stage must be one of {STAGES}, not {stage!r}.")
+        if (stage, fn) not in self.validators:
+            self.validators.append((stage, fn))
+        return fn
+
+    def validator(self, stage: str = "commit") -> Callable[[Validator], Validator]:
+        return lambda fn: self.register_validator(fn, stage=stage)
+
+    def validators_for(self, stage: str) -> list[Validator]:
+        self.load_settings()
+        return [fn for s, fn in self.validators if s == stage]
+
+    # -- issue resolvers ---------------------------------------------------
+    def register_resolver(self, code: str, fn: IssueResolver) -> IssueResolver:
+        if code in self.resolvers and self.resolvers[code] is not fn:
+            raise HandlerError(f"A resolver for issue code {code!r} is already registered.")
+        self.resolvers[code] = fn
+        return fn
+
+    def resolver(self, code: str) -> Callable[[IssueResolver], IssueResolver]:
+        return lambda fn: self.register_resolver(code, fn)
+
+    # -- settings ----------------------------------------------------------
+    def load_settings(self) -> None:
+        """Register what ``OMNIMAN`` names by dotted path (once)."""
+        if self._settings_loaded:
+            return
+        self._settings_loaded = True
+        for topic, path in conf.get("HANDLERS").items():
+            self.register_handler(topic, conf.import_path(path))
+        for path in conf.get("MODIFIERS"):
+            self.register_modifier(path, conf.import_path(path))
+        for entry in conf.get("VALIDATORS"):
+            stage = "commit"
+            if isinstance(entry, dict):
+                stage, entry = entry.get("stage", "commit"), entry["path"]
+            self.register_validator(conf.import_path(entry), stage=stage)
+        for code, path in conf.get("ISSUE_RESOLVERS").items():
+            self.register_resolver(code, conf.import_path(path))
+
+    def pricing_backend(self) -> PricingBackend | None:
+        path = conf.get("PRICING_BACKEND")
+        if not path:
+            return None
+        backend = conf.import_path(path)
+        return backend() if isinstance(backend, type) else backend
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        self.__init__()  # type: ignore[misc]
+
+
+registry = Registry()

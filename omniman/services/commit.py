@@ -1,0 +1,223 @@
+"""Commit: turn an open session into an Order, exactly once per idempotency key."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from omniman import signals
+from omniman.exceptions import AlreadyCommitted, BlockReason, CommitBlocked, SessionNotOpen
+from omniman.models import Order, OrderEvent, OrderItem, Session
+from omniman.ops import State
+from omniman.registry import registry
+from omniman.services import idempotency
+from omniman.services.directives import enqueue_many
+from omniman.services.locks import lock_session, stream_lock
+from omniman.services.sessions import check_preconditions
+
+logger = logging.getLogger(__name__)
+
+_REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U
+REF_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """The answer to a commit; ``replayed`` when it came from the idempotency store."""
+
+    order_ref: str
+    body: dict[str, Any]
+    replayed: bool = False
+    order: Order | None = None
+
+    status_code = 201
+
+
+def new_order_ref(channel_code: str) -> str:
+    token = "".join(secrets.choice(_REF_ALPHABET) for _ in range(10))
+    return f"{channel_code.upper()[:12]}-{token[:5]}-{token[5:]}"
+
+
+def commit_body(order: Order, *, channel_code: str, items_count: int) -> dict[str, Any]:
+    return {
+        "order_ref": order.ref,
+        "status": order.status,
+        "total_q": order.total_q,
+        "currency": order.currency,
+        "items_count": items_count,
+        "session_key": order.session_key,
+        "channel_code": channel_code,
+    }
+
+
+def block_reasons(session: Session) -> list[BlockReason]:
+    """Why ``session`` cannot be committed now (empty when it can)."""
+    channel = session.channel
+    reasons = []
+    if not session.items:
+        reasons.append(BlockReason("empty_session", "The session has no lines."))
+    for code in channel.conf.required_checks_on_commit:
+        check = session.checks.get(code)
+        if check is None:
+            reasons.append(BlockReason("missing_check", f"Check {code!r} has not run yet.", code))
+        elif check.get("rev") != session.rev:
+            reasons.append(BlockReason(
+                "stale_check", f"Check {code!r} ran for rev {check.get('rev')}, not {session.rev}.", code
+            ))
+        elif not check.get("ok"):
+            reasons.append(BlockReason("failed_check", f"Check {code!r} did not pass.", code))
+    for issue in session.issues:
+        if issue.get("blocking"):
+            reasons.append(BlockReason("blocking_issue", issue.get("message") or "A blocking issue is open.", issue.get("id")))
+    validators = registry.validators_for("commit")
+    if validators:
+        state = State.from_dict(session.state_dict())
+        for validator in validators:
+            for problem in validator(channel=channel, state=state, stage="commit"):
+                reasons.append(BlockReason(problem.code, problem.detail))
+    return reasons
+
+
+def _external_ref(session: Session) -> str:
+    path = session.channel.conf.external_ref_path
+    if not path:
+        return ""
+    node: Any = session.data
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    return str(node)[:128] if node is not None and not isinstance(node, (dict, list)) else ""
+
+
+def commit_session(
+    *,
+    channel: Any,
+    session_key: str,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    if_match: Sequence[str] | None = None,
+    actor: str = "",
+) -> CommitResult:
+    """Seal an open session into an Order.
+
+    One transaction: lock the session, replay the stored answer for a known key
+    (another fingerprint is ``IdempotencyKeyReused``), check that the session may be
+    committed, then write the Order, its items, its first event, the post-commit
+    directives, the idempotency record and the session's new state."""
+    if idempotency_key is not None:
+        idempotency.check_key(idempotency_key)
+        if fingerprint is None:
+            fingerprint = idempotency.fingerprint("commit", session_key)
+    in_outer = transaction.get_connection().in_atomic_block
+    for attempt in range(1, REF_ATTEMPTS + 1):
+        try:
+            return _commit_once(channel, session_key, idempotency_key, fingerprint, if_match, actor)
+        except IntegrityError:
+            # A ref collision (or a key recorded at the same instant by a commit of another
+            # session): run again; the next run finds the record or draws a new ref.
+            if in_outer or attempt == REF_ATTEMPTS:
+                raise
+            logger.warning("commit retried after an integrity error session_key=%s", session_key)
+    raise AssertionError("unreachable")
+
+
+def _commit_once(
+    channel: Any,
+    session_key: str,
+    key: str | None,
+    fingerprint: str | None,
+    if_match: Sequence[str] | None,
+    actor: str,
+) -> CommitResult:
+    with transaction.atomic():
+        session = lock_session(channel, session_key)
+        ch = session.channel
+        if key is not None:
+            assert fingerprint is not None
+            replay = idempotency.lookup(ch, key, fingerprint)
+            if replay is not None:
+                return CommitResult(order_ref=replay.body.get("order_ref", ""), body=replay.body, replayed=True)
+        if session.state == Session.State.COMMITTED:
+            raise AlreadyCommitted(session.order_ref)
+        if session.state != Session.State.OPEN:
+            raise SessionNotOpen(state=session.state)
+        check_preconditions(session, if_match=if_match)
+        reasons = block_reasons(session)
+        if reasons:
+            raise CommitBlocked(reasons)
+
+        now = timezone.now()
+        order = Order.objects.create(
+            ref=new_order_ref(ch.code),
+            channel=ch,
+            session=session,
+            session_key=session.session_key,
+            handle_type=session.handle_type,
+            handle_ref=session.handle_ref,
+            data=session.data,
+            pricing=session.pricing,
+            total_q=session.total_q,
+            currency=ch.currency,
+            external_ref=_external_ref(session),
+            status=ch.conf.initial_status,
+        )
+        OrderItem.objects.bulk_create([
+            OrderItem(
+                order=order,
+                position=position,
+                line_id=line["line_id"],
+                sku=line["sku"],
+                qty=Decimal(line["qty"]),
+                unit_price_q=line["unit_price_q"],
+                line_total_q=line["line_total_q"],
+                meta=line["meta"],
+            )
+            for position, line in enumerate(session.items)
+        ])
+        OrderEvent.objects.create(
+            order=order,
+            type="order.created",
+            actor=actor,
+            payload={"status": order.status, "session_rev": session.rev, "total_q": order.total_q},
+        )
+        if ch.conf.post_commit_directives:
+            payload = {"order_ref": order.ref, "channel_code": ch.code, "session_key": session.session_key}
+            enqueue_many((topic, dict(payload)) for topic in ch.conf.post_commit_directives)
+        body = commit_body(order, channel_code=ch.code, items_count=len(session.items))
+        if key is not None:
+            assert fingerprint is not None
+            idempotency.record(ch, key, fingerprint, 201, body)
+        session.state = Session.State.COMMITTED
+        session.order_ref = order.ref
+        session.version += 1
+        session.closed_at = now
+        session.updated_at = now
+        session.save(update_fields=["state", "order_ref", "version", "closed_at", "updated_at"])
+        _assign_stream_seq(order)
+        transaction.on_commit(
+            lambda: signals.order_committed.send(Order, order=order, session=session, actor=actor)
+        )
+    logger.info("order committed channel=%s session_key=%s order_ref=%s", ch.code, session_key, order.ref)
+    return CommitResult(order_ref=order.ref, body=body, order=order)
+
+
+def _assign_stream_seq(order: Order) -> None:
+    """Give the order its stream position, last thing before COMMIT and under a lock
+    held until then, so positions are handed out in commit order."""
+    stream_lock()
+    table = connection.ops.quote_name(Order._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET stream_seq = (SELECT COALESCE(MAX(stream_seq), 0) + 1 FROM {table}) "
+            "WHERE id = %s RETURNING stream_seq",
+            [order.pk],
+        )
+        order.stream_seq = cursor.fetchone()[0]

@@ -1,0 +1,59 @@
+"""The only place that builds locking querysets. Each locks one row (``of=self``):
+joining the channel must never lock the channel row, or a channel becomes one hot row."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from omniman.exceptions import NotFound
+from omniman.models import Channel, Order, Session
+
+
+def _for_update(qs: QuerySet) -> QuerySet:
+    if connection.features.has_select_for_update_of:
+        return qs.select_for_update(of=("self",))
+    return qs.select_for_update()
+
+
+def channel_filter(channel: Channel | str) -> dict[str, object]:
+    return {"channel": channel} if isinstance(channel, Channel) else {"channel__code": channel}
+
+
+def lock_session(channel: Channel | str, session_key: str) -> Session:
+    """The session row, locked until the transaction ends, with its channel: one query."""
+    qs = _for_update(Session.objects.select_related("channel"))
+    try:
+        return qs.get(session_key=session_key, **channel_filter(channel))
+    except Session.DoesNotExist:
+        raise NotFound("No such session.") from None
+
+
+def lock_order(ref: str, channel: Channel | str | None = None) -> Order:
+    qs = _for_update(Order.objects.select_related("channel"))
+    filters = channel_filter(channel) if channel is not None else {}
+    try:
+        return qs.get(ref=ref, **filters)
+    except Order.DoesNotExist:
+        raise NotFound("No such order.") from None
+
+
+def stream_lock() -> None:
+    """Serialise the hand-out of stream positions until this transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock (safe under PgBouncer's transaction
+    mode). SQLite has one writer, which already commits in order."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STREAM_LOCK_KEY])
+
+
+# An arbitrary constant, the same in every process: "omniman" in ASCII, truncated.
+STREAM_LOCK_KEY = 0x6F6D6E696D616E
+
+
+def key_lock(*parts: str) -> None:
+    """Serialise requests that share ``parts`` (an idempotency key with no row to lock)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["\x1f".join(parts)])

@@ -1,0 +1,56 @@
+"""Order services: the only way an order's status changes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from omniman import signals
+from omniman.exceptions import FieldError, PreconditionFailed, TransitionNotAllowed, ValidationError
+from omniman.models import Channel, Order, OrderEvent
+from omniman.services.locks import lock_order
+
+logger = logging.getLogger(__name__)
+
+
+def transition_order(
+    *,
+    ref: str,
+    to: str,
+    channel: Channel | str | None = None,
+    if_match: Sequence[str] | None = None,
+    actor: str = "",
+    payload: dict | None = None,
+) -> Order:
+    """Move an order to ``to`` along its channel's ``order_flow``, writing an OrderEvent."""
+    if not isinstance(to, str) or not to or len(to) > 64:
+        raise ValidationError(FieldError("/to", "to must be a status name.", "invalid"))
+    with transaction.atomic():
+        order = lock_order(ref, channel)
+        if if_match and "*" not in if_match and order.etag not in if_match:
+            raise PreconditionFailed("The order has changed.", current_etag=order.etag)
+        allowed = order.channel.conf.allowed_next(order.status)
+        if to not in allowed:
+            raise TransitionNotAllowed(
+                f"{order.status!r} → {to!r} is not allowed; from {order.status!r}: "
+                + (", ".join(allowed) or "no transitions") + "."
+            )
+        old = order.status
+        order.status = to
+        order.version += 1
+        order.updated_at = timezone.now()
+        order.save(update_fields=["status", "version", "updated_at"])
+        OrderEvent.objects.create(
+            order=order, type="order.status_changed", actor=actor,
+            payload={"from": old, "to": to, **(payload or {})},
+        )
+        transaction.on_commit(
+            lambda: signals.order_status_changed.send(
+                Order, order=order, old_status=old, new_status=to, actor=actor
+            )
+        )
+    logger.info("order %s %s -> %s actor=%s", ref, old, to, actor)
+    return order

@@ -1,0 +1,365 @@
+"""Session services: create, modify, abandon, resolve an issue, apply a check, expire."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from omniman import conf, signals
+from omniman.exceptions import (
+    ChannelLocked,
+    FieldError,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    SessionExists,
+    SessionNotOpen,
+    ValidationError,
+)
+from omniman.models import Channel, Session
+from omniman.ops import IDENT_RE, Limits, Op, State, apply_ops, parse_ops, skus_to_price
+from omniman.registry import registry
+from omniman.services.directives import enqueue_many
+from omniman.services.locks import lock_session
+
+logger = logging.getLogger(__name__)
+
+UPDATE_FIELDS = [
+    "items", "data", "pricing", "total_q", "next_line", "rev", "version", "updated_at", "expires_at",
+]
+
+
+def get_channel(code: Channel | str, *, pointer: str = "/channel_code") -> Channel:
+    """An active channel by code; unknown or inactive is a ``validation_error``."""
+    if isinstance(code, Channel):
+        channel = code
+    else:
+        channel = Channel.objects.filter(code=code).first() if isinstance(code, str) else None
+        if channel is None:
+            raise ValidationError(FieldError(pointer, "unknown channel.", "unknown_channel"))
+    if not channel.is_active:
+        raise ValidationError(FieldError(pointer, "this channel is not active.", "inactive_channel"))
+    return channel
+
+
+def get_session(channel: Channel | str, session_key: str) -> Session:
+    """A session with its channel, in one query."""
+    filters: dict[str, Any] = {"channel": channel} if isinstance(channel, Channel) else {"channel__code": channel}
+    try:
+        return Session.objects.select_related("channel").get(session_key=session_key, **filters)
+    except Session.DoesNotExist:
+        raise NotFound("No such session.") from None
+
+
+def _expiry(channel: Channel, now: datetime) -> datetime:
+    minutes = channel.conf.session_ttl_minutes or conf.get("DEFAULT_SESSION_TTL_MINUTES")
+    return now + timedelta(minutes=minutes)
+
+
+def _check_data(data: Any, pointer: str = "/data") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValidationError(FieldError(pointer, "data must be an object.", "invalid_type"))
+    limit = conf.get("MAX_DATA_BYTES")
+    if len(orjson.dumps(data)) > limit:
+        raise ValidationError(FieldError(pointer, f"data must be at most {limit} bytes.", "max_size"))
+    return data
+
+
+def _check_handle(value: Any, name: str, max_length: int) -> str:
+    if not isinstance(value, str) or len(value) > max_length:
+        raise ValidationError(
+            FieldError(f"/{name}", f"{name} must be a string of at most {max_length} characters.", "invalid")
+        )
+    return value
+
+
+def new_session_key() -> str:
+    return "S-" + secrets.token_hex(8).upper()
+
+
+def create_session(
+    *,
+    channel: Channel | str,
+    session_key: str | None = None,
+    handle_type: str = "",
+    handle_ref: str = "",
+    data: Mapping[str, Any] | None = None,
+    actor: str = "",
+) -> Session:
+    """Open a session; a ``session_key`` that exists in the channel is ``SessionExists``."""
+    channel = get_channel(channel)
+    if session_key is not None and (not isinstance(session_key, str) or not IDENT_RE.match(session_key)):
+        raise ValidationError(
+            FieldError("/session_key", "session_key must be 1 to 64 characters of [A-Za-z0-9._:-].")
+        )
+    handle_type = _check_handle(handle_type, "handle_type", 64)
+    handle_ref = _check_handle(handle_ref, "handle_ref", 128)
+    data = _check_data({} if data is None else data)
+    now = timezone.now()
+    session = Session(
+        channel=channel,
+        session_key=session_key or new_session_key(),
+        handle_type=handle_type,
+        handle_ref=handle_ref,
+        data=dict(data),
+        pricing={"subtotal_q": 0, "adjustments": [], "total_q": 0},
+        expires_at=_expiry(channel, now),
+    )
+    try:
+        with transaction.atomic():
+            session.save(force_insert=True)
+    except IntegrityError:
+        raise SessionExists(f"Session {session.session_key!r} already exists in channel {channel.code!r}.") from None
+    logger.info("session created channel=%s session_key=%s actor=%s", channel.code, session.session_key, actor)
+    return session
+
+
+def check_preconditions(
+    session: Session,
+    *,
+    expected_rev: int | None = None,
+    if_match: Sequence[str] | None = None,
+    required: bool = False,
+) -> None:
+    """``if_match``: ETags from an If-Match header (``["*"]`` matches any);
+    ``expected_rev``: the rev the client last saw. Stale raises ``PreconditionFailed``."""
+    if required and expected_rev is None and not if_match:
+        raise PreconditionRequired()
+    stale = False
+    if if_match and "*" not in if_match and session.etag not in if_match:
+        stale = True
+    if expected_rev is not None and expected_rev != session.rev:
+        stale = True
+    if stale:
+        raise PreconditionFailed(
+            f"The session is at rev {session.rev}.", current_rev=session.rev, current_etag=session.etag
+        )
+
+
+def _require_open(session: Session) -> None:
+    if session.state != Session.State.OPEN:
+        raise SessionNotOpen(state=session.state)
+
+
+def _prices(channel: Channel, ops: Sequence[Op]) -> Mapping[str, int] | None:
+    if channel.conf.pricing_policy != "internal":
+        return None
+    skus = skus_to_price(ops)
+    if not skus:
+        return {}
+    backend = registry.pricing_backend()
+    if backend is None:
+        raise RuntimeError(
+            f"Channel {channel.code!r} prices internally but OMNIMAN['PRICING_BACKEND'] is not set."
+        )
+    return backend.prices(channel, skus)
+
+
+def _draft_problems(channel: Channel, state: State) -> None:
+    errors = [
+        FieldError("/ops", problem.detail, problem.code)
+        for validator in registry.validators_for("draft")
+        for problem in validator(channel=channel, state=state, stage="draft")
+    ]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_directives(session: Session) -> list[tuple[str, dict[str, Any]]]:
+    channel = session.channel
+    return [
+        (topic, {
+            "check": code,
+            "channel_code": channel.code,
+            "session_key": session.session_key,
+            "rev": session.rev,
+        })
+        for code, topic in channel.conf.checks.items()
+    ]
+
+
+def _apply_locked(session: Session, ops: list[Op], *, now: datetime) -> State:
+    channel = session.channel
+    state = apply_ops(
+        State.from_dict(session.state_dict()),
+        ops,
+        pricing_policy=channel.conf.pricing_policy,
+        prices=_prices(channel, ops),
+        modifiers=registry.modifiers_for(channel.conf.modifiers),
+        limits=Limits.from_settings(),
+    )
+    _draft_problems(channel, state)
+    session.items = state.items
+    session.data = state.data
+    session.pricing = state.pricing
+    session.total_q = state.total_q
+    session.next_line = state.next_line
+    session.rev += 1
+    session.version += 1
+    session.updated_at = now
+    session.expires_at = _expiry(channel, now)
+    return state
+
+
+def modify_session(
+    *,
+    channel: Channel | str,
+    session_key: str,
+    ops: Any,
+    expected_rev: int | None = None,
+    if_match: Sequence[str] | None = None,
+    actor: str = "",
+    on_locked: Any = None,
+) -> Session:
+    """Apply a list of ops as one rev: all or nothing.
+
+    One transaction: lock the session row, check preconditions, apply the ops in
+    memory, write the row once, and queue the channel's check directives.
+    ``on_locked(session)``, when given, runs right after the lock (the API uses it
+    to look up an idempotency key while the session is held)."""
+    parsed = parse_ops(ops)
+    if expected_rev is not None and (isinstance(expected_rev, bool) or not isinstance(expected_rev, int)):
+        raise ValidationError(FieldError("/rev", "rev must be an integer.", "invalid_type"))
+    with transaction.atomic():
+        session = lock_session(channel, session_key)
+        if on_locked is not None:
+            replay = on_locked(session)
+            if replay is not None:
+                return replay
+        ch = session.channel
+        if not ch.is_active:
+            raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
+        _require_open(session)
+        if ch.conf.edit_policy == "locked":
+            raise ChannelLocked()
+        check_preconditions(
+            session, expected_rev=expected_rev, if_match=if_match, required=ch.conf.require_if_match
+        )
+        _apply_locked(session, parsed, now=timezone.now())
+        session.save(update_fields=UPDATE_FIELDS)
+        if ch.conf.checks:
+            enqueue_many(_check_directives(session))
+        transaction.on_commit(
+            lambda: signals.session_modified.send(Session, session=session, ops=parsed, actor=actor)
+        )
+    return session
+
+
+def abandon_session(
+    *, channel: Channel | str, session_key: str, if_match: Sequence[str] | None = None, actor: str = ""
+) -> Session:
+    """open → abandoned; any other state is ``SessionNotOpen``."""
+    with transaction.atomic():
+        session = lock_session(channel, session_key)
+        _require_open(session)
+        check_preconditions(session, if_match=if_match)
+        now = timezone.now()
+        session.state = Session.State.ABANDONED
+        session.version += 1
+        session.closed_at = now
+        session.updated_at = now
+        session.save(update_fields=["state", "version", "closed_at", "updated_at"])
+    logger.info("session abandoned channel=%s session_key=%s actor=%s", session.channel.code, session_key, actor)
+    return session
+
+
+def resolve_issue(
+    *,
+    channel: Channel | str,
+    session_key: str,
+    issue_id: Any,
+    action_id: Any,
+    actor: str = "",
+) -> Session:
+    """Apply one action of one issue: the ops it names (or its resolver returns) are
+    applied as one rev, and the issue is removed."""
+    with transaction.atomic():
+        session = lock_session(channel, session_key)
+        _require_open(session)
+        issue = next((i for i in session.issues if i.get("id") == issue_id), None)
+        if issue is None:
+            raise ValidationError(FieldError("/issue_id", "no such issue in this session.", "unknown_issue"))
+        action = next((a for a in issue.get("actions", []) if a.get("id") == action_id), None)
+        if action is None:
+            raise ValidationError(FieldError("/action_id", "no such action for this issue.", "unknown_action"))
+        resolver = registry.resolvers.get(issue.get("code", ""))
+        raw_ops = (
+            resolver(channel=session.channel, issue=issue, action_id=action_id)
+            if resolver is not None
+            else action.get("ops", [])
+        )
+        now = timezone.now()
+        if raw_ops:
+            _apply_locked(session, parse_ops(raw_ops), now=now)
+        else:
+            session.version += 1
+            session.updated_at = now
+        session.issues = [i for i in session.issues if i.get("id") != issue_id]
+        session.save(update_fields=[*UPDATE_FIELDS, "issues"])
+        if raw_ops and session.channel.conf.checks:
+            enqueue_many(_check_directives(session))
+    return session
+
+
+def apply_check_result(
+    *,
+    channel: Channel | str,
+    session_key: str,
+    rev: int,
+    code: str,
+    ok: bool,
+    detail: Mapping[str, Any] | None = None,
+    issues: Sequence[Mapping[str, Any]] | None = None,
+) -> bool:
+    """Record the result of check ``code`` for ``rev``. A result for an older rev, or for
+    a session that is no longer open, is stale and ignored: returns False.
+
+    ``issues`` replace the issues this check raised before (each gets ``source`` = code)."""
+    with transaction.atomic():
+        session = lock_session(channel, session_key)
+        if session.state != Session.State.OPEN or session.rev != rev:
+            return False
+        now = timezone.now()
+        checks = dict(session.checks)
+        checks[code] = {"rev": rev, "ok": bool(ok), "detail": dict(detail or {}), "at": now.isoformat()}
+        session.checks = checks
+        if issues is not None:
+            kept = [i for i in session.issues if i.get("source") != code]
+            session.issues = kept + [
+                {
+                    "id": str(i.get("id") or f"{code}-{n}"),
+                    "code": str(i.get("code") or code),
+                    "blocking": bool(i.get("blocking", True)),
+                    "message": str(i.get("message", "")),
+                    "actions": list(i.get("actions", [])),
+                    "source": code,
+                }
+                for n, i in enumerate(issues, start=1)
+            ]
+        session.version += 1
+        session.updated_at = now
+        session.save(update_fields=["checks", "issues", "version", "updated_at"])
+    return True
+
+
+@dataclass(frozen=True)
+class ExpireResult:
+    expired: int
+
+
+def expire_sessions(*, now: datetime | None = None) -> int:
+    """Abandon open sessions whose ``expires_at`` has passed; returns how many."""
+    now = now or timezone.now()
+    from django.db.models import F
+
+    return Session.objects.filter(state=Session.State.OPEN, expires_at__lt=now).update(
+        state=Session.State.ABANDONED, version=F("version") + 1, closed_at=now, updated_at=now
+    )

@@ -1,0 +1,19 @@
+"""Signals for host projects, each sent after the transaction commits, with keyword
+arguments. Work that must happen belongs in a directive, not a receiver."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: A modify was committed. Arguments: ``session``, ``ops`` (the parsed ops), ``actor``.
+session_modified = Signal()
+
+#: A session became an order. Arguments: ``order``, ``session``, ``actor``.
+order_committed = Signal()
+
+#: An order moved along its channel's flow. Arguments: ``order``, ``old_status``,
+#: ``new_status``, ``actor``.
+order_status_changed = Signal()
+
+#: A directive failed for good. Arguments: ``directive``.
+directive_failed = Signal()
