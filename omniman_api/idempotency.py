@@ -1,0 +1,44 @@
+"""The HTTP side of idempotency: the key (body or ``Idempotency-Key`` header), the
+request fingerprint, and the replayed response. The store itself, and the rule that
+an answer is recorded in the transaction of its change, live in the kernel
+(:mod:`omniman.services.idempotency`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+
+from omniman.exceptions import FieldError, ValidationError
+from omniman.services import idempotency
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def request_key(request: Any, body: dict[str, Any]) -> str | None:
+    """The idempotency key of a request, checked; a header and a body key that differ
+    are a validation error at ``/idempotency_key``."""
+    header = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    in_body = body.get("idempotency_key")
+    if in_body is not None:
+        idempotency.check_key(in_body)
+    if header is not None:
+        idempotency.check_key(header)
+        if in_body is not None and in_body != header:
+            raise ValidationError(FieldError(
+                "/idempotency_key", "the Idempotency-Key header and idempotency_key differ.", "mismatch"
+            ))
+    return in_body if in_body is not None else header
+
+
+def request_fingerprint(request: Any, body: dict[str, Any]) -> str:
+    """Method + path (trailing slash ignored) + canonical body without the key."""
+    path = request.path.rstrip("/")
+    rest = {k: v for k, v in body.items() if k != "idempotency_key"}
+    return idempotency.fingerprint(request.method, path, rest)
+
+
+def replay_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    response = Response(body, status=status, headers=dict(headers or {}))
+    response[REPLAYED_HEADER] = "true"
+    return response

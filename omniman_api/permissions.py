@@ -1,0 +1,78 @@
+"""Who sees what: channels granted per user (superusers see all), operators for
+directives. Everything of another channel answers 404 exactly like a missing one.
+
+Grants and channels are read once per request and cached on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework.permissions import BasePermission
+
+from omniman.exceptions import FieldError, NotFound, ValidationError
+from omniman.models import Channel, ChannelGrant
+from omniman.ops import IDENT_RE
+
+
+def is_operator(user: Any) -> bool:
+    """Staff, superusers, or users with ``omniman.operate``."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_staff or user.is_superuser or user.has_perm("omniman.operate"))
+
+
+class IsOperator(BasePermission):
+    message = "Only operators may do this."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return is_operator(request.user)
+
+
+def check_code(value: Any, pointer: str = "/channel_code") -> str:
+    if value is None:
+        raise ValidationError(FieldError(pointer, "channel_code is required.", "required"))
+    if not isinstance(value, str) or not IDENT_RE.match(value):
+        raise ValidationError(FieldError(pointer, "channel_code must be a channel code.", "invalid"))
+    return value
+
+
+class Access:
+    """The caller's view of channels, cached for one request."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.all = bool(user.is_superuser)
+        self._channels: dict[str, Channel] = {}
+
+    @classmethod
+    def of(cls, request: Any) -> Access:
+        access = getattr(request, "_omniman_access", None)
+        if access is None or access.user is not request.user:
+            access = cls(request.user)
+            request._omniman_access = access
+        return access
+
+    def channel(self, code: Any, *, active: bool = False, pointer: str = "/channel_code") -> Channel:
+        """A channel the caller may use, in one query (then cached); unknown or not
+        granted is ``NotFound``; with ``active``, an inactive one is a validation error."""
+        code = check_code(code, pointer)
+        channel = self._channels.get(code)
+        if channel is None:
+            qs = Channel.objects.filter(code=code)
+            if not self.all:
+                qs = qs.filter(grants__user=self.user)
+            channel = qs.first()
+            if channel is None:
+                raise NotFound("No such channel.")
+            self._channels[code] = channel
+        if active and not channel.is_active:
+            raise ValidationError(FieldError(pointer, "this channel is not active.", "inactive_channel"))
+        return channel
+
+    def scope(self, qs: QuerySet, field: str = "channel") -> QuerySet:
+        """``qs`` limited to the caller's channels (a subquery: no extra statement)."""
+        if self.all:
+            return qs
+        granted = ChannelGrant.objects.filter(user=self.user).values("channel_id")
+        return qs.filter(**{f"{field}_id__in" if field else "id__in": granted})

@@ -1,0 +1,490 @@
+"""Thin views: read the request, call one kernel service, render the answer.
+
+Errors are raised, never built here: :func:`omniman_api.errors.exception_handler`
+turns each into problem+json."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Prefetch
+from django.utils.dateparse import parse_datetime
+from rest_framework import exceptions as drf
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+import omniman
+from omniman import conf
+from omniman.exceptions import FieldError, NotFound, ValidationError
+from omniman.models import Directive, Order, OrderItem, Session
+from omniman.services import (
+    abandon_session,
+    commit_session,
+    create_session,
+    modify_session,
+    resolve_issue,
+    transition_order,
+)
+from omniman.services import idempotency as store
+from omniman.services.directive_ops import retry_directive
+from omniman.services.idempotency import Replay
+from omniman.services.locks import key_lock
+from omniman_api import serializers as s
+from omniman_api.conditional import if_match, none_match
+from omniman_api.errors import exception_handler
+from omniman_api.idempotency import replay_response, request_fingerprint, request_key
+from omniman_api.pagination import decode_cursor, encode_cursor, paginate
+from omniman_api.parsers import StrictJSONParser
+from omniman_api.permissions import Access, IsOperator, check_code
+from omniman_api.renderers import JSONOnlyNegotiation, ORJSONRenderer
+
+logger = logging.getLogger(__name__)
+
+STREAM_PAGE = 100
+STREAM_LATEST = 50
+STREAM_POLL_SECONDS = 0.2
+IDEMPOTENCY_ATTEMPTS = 3
+
+
+class OmnimanView(APIView):
+    """The base of every view: strict JSON in, orjson out, problem+json errors,
+    authentication and throttling from ``REST_FRAMEWORK`` (read per request)."""
+
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [ORJSONRenderer]
+    content_negotiation_class = JSONOnlyNegotiation
+    permission_classes = [IsAuthenticated]
+
+    def get_authenticators(self) -> list[Any]:
+        return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+
+    def get_throttles(self) -> list[Any]:
+        return [throttle() for throttle in api_settings.DEFAULT_THROTTLE_CLASSES]
+
+    def get_exception_handler(self) -> Any:
+        return exception_handler
+
+    @property
+    def access(self) -> Access:
+        return Access.of(self.request)
+
+    def body(self) -> dict[str, Any]:
+        """The parsed JSON object; a body without a content type is 415."""
+        request = self.request
+        if not request.content_type and _has_body(request):
+            raise drf.UnsupportedMediaType("", detail="Send the body as application/json.")
+        data = request.data
+        if not isinstance(data, dict):  # pragma: no cover - the parser only yields objects
+            raise ValidationError(FieldError("/", "the body must be an object.", "invalid_type"))
+        return data
+
+    def actor(self) -> str:
+        user = self.request.user
+        return str(user.get_username()) if user and user.is_authenticated else ""
+
+
+def _has_body(request: Request) -> bool:
+    meta = request.META
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0) > 0 or "HTTP_TRANSFER_ENCODING" in meta
+    except ValueError:
+        return True
+
+
+def _query(request: Request, name: str, *, max_length: int = 128) -> str | None:
+    """A filter from the query string; a NUL or an over-long value is a validation error."""
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    if "\x00" in value or len(value) > max_length:
+        raise ValidationError(FieldError(f"/{name}", f"{name} is not valid.", "invalid"))
+    return value
+
+
+def _query_datetime(request: Request, name: str) -> datetime | None:
+    value = _query(request, name)
+    if value is None:
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationError(FieldError(f"/{name}", f"{name} must be an ISO 8601 date-time.", "invalid"))
+    if parsed.tzinfo is None:
+        from django.utils import timezone
+
+        parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+    return parsed
+
+
+def _session_response(session: Session, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(s.session_json(session), status=status, headers=headers)
+    response["ETag"] = session.etag
+    return response
+
+
+def _order_response(order: Order, items: Any = None) -> Response:
+    response = Response(s.order_json(order, items))
+    response["ETag"] = order.etag
+    return response
+
+
+# -- health and the catch-all ---------------------------------------------------------------
+
+
+class HealthView(OmnimanView):
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    def get_authenticators(self) -> list[Any]:
+        return []
+
+    def get_throttles(self) -> list[Any]:
+        return []
+
+    def get(self, request: Request) -> Response:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Response({"status": "ok", "version": omniman.__version__, "database": "ok"})
+
+
+class NotFoundView(OmnimanView):
+    """Any unknown path under the API's prefix: 404 problem+json, whatever the method."""
+
+    permission_classes = [AllowAny]
+
+    def get_authenticators(self) -> list[Any]:
+        return []
+
+    def get_throttles(self) -> list[Any]:
+        return []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        raise NotFound("No such resource.")
+
+
+# -- channels --------------------------------------------------------------------------------
+
+
+class ChannelListView(OmnimanView):
+    def get(self, request: Request) -> Response:
+        from omniman.models import Channel
+
+        qs = self.access.scope(Channel.objects.all(), field="")
+        page = paginate(request, qs)
+        return Response(page.body([s.channel_json(c) for c in page.rows]))
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+
+class SessionListView(OmnimanView):
+    def get(self, request: Request) -> Response:
+        qs = self.access.scope(Session.objects.select_related("channel"))
+        code = _query(request, "channel_code", max_length=64)
+        if code is not None:
+            qs = qs.filter(channel__code=check_code(code))
+        state = _query(request, "state", max_length=16)
+        if state is not None:
+            if state not in Session.State.values:
+                raise ValidationError(FieldError(
+                    "/state", f"state must be one of {', '.join(Session.State.values)}.", "invalid_choice"
+                ))
+            qs = qs.filter(state=state)
+        for name, length in (("handle_type", 64), ("handle_ref", 128)):
+            value = _query(request, name, max_length=length)
+            if value is not None:
+                qs = qs.filter(**{name: value})
+        page = paginate(request, qs)
+        return Response(page.body([s.session_json(x) for x in page.rows]))
+
+    def post(self, request: Request) -> Response:
+        body = self.body()
+        s.check_fields(
+            body,
+            required=["channel_code"],
+            optional=["session_key", "handle_type", "handle_ref", "data", "idempotency_key"],
+        )
+        channel = self.access.channel(body["channel_code"], active=True)
+        kwargs = {
+            "channel": channel,
+            "session_key": body.get("session_key"),
+            "handle_type": body.get("handle_type", ""),
+            "handle_ref": body.get("handle_ref", ""),
+            "data": body.get("data"),
+            "actor": self.actor(),
+        }
+        if kwargs["session_key"] is None and "session_key" in body:
+            raise ValidationError(FieldError("/session_key", "session_key must be a string.", "invalid_type"))
+        key = request_key(request, body)
+        if key is None:
+            session = create_session(**kwargs)
+            return self._created(session)
+        fp = request_fingerprint(request, body)
+        for attempt in range(1, IDEMPOTENCY_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    key_lock("create", channel.code, key)
+                    replay = store.lookup(channel, key, fp)
+                    if replay is not None:
+                        return replay_response(replay.status_code, replay.body, replay.headers)
+                    session = create_session(**kwargs)
+                    response = self._created(session)
+                    store.record(channel, key, fp, 201, response.data, {
+                        "ETag": response["ETag"], "Location": response["Location"],
+                    })
+                    return response
+            except IntegrityError:
+                if attempt == IDEMPOTENCY_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _created(self, session: Session) -> Response:
+        location = self.request.build_absolute_uri(
+            f"{self.request.path.rstrip('/')}/{session.session_key}/?channel_code={session.channel.code}"
+        )
+        return _session_response(session, 201, {"Location": location})
+
+
+class SessionView(OmnimanView):
+    """Base for the views under ``sessions/{key}/``: the channel comes from the body
+    (or, for GET, the query string) and must be one the caller may use."""
+
+    def session_channel(self, code: Any, *, active: bool = True) -> Any:
+        return self.access.channel(code, active=active)
+
+
+class SessionDetailView(SessionView):
+    def get(self, request: Request, session_key: str) -> Response:
+        channel = self.access.channel(request.query_params.get("channel_code"))
+        session = Session.objects.filter(channel=channel, session_key=session_key).first()
+        if session is None:
+            raise NotFound("No such session.")
+        session.channel = channel
+        if none_match(request, session.etag):
+            return Response(status=304, headers={"ETag": session.etag})
+        return _session_response(session)
+
+
+class SessionModifyView(SessionView):
+    def post(self, request: Request, session_key: str) -> Response:
+        body = self.body()
+        s.check_fields(body, required=["channel_code", "ops"], optional=["rev", "idempotency_key"])
+        channel = self.session_channel(body["channel_code"])
+        rev = body.get("rev")
+        if rev is not None and (isinstance(rev, bool) or not isinstance(rev, int) or rev < 0):
+            raise ValidationError(FieldError("/rev", "rev must be a non-negative integer.", "invalid_type"))
+        kwargs = {
+            "channel": channel,
+            "session_key": session_key,
+            "ops": body["ops"],
+            "expected_rev": rev,
+            "if_match": if_match(request),
+            "actor": self.actor(),
+        }
+        key = request_key(request, body)
+        if key is None:
+            return _session_response(modify_session(**kwargs))
+        fp = request_fingerprint(request, body)
+        for attempt in range(1, IDEMPOTENCY_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    result = modify_session(**kwargs, on_locked=lambda session: store.lookup(channel, key, fp))
+                    if isinstance(result, Replay):
+                        return replay_response(result.status_code, result.body, result.headers)
+                    response = _session_response(result)
+                    store.record(channel, key, fp, 200, response.data, {"ETag": response["ETag"]})
+                    return response
+            except IntegrityError:
+                # The same key recorded at the same instant for another session: the
+                # next run finds that record (and answers 422).
+                if attempt == IDEMPOTENCY_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class SessionCommitView(SessionView):
+    def post(self, request: Request, session_key: str) -> Response:
+        body = self.body()
+        s.check_fields(body, required=["channel_code"], optional=["idempotency_key"])
+        channel = self.session_channel(body["channel_code"])
+        key = request_key(request, body)
+        result = commit_session(
+            channel=channel,
+            session_key=session_key,
+            idempotency_key=key,
+            fingerprint=request_fingerprint(request, body) if key is not None else None,
+            if_match=if_match(request),
+            actor=self.actor(),
+        )
+        response = Response(result.body, status=201)
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class SessionAbandonView(SessionView):
+    def post(self, request: Request, session_key: str) -> Response:
+        body = self.body()
+        s.check_fields(body, required=["channel_code"])
+        channel = self.session_channel(body["channel_code"])
+        session = abandon_session(
+            channel=channel, session_key=session_key, if_match=if_match(request), actor=self.actor()
+        )
+        return _session_response(session)
+
+
+class SessionResolveView(SessionView):
+    def post(self, request: Request, session_key: str) -> Response:
+        body = self.body()
+        s.check_fields(body, required=["channel_code", "issue_id", "action_id"])
+        channel = self.session_channel(body["channel_code"])
+        session = resolve_issue(
+            channel=channel,
+            session_key=session_key,
+            issue_id=body["issue_id"],
+            action_id=body["action_id"],
+            actor=self.actor(),
+        )
+        return _session_response(session)
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+def _items_prefetch() -> Prefetch:
+    return Prefetch("items", queryset=OrderItem.objects.order_by("position"))
+
+
+class OrderListView(OmnimanView):
+    def get(self, request: Request) -> Response:
+        qs = self.access.scope(Order.objects.select_related("channel"))
+        code = _query(request, "channel_code", max_length=64)
+        if code is not None:
+            qs = qs.filter(channel__code=check_code(code))
+        status = _query(request, "status", max_length=64)
+        if status is not None:
+            qs = qs.filter(status=status)
+        after = _query_datetime(request, "created_after")
+        if after is not None:
+            qs = qs.filter(created_at__gt=after)
+        before = _query_datetime(request, "created_before")
+        if before is not None:
+            qs = qs.filter(created_at__lt=before)
+        page = paginate(request, qs.prefetch_related(_items_prefetch()))
+        return Response(page.body([s.order_json(o) for o in page.rows]))
+
+
+def _visible_order(view: OmnimanView, ref: str) -> Order:
+    order = view.access.scope(Order.objects.select_related("channel")).filter(ref=ref).first()
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+class OrderDetailView(OmnimanView):
+    def get(self, request: Request, ref: str) -> Response:
+        order = _visible_order(self, ref)
+        if none_match(request, order.etag):
+            return Response(status=304, headers={"ETag": order.etag})
+        return _order_response(order, order.items.order_by("position"))
+
+
+class OrderTransitionView(OmnimanView):
+    def post(self, request: Request, ref: str) -> Response:
+        body = self.body()
+        s.check_fields(body, required=["to"])
+        order = _visible_order(self, ref)
+        order = transition_order(
+            ref=ref, to=body["to"], channel=order.channel, if_match=if_match(request), actor=self.actor()
+        )
+        return _order_response(order, order.items.order_by("position"))
+
+
+class OrderStreamView(OmnimanView):
+    """Orders in commit order after an opaque cursor; waits up to ``timeout`` seconds
+    for the first one. Positions (``Order.stream_seq``) are handed out by the kernel
+    in commit order, so a follower never skips an order that committed late."""
+
+    def get(self, request: Request) -> Response:
+        raw_after = _query(request, "after")
+        timeout = self._timeout(request)
+        qs = self.access.scope(Order.objects.select_related("channel")).filter(stream_seq__isnull=False)
+        code = _query(request, "channel_code", max_length=64)
+        if code is not None:
+            qs = qs.filter(channel__code=check_code(code))
+        qs = qs.prefetch_related(_items_prefetch())
+        if raw_after is None:
+            rows = list(qs.order_by("-stream_seq")[:STREAM_LATEST])[::-1]
+            last = rows[-1].stream_seq if rows else self._head()
+            return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_cursor("q", last)})
+        _, after = decode_cursor(raw_after, "q", pointer="/after")
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = list(qs.filter(stream_seq__gt=after).order_by("stream_seq")[:STREAM_PAGE])
+            remaining = deadline - time.monotonic()
+            if rows or remaining <= 0:
+                break
+            time.sleep(min(STREAM_POLL_SECONDS, remaining))
+        last = rows[-1].stream_seq if rows else after
+        return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_cursor("q", last)})
+
+    @staticmethod
+    def _head() -> int:
+        from django.db.models import Max
+
+        return Order.objects.aggregate(m=Max("stream_seq"))["m"] or 0
+
+    @staticmethod
+    def _timeout(request: Request) -> float:
+        raw = _query(request, "timeout", max_length=16)
+        if raw is None:
+            return 0.0
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not 0 <= value < float("inf"):
+            raise ValidationError(FieldError("/timeout", "timeout must be a number of seconds ≥ 0.", "invalid"))
+        return min(value, float(conf.get("STREAM_MAX_TIMEOUT_SECONDS")))
+
+
+# -- directives ------------------------------------------------------------------------------
+
+
+class DirectiveListView(OmnimanView):
+    permission_classes = [IsAuthenticated, IsOperator]
+
+    def get(self, request: Request) -> Response:
+        qs = Directive.objects.all()
+        status = _query(request, "status", max_length=16)
+        if status is not None:
+            if status not in Directive.Status.values:
+                raise ValidationError(FieldError(
+                    "/status", f"status must be one of {', '.join(Directive.Status.values)}.", "invalid_choice"
+                ))
+            qs = qs.filter(status=status)
+        topic = _query(request, "topic")
+        if topic is not None:
+            qs = qs.filter(topic=topic)
+        page = paginate(request, qs)
+        return Response(page.body([s.directive_json(d) for d in page.rows]))
+
+
+class DirectiveRetryView(OmnimanView):
+    permission_classes = [IsAuthenticated, IsOperator]
+
+    def post(self, request: Request, pk: str) -> Response:
+        body = self.body()
+        s.check_fields(body)
+        directive = retry_directive(int(pk), actor=self.actor())
+        return Response(s.directive_json(directive))
+
