@@ -18,6 +18,7 @@ import orjson
 
 from omniman.exceptions import FieldError, ValidationError
 from omniman.money import (
+    MAX_QTY,
     MAX_SAFE_Q,
     MoneyError,
     format_qty,
@@ -123,6 +124,11 @@ class State:
         }
 
 
+def escape_pointer(token: str) -> str:
+    """One RFC 6901 reference token: ``~`` → ``~0``, ``/`` → ``~1``."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
 def _err(pointer: str, detail: str, code: str = "invalid") -> ValidationError:
     return ValidationError(FieldError(pointer, detail, code))
 
@@ -183,7 +189,9 @@ def parse_ops(raw: Any, *, limits: Limits | None = None) -> list[Op]:
         required, optional = OP_FIELDS[name]
         for key in item:
             if key != "op" and key not in required and key not in optional:
-                raise _err(f"{base}/{key}", f"unknown field for {name}.", "unknown_field")
+                raise _err(
+                    f"{base}/{escape_pointer(str(key))}", f"unknown field for {name}.", "unknown_field"
+                )
         for key in sorted(required):
             if key not in item:
                 raise _err(f"{base}/{key}", f"{key} is required for {name}.", "required")
@@ -355,28 +363,38 @@ class _Engine:
             raise _err(op.pointer("value"), f"data would exceed {self.limits.max_data_bytes} bytes.", "max_size")
 
     def op_merge_lines(self, op: Op) -> None:
-        groups: dict[tuple[str, int, bytes], dict[str, Any]] = {}
-        merged: dict[str, dict[str, Any]] = {}
-        subtotal = 0
+        """Merge lines with equal sku, unit price and meta into the first of them.
+
+        ``total_q`` never changes. A group whose merged line would not keep the sum
+        of its line totals (fractional quantities, each rounded half-even on its own)
+        or would exceed the maximum qty is left as it is."""
+        groups: dict[tuple[str, int, bytes], list[dict[str, Any]]] = {}
+        keys: dict[str, tuple[str, int, bytes]] = {}
         for line in self.lines.values():
             key = (line["sku"], line["unit_price_q"], orjson.dumps(line["meta"], option=orjson.OPT_SORT_KEYS))
-            first = groups.get(key)
-            if first is None:
-                groups[key] = line
-                merged[line["line_id"]] = line
+            groups.setdefault(key, []).append(line)
+            keys[line["line_id"]] = key
+        combined: dict[tuple[str, int, bytes], dict[str, Any]] = {}
+        for key, group in groups.items():
+            if len(group) < 2:
                 continue
-            qty = Decimal(first["qty"]) + Decimal(line["qty"])
-            if qty > Decimal(1_000_000):
-                raise _err(op.pointer(), "a merged line would exceed the maximum qty.", "max_value")
-            combined = _make_line(first["line_id"], first["sku"], qty, first["unit_price_q"], first["meta"])
-            groups[key] = combined
-            merged[first["line_id"]] = combined
-        for line in merged.values():
-            subtotal += line["line_total_q"]
-        if subtotal > MAX_SAFE_Q:
-            raise _err(op.pointer(), f"the total would exceed {MAX_SAFE_Q}.", "max_total")
+            first = group[0]
+            qty = sum((Decimal(part["qty"]) for part in group), Decimal(0))
+            if qty > MAX_QTY:
+                continue
+            line = _make_line(first["line_id"], first["sku"], qty, first["unit_price_q"], first["meta"])
+            if line["line_total_q"] == sum(part["line_total_q"] for part in group):
+                combined[key] = line
+        if not combined:
+            return
+        merged: dict[str, dict[str, Any]] = {}
+        for line_id, line in self.lines.items():
+            new = combined.get(keys[line_id])
+            if new is None:
+                merged[line_id] = line
+            elif new["line_id"] == line_id:
+                merged[line_id] = new
         self.lines = merged
-        self.subtotal = subtotal
 
 
 def apply_ops(

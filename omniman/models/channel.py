@@ -98,6 +98,12 @@ def validate_config(value: Any) -> None:
                 errors.setdefault("config", []).append(
                     f"required check {code!r} is not declared in 'checks'."
                 )
+        flow = value.get("order_flow") or {}
+        initial = value.get("initial_status", "new")
+        if flow and initial not in flow:
+            errors.setdefault("config", []).append(
+                f"initial_status {initial!r} is not a status of 'order_flow'."
+            )
     if errors:
         raise ValidationError(errors)
 

@@ -63,7 +63,9 @@ class OrderItem(models.Model):
     meta = FastJSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ("order", "position")
+        # order_id, not "order": ordering by the relation would join Order and sort by
+        # its own ordering (newest first) instead of keeping an order's items together.
+        ordering = ("order_id", "position")
         constraints = [
             models.UniqueConstraint(fields=["order", "line_id"], name="omniman_item_line_unique"),
             models.CheckConstraint(condition=models.Q(qty__gt=0), name="omniman_item_qty_gt_0"),
@@ -87,7 +89,7 @@ class OrderEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ("order", "id")
+        ordering = ("order_id", "id")
         indexes = [models.Index(fields=["order", "id"], name="omniman_evt_order_id")]
 
     def __str__(self) -> str:

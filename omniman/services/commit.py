@@ -13,7 +13,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from omniman import signals
-from omniman.exceptions import AlreadyCommitted, BlockReason, CommitBlocked, SessionNotOpen
+from omniman.exceptions import (
+    AlreadyCommitted,
+    BlockReason,
+    CommitBlocked,
+    FieldError,
+    SessionNotOpen,
+    ValidationError,
+)
 from omniman.models import Order, OrderEvent, OrderItem, Session
 from omniman.ops import State
 from omniman.registry import registry
@@ -149,6 +156,8 @@ def _commit_once(
             raise AlreadyCommitted(session.order_ref)
         if session.state != Session.State.OPEN:
             raise SessionNotOpen(state=session.state)
+        if not ch.is_active:
+            raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
         check_preconditions(session, if_match=if_match)
         reasons = block_reasons(session)
         if reasons:

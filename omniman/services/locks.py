@@ -3,6 +3,8 @@ joining the channel must never lock the channel row, or a channel becomes one ho
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -27,6 +29,15 @@ def lock_session(channel: Channel | str, session_key: str) -> Session:
         return qs.get(session_key=session_key, **channel_filter(channel))
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
+
+
+def lock_expired_sessions(now: datetime, limit: int) -> list[int]:
+    """Ids of open sessions expired at ``now``, locked in ``pk`` order; rows another
+    transaction holds are skipped rather than waited for."""
+    qs = Session.objects.filter(state=Session.State.OPEN, expires_at__lt=now).order_by("pk")
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True)
+    return list(qs.values_list("pk", flat=True)[:limit])
 
 
 def lock_order(ref: str, channel: Channel | str | None = None) -> Order:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from omniman import conf, signals
@@ -28,7 +28,7 @@ from omniman.models import Channel, Session
 from omniman.ops import IDENT_RE, Limits, Op, State, apply_ops, parse_ops, skus_to_price
 from omniman.registry import registry
 from omniman.services.directives import enqueue_many
-from omniman.services.locks import lock_session
+from omniman.services.locks import lock_expired_sessions, lock_session
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,11 @@ def _check_data(data: Any, pointer: str = "/data") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError(FieldError(pointer, "data must be an object.", "invalid_type"))
     limit = conf.get("MAX_DATA_BYTES")
-    if len(orjson.dumps(data)) > limit:
+    try:
+        size = len(orjson.dumps(data))
+    except (TypeError, orjson.JSONEncodeError):
+        raise ValidationError(FieldError(pointer, "data must be valid JSON.", "invalid")) from None
+    if size > limit:
         raise ValidationError(FieldError(pointer, f"data must be at most {limit} bytes.", "max_size"))
     return data
 
@@ -350,16 +354,21 @@ def apply_check_result(
     return True
 
 
-@dataclass(frozen=True)
-class ExpireResult:
-    expired: int
+def expire_sessions(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Abandon open sessions whose ``expires_at`` has passed; returns how many.
 
-
-def expire_sessions(*, now: datetime | None = None) -> int:
-    """Abandon open sessions whose ``expires_at`` has passed; returns how many."""
+    Works in batches, each its own transaction, locking rows in ``pk`` order and
+    skipping rows that a modify or commit holds right now (they are no longer idle)."""
     now = now or timezone.now()
-    from django.db.models import F
-
-    return Session.objects.filter(state=Session.State.OPEN, expires_at__lt=now).update(
-        state=Session.State.ABANDONED, version=F("version") + 1, closed_at=now, updated_at=now
-    )
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = lock_expired_sessions(now, batch_size)
+            if not ids:
+                return total
+            total += Session.objects.filter(pk__in=ids).update(
+                state=Session.State.ABANDONED, version=F("version") + 1, closed_at=now, updated_at=now
+            )
+        logger.info("expired %s sessions", len(ids))
+        if len(ids) < batch_size:
+            return total
