@@ -39,6 +39,14 @@ DEFAULTS: dict[str, Any] = {
     "DIRECTIVE_BACKOFF_MAX_SECONDS": 600.0,
     "DIRECTIVE_LEASE_SECONDS": 300,
     "DIRECTIVE_QUEUE": "omniman",
+    # A queued, due directive that was already sent is sent again by the reaper after this long.
+    "DIRECTIVE_REDISPATCH_AFTER_SECONDS": 60.0,
+    # After a failed publish, this process leaves new directives to the reaper for this long.
+    "DIRECTIVE_DISPATCH_PAUSE_SECONDS": 5.0,
+    # How often the beat task (and ``omniman_dispatch_directives --loop``) runs the reaper.
+    "DIRECTIVE_REAPER_INTERVAL_SECONDS": 5.0,
+    # Most directives one reaper pass dispatches.
+    "DIRECTIVE_REAPER_BATCH": 1000,
 }
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -61,6 +69,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "DIRECTIVE_BACKOFF_MAX_SECONDS": (int, float),
     "DIRECTIVE_LEASE_SECONDS": (int, float),
     "DIRECTIVE_QUEUE": str,
+    "DIRECTIVE_REDISPATCH_AFTER_SECONDS": (int, float),
+    "DIRECTIVE_DISPATCH_PAUSE_SECONDS": (int, float),
+    "DIRECTIVE_REAPER_INTERVAL_SECONDS": (int, float),
+    "DIRECTIVE_REAPER_BATCH": int,
 }
 
 
