@@ -2,11 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from omniman.models import Channel, ChannelGrant, Directive, IdempotencyKey, Order, OrderEvent, OrderItem, Session
+from omniman.models import (
+    Channel,
+    ChannelGrant,
+    Directive,
+    IdempotencyKey,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Session,
+)
 
 
 @admin.register(Channel)
@@ -56,12 +66,34 @@ class OrderEventInline(admin.TabularInline):
         return False
 
 
+class OrderStatusForm(forms.ModelForm):
+    """Offers only the statuses the channel's flow allows from the current one."""
+
+    class Meta:
+        model = Order
+        fields = ("status",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        order = self.instance
+        if order.pk is not None and "status" in self.fields:
+            current = order.status
+            allowed = order.channel.conf.allowed_next(current)
+            self.fields["status"] = forms.ChoiceField(
+                choices=[(current, f"{current} (current)")] + [(s, s) for s in allowed],
+                initial=current,
+                help_text="Moves the order along its channel's flow and records an event.",
+            )
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ("ref", "channel", "status", "total_q", "currency", "external_ref", "created_at")
     list_filter = ("channel", "status")
     list_select_related = ("channel",)
     search_fields = ("ref", "session_key", "handle_ref", "external_ref")
+    ordering = ("-id",)
+    form = OrderStatusForm
     inlines = [OrderItemInline, OrderEventInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -74,16 +106,20 @@ class OrderAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Order, form: Any, change: bool) -> None:
-        # Status changes go through the service: the channel's flow and an OrderEvent.
+        # Never obj.save(): the status changes through the service only (the channel's
+        # flow, a locked row, an OrderEvent and the signal), and nothing else changes.
         from omniman.exceptions import OmnimanError
         from omniman.services import transition_order
 
         if change and "status" in form.changed_data:
-            new_status = obj.status
             try:
-                transition_order(ref=obj.ref, to=new_status, actor=request.user.get_username())
+                transition_order(ref=obj.ref, to=obj.status, actor=request.user.get_username())
             except OmnimanError as exc:
                 self.message_user(request, exc.detail, messages.ERROR)
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Items and events are read-only: nothing to save."""
 
 
 @admin.register(Directive)

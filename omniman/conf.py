@@ -76,6 +76,20 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+# Numbers that make no sense at zero or below.
+_POSITIVE = frozenset({
+    "MAX_OPS_PER_MODIFY",
+    "MAX_LINES_PER_SESSION",
+    "MAX_DATA_BYTES",
+    "MAX_BODY_BYTES",
+    "DEFAULT_SESSION_TTL_MINUTES",
+    "IDEMPOTENCY_TTL_SECONDS",
+    "STREAM_MAX_TIMEOUT_SECONDS",
+    "DIRECTIVE_MAX_ATTEMPTS",
+    "DIRECTIVE_LEASE_SECONDS",
+})
+
+
 def user_settings() -> dict[str, Any]:
     value = getattr(settings, "OMNIMAN", {})
     return value if isinstance(value, dict) else {}
@@ -106,8 +120,11 @@ def problems() -> list[tuple[str, str]]:
             found.append((key, f"Unknown key {key!r} in OMNIMAN."))
             continue
         expected = _TYPES[key]
-        if isinstance(value, bool) and expected is int or not isinstance(value, expected):
+        numeric = expected in (int, (int, float))
+        if (isinstance(value, bool) and numeric) or not isinstance(value, expected):
             found.append((key, f"OMNIMAN[{key!r}] has the wrong type {type(value).__name__}."))
+        elif key in _POSITIVE and value <= 0:
+            found.append((key, f"OMNIMAN[{key!r}] must be greater than 0."))
     backend = raw.get("DIRECTIVE_BACKEND", "inline")
     if backend not in ("inline", "celery"):
         found.append(("DIRECTIVE_BACKEND", "DIRECTIVE_BACKEND must be 'inline' or 'celery'."))

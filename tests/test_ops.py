@@ -1,0 +1,460 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from omniman.exceptions import ValidationError
+from omniman.money import MAX_SAFE_Q, line_total_q
+from omniman.ops import Adjustment, Limits, State, modify, parse_ops
+
+CATALOG = {"COFFEE": 500, "CAKE": 1200}
+
+
+def run(state, ops, **kwargs):
+    return modify(state, ops, **kwargs)
+
+
+def error_of(state, ops, **kwargs):
+    with pytest.raises(ValidationError) as exc:
+        modify(state, ops, **kwargs)
+    return exc.value.errors[0]
+
+
+def add(sku="COFFEE", qty=1, price=500, **extra):
+    op = {"op": "add_line", "sku": sku, "qty": qty, **extra}
+    if price is not None:
+        op["unit_price_q"] = price
+    return op
+
+
+def cart(*ops, **kwargs):
+    return run(State(), list(ops), **kwargs)
+
+
+# -- add_line ---------------------------------------------------------------
+
+
+def test_add_line_computes_totals_and_server_line_ids():
+    s = cart(add(qty=2), add("CAKE", qty="0.5", price=1200, meta={"note": "warm"}))
+    assert [line["line_id"] for line in s.items] == ["L1", "L2"]
+    assert s.items[0] == {
+        "line_id": "L1", "sku": "COFFEE", "qty": "2", "unit_price_q": 500, "line_total_q": 1000, "meta": {}
+    }
+    assert s.items[1]["qty"] == "0.5" and s.items[1]["meta"] == {"note": "warm"}
+    assert s.total_q == 1600
+    assert s.pricing == {"subtotal_q": 1600, "adjustments": [], "total_q": 1600}
+
+
+def test_client_line_id_is_kept_and_server_ids_skip_it():
+    s = cart(add(line_id="L1"), add())
+    assert [line["line_id"] for line in s.items] == ["L1", "L2"]
+
+
+def test_line_ids_are_never_reused_after_a_removal():
+    s = cart(add(), add())
+    s = run(s, [{"op": "remove_line", "line_id": "L2"}, add()])
+    assert [line["line_id"] for line in s.items] == ["L1", "L3"]
+
+
+def test_duplicate_client_line_id_is_refused():
+    e = error_of(State(), [add(line_id="A"), add(line_id="A")])
+    assert (e.pointer, e.code) == ("/ops/1/line_id", "duplicate")
+
+
+def test_external_pricing_requires_a_price():
+    e = error_of(State(), [add(price=None)])
+    assert (e.pointer, e.code) == ("/ops/0/unit_price_q", "required")
+
+
+def test_internal_pricing_takes_the_catalog_price_and_refuses_a_client_price():
+    s = cart(add(price=None, qty=2), pricing_policy="internal", prices=CATALOG)
+    assert s.items[0]["unit_price_q"] == 500 and s.total_q == 1000
+    e = error_of(State(), [add(price=499)], pricing_policy="internal", prices=CATALOG)
+    assert (e.pointer, e.code) == ("/ops/0/unit_price_q", "not_allowed")
+    e = error_of(State(), [add("NOPE", price=None)], pricing_policy="internal", prices=CATALOG)
+    assert (e.pointer, e.code) == ("/ops/0/sku", "unknown_sku")
+
+
+@pytest.mark.parametrize(
+    ("qty", "code"),
+    [(0, "min_value"), ("0.0001", "max_decimal_places"), (1_000_001, "max_value"), (True, "invalid_type"),
+     ("abc", "invalid"), (None, "invalid_type")],
+)
+def test_add_line_qty_rules(qty, code):
+    e = error_of(State(), [add(), add(qty=qty)])
+    assert (e.pointer, e.code) == ("/ops/1/qty", code)
+
+
+@pytest.mark.parametrize(
+    ("price", "code"),
+    [(500.0, "invalid_type"), ("500", "invalid_type"), (True, "invalid_type"), (-1, "min_value"),
+     (10**12 + 1, "max_value")],
+)
+def test_add_line_price_rules(price, code):
+    e = error_of(State(), [add(price=price)])
+    assert (e.pointer, e.code) == ("/ops/0/unit_price_q", code)
+
+
+@pytest.mark.parametrize("sku", ["", "a" * 65, "has space", "ção", "a/b", 12, None])
+def test_sku_must_match_the_identifier_rule(sku):
+    e = error_of(State(), [add(sku=sku)])
+    assert e.pointer == "/ops/0/sku"
+
+
+@pytest.mark.parametrize("sku", ["a", "A" * 64, "x.y:z-1_2"])
+def test_sku_edge_cases_accepted(sku):
+    assert cart(add(sku=sku)).items[0]["sku"] == sku
+
+
+@pytest.mark.parametrize("line_id", ["", "b" * 65, "x y"])
+def test_line_id_must_match_the_identifier_rule(line_id):
+    e = error_of(State(), [add(line_id=line_id)])
+    assert e.pointer == "/ops/0/line_id"
+
+
+@pytest.mark.parametrize("meta", [[], "x", 1, None])
+def test_meta_must_be_an_object(meta):
+    e = error_of(State(), [add(meta=meta)])
+    assert (e.pointer, e.code) == ("/ops/0/meta", "invalid_type")
+
+
+def test_line_total_over_the_safe_cap_is_refused_at_the_op():
+    # 1,000,000 x 10^12 is far above 2^53 - 1.
+    e = error_of(State(), [add(qty=1_000_000, price=10**12)])
+    assert (e.pointer, e.code) == ("/ops/0", "max_total")
+
+
+def test_total_over_the_safe_cap_names_the_op_that_crossed_it():
+    price = 10**12
+    qty = 4000  # 4 * 10^15 per line; the third line crosses 2^53 - 1 (about 9.007 * 10^15)
+    e = error_of(State(), [add(qty=qty, price=price), add(qty=qty, price=price), add(qty=qty, price=price)])
+    assert (e.pointer, e.code) == ("/ops/2", "max_total")
+    s = cart(add(qty=qty, price=price), add(qty=qty, price=price))
+    assert s.total_q == 8 * 10**15 <= MAX_SAFE_Q
+
+
+# -- remove_line / set_qty / replace_sku / set_price --------------------------------
+
+
+def test_unknown_line_id_points_at_the_field():
+    for op in (
+        {"op": "remove_line", "line_id": "L9"},
+        {"op": "set_qty", "line_id": "L9", "qty": 1},
+        {"op": "replace_sku", "line_id": "L9", "sku": "CAKE"},
+        {"op": "set_price", "line_id": "L9", "unit_price_q": 1},
+    ):
+        e = error_of(cart(add()), [op, op])
+        assert (e.pointer, e.code) == ("/ops/0/line_id", "unknown_line")
+
+
+def test_remove_line_then_using_it_again_is_an_unknown_line():
+    e = error_of(cart(add()), [{"op": "remove_line", "line_id": "L1"}, {"op": "remove_line", "line_id": "L1"}])
+    assert e.pointer == "/ops/1/line_id"
+
+
+def test_set_qty_changes_the_total_and_zero_removes():
+    s = cart(add(), add("CAKE", price=1200))
+    s = run(s, [{"op": "set_qty", "line_id": "L1", "qty": "2.5"}])
+    assert s.items[0]["qty"] == "2.5" and s.items[0]["line_total_q"] == 1250 and s.total_q == 2450
+    s = run(s, [{"op": "set_qty", "line_id": "L1", "qty": 0}])
+    assert [line["line_id"] for line in s.items] == ["L2"] and s.total_q == 1200
+
+
+def test_set_qty_refuses_negative():
+    e = error_of(cart(add()), [{"op": "set_qty", "line_id": "L1", "qty": -1}])
+    assert (e.pointer, e.code) == ("/ops/0/qty", "min_value")
+
+
+def test_replace_sku_keeps_the_price_on_external_channels_when_none_is_given():
+    s = cart(add(qty=2, price=700, meta={"k": 1}))
+    s = run(s, [{"op": "replace_sku", "line_id": "L1", "sku": "TEA"}])
+    assert s.items[0] == {
+        "line_id": "L1", "sku": "TEA", "qty": "2", "unit_price_q": 700, "line_total_q": 1400, "meta": {"k": 1}
+    }
+    s = run(s, [{"op": "replace_sku", "line_id": "L1", "sku": "TEA2", "unit_price_q": 100}])
+    assert s.items[0]["unit_price_q"] == 100 and s.total_q == 200
+
+
+def test_replace_sku_on_internal_channels_takes_the_catalog_price():
+    s = cart(add(price=None), pricing_policy="internal", prices=CATALOG)
+    s = run(s, [{"op": "replace_sku", "line_id": "L1", "sku": "CAKE"}], pricing_policy="internal", prices=CATALOG)
+    assert s.items[0]["unit_price_q"] == 1200 and s.total_q == 1200
+    e = error_of(
+        s, [{"op": "replace_sku", "line_id": "L1", "sku": "COFFEE", "unit_price_q": 1}],
+        pricing_policy="internal", prices=CATALOG,
+    )
+    assert (e.pointer, e.code) == ("/ops/0/unit_price_q", "not_allowed")
+
+
+def test_set_price_is_for_external_channels_only():
+    s = cart(add(qty=3))
+    s = run(s, [{"op": "set_price", "line_id": "L1", "unit_price_q": 100}])
+    assert s.total_q == 300
+    e = error_of(s, [{"op": "set_price", "line_id": "L1", "unit_price_q": 100}],
+                 pricing_policy="internal", prices=CATALOG)
+    assert (e.pointer, e.code) == ("/ops/0/op", "not_allowed")
+
+
+# -- set_data -----------------------------------------------------------------
+
+
+def test_set_data_writes_nested_paths_and_null_deletes_that_key_only():
+    s = cart({"op": "set_data", "path": "table.guests", "value": 4},
+             {"op": "set_data", "path": "table.name", "value": "12"},
+             {"op": "set_data", "path": "note", "value": "x"})
+    assert s.data == {"table": {"guests": 4, "name": "12"}, "note": "x"}
+    s = run(s, [{"op": "set_data", "path": "table.guests", "value": None}])
+    assert s.data == {"table": {"name": "12"}, "note": "x"}
+    s = run(s, [{"op": "set_data", "path": "missing.deep", "value": None}])
+    assert s.data == {"table": {"name": "12"}, "note": "x"}
+
+
+def test_set_data_through_a_non_object_is_refused():
+    s = cart({"op": "set_data", "path": "note", "value": "x"})
+    e = error_of(s, [{"op": "set_data", "path": "note.sub", "value": 1}])
+    assert (e.pointer, e.code) == ("/ops/0/path", "not_an_object")
+
+
+@pytest.mark.parametrize("path", ["", "a..b", "a.b.c.d.e.f", "a b", "a/b", 5, ".a", "a."])
+def test_set_data_path_rules(path):
+    e = error_of(State(), [{"op": "set_data", "path": path, "value": 1}])
+    assert e.pointer == "/ops/0/path"
+
+
+def test_set_data_five_segments_is_the_maximum():
+    s = cart({"op": "set_data", "path": "a.b.c.d.e", "value": 1})
+    assert s.data == {"a": {"b": {"c": {"d": {"e": 1}}}}}
+
+
+def test_data_size_limit_comes_from_settings(settings):
+    settings.OMNIMAN = {**settings.OMNIMAN, "MAX_DATA_BYTES": 50}
+    cart({"op": "set_data", "path": "a", "value": "x" * 30})
+    e = error_of(State(), [{"op": "set_data", "path": "a", "value": "x" * 60}])
+    assert (e.pointer, e.code) == ("/ops/0/value", "max_size")
+
+
+def test_set_data_does_not_touch_the_input_state():
+    before = State(data={"a": {"b": 1}})
+    after = run(before, [{"op": "set_data", "path": "a.b", "value": 2}])
+    assert before.data == {"a": {"b": 1}} and after.data == {"a": {"b": 2}}
+
+
+# -- merge_lines ----------------------------------------------------------------
+
+
+def test_merge_lines_merges_equal_sku_price_and_meta_into_the_first():
+    s = cart(add(qty=1), add("CAKE", price=1200), add(qty=2), add(qty=1, meta={"milk": "oat"}), add(qty=1, price=450))
+    s = run(s, [{"op": "merge_lines"}])
+    assert [(line["line_id"], line["qty"]) for line in s.items] == [("L1", "3"), ("L2", "1"), ("L4", "1"), ("L5", "1")]
+    assert s.total_q == 1500 + 1200 + 500 + 450
+
+
+def test_merge_lines_compares_meta_whatever_the_key_order():
+    s = cart(add(meta={"a": 1, "b": 2}), add(meta={"b": 2, "a": 1}))
+    assert len(run(s, [{"op": "merge_lines"}]).items) == 1
+
+
+def test_merge_lines_leaves_a_group_unmerged_when_rounding_would_change_the_total():
+    # 0.5 x 1 rounds to 0 twice; merged, 1.0 x 1 would be 1: the total would change.
+    s = cart(add("A", qty="0.5", price=1), add("A", qty="0.5", price=1), add("B", qty="0.5", price=2),
+             add("B", qty="0.5", price=2))
+    merged = run(s, [{"op": "merge_lines"}])
+    assert merged.total_q == s.total_q == 2
+    assert [(line["sku"], line["qty"]) for line in merged.items] == [("A", "0.5"), ("A", "0.5"), ("B", "1")]
+
+
+def test_merge_lines_refuses_fields():
+    e = error_of(cart(add()), [{"op": "merge_lines", "line_id": "L1"}])
+    assert (e.pointer, e.code) == ("/ops/0/line_id", "unknown_field")
+
+
+# -- the list of ops ----------------------------------------------------------------
+
+
+def test_empty_ops_is_an_error_at_ops():
+    e = error_of(State(), [])
+    assert (e.pointer, e.code) == ("/ops", "empty")
+
+
+@pytest.mark.parametrize("raw", [None, {}, "add_line", 1])
+def test_ops_must_be_a_list(raw):
+    assert error_of(State(), raw).pointer == "/ops"
+
+
+def test_each_op_must_be_an_object():
+    e = error_of(State(), [add(), "add_line"])
+    assert (e.pointer, e.code) == ("/ops/1", "invalid_type")
+
+
+@pytest.mark.parametrize(
+    ("op", "pointer", "code"),
+    [
+        ({"op": "explode"}, "/ops/0/op", "unknown_op"),
+        ({"sku": "A"}, "/ops/0/op", "required"),
+        ({"op": 3}, "/ops/0/op", "invalid_type"),
+        ({"op": "add_line", "sku": "A", "qty": 1, "unit_price_q": 1, "colour": "red"}, "/ops/0/colour",
+         "unknown_field"),
+        ({"op": "add_line", "sku": "A", "qty": 1, "a/b~c": 1}, "/ops/0/a~1b~0c", "unknown_field"),
+        ({"op": "add_line", "qty": 1}, "/ops/0/sku", "required"),
+        ({"op": "set_qty", "line_id": "L1"}, "/ops/0/qty", "required"),
+        ({"op": "set_data", "path": "a"}, "/ops/0/value", "required"),
+    ],
+)
+def test_op_shape_errors(op, pointer, code):
+    e = error_of(State(), [op])
+    assert (e.pointer, e.code) == (pointer, code)
+
+
+def test_ops_per_modify_limit_comes_from_settings(settings):
+    settings.OMNIMAN = {**settings.OMNIMAN, "MAX_OPS_PER_MODIFY": 3}
+    cart(add(), add(), add())
+    e = error_of(State(), [add()] * 4)
+    assert (e.pointer, e.code) == ("/ops", "max_length")
+
+
+def test_lines_per_session_limit_comes_from_settings(settings):
+    settings.OMNIMAN = {**settings.OMNIMAN, "MAX_LINES_PER_SESSION": 2}
+    s = cart(add(), add())
+    e = error_of(s, [{"op": "set_qty", "line_id": "L1", "qty": 2}, add()])
+    assert (e.pointer, e.code) == ("/ops/1", "max_lines")
+
+
+def test_default_limits_match_the_spec():
+    assert Limits.from_settings() == Limits(max_ops=100, max_lines=500, max_data_bytes=64 * 1024)
+
+
+def test_a_failing_op_applies_nothing():
+    before = cart(add(), {"op": "set_data", "path": "a", "value": 1})
+    snapshot = orjson.dumps(before.as_dict())
+    error_of(before, [add("X", qty=5), {"op": "set_data", "path": "a", "value": 2}, {"op": "remove_line",
+                                                                                      "line_id": "nope"}])
+    assert orjson.dumps(before.as_dict()) == snapshot
+
+
+def test_modifiers_add_listed_adjustments():
+    def ten_off(view):
+        return [Adjustment("promo", "10 off", -10)] if view["subtotal_q"] >= 1000 else []
+
+    s = cart(add(qty=2), modifiers=[ten_off])
+    assert s.total_q == 990
+    assert s.pricing["adjustments"] == [{"code": "promo", "label": "10 off", "amount_q": -10}]
+
+
+def test_parse_ops_returns_typed_ops():
+    (op,) = parse_ops([add(qty="1.50")])
+    assert op.qty == Decimal("1.5") and op.unit_price_q == 500 and op.index == 0
+
+
+# -- the op engine against a plain-Python model -------------------------------------
+
+skus = st.sampled_from(["A", "B", "C"])
+small_prices = st.sampled_from([0, 1, 3, 250, 999])
+fractional_qtys = st.sampled_from(["1", "2", "0.5", "0.333", "1.25", "0.001", "3"])
+metas = st.sampled_from([{}, {"x": 1}])
+
+
+class OpEngineMachine(RuleBasedStateMachine):
+    """Any sequence of modifies keeps total == sum of line totals, each line total is
+    round-half-even(qty x price), merge never changes the total, and a rejected modify
+    leaves the state byte-for-byte equal."""
+
+    def __init__(self):
+        super().__init__()
+        self.state = State()
+        self.model: dict[str, tuple[str, Decimal, int, dict]] = {}  # line_id -> (sku, qty, price, meta)
+        self.next_id = 1
+
+    def apply(self, ops):
+        before = orjson.dumps(self.state.as_dict())
+        try:
+            new = modify(self.state, ops)
+        except ValidationError:
+            assert orjson.dumps(self.state.as_dict()) == before
+            return None
+        assert orjson.dumps(self.state.as_dict()) == before  # the input is never mutated
+        self.state = new
+        return new
+
+    @rule(sku=skus, qty=fractional_qtys, price=small_prices, meta=metas)
+    def add_line(self, sku, qty, price, meta):
+        assert self.apply([add(sku, qty=qty, price=price, meta=meta)]) is not None
+        self.model[f"L{self.next_id}"] = (sku, Decimal(qty), price, meta)
+        self.next_id += 1
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), qty=st.sampled_from(["0", "1", "2.5", "0.125"]))
+    def set_qty(self, data, qty):
+        line_id = data.draw(st.sampled_from(sorted(self.model)))
+        assert self.apply([{"op": "set_qty", "line_id": line_id, "qty": qty}]) is not None
+        if Decimal(qty) == 0:
+            del self.model[line_id]
+        else:
+            sku, _, price, meta = self.model[line_id]
+            self.model[line_id] = (sku, Decimal(qty), price, meta)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), price=small_prices)
+    def set_price(self, data, price):
+        line_id = data.draw(st.sampled_from(sorted(self.model)))
+        assert self.apply([{"op": "set_price", "line_id": line_id, "unit_price_q": price}]) is not None
+        sku, qty, _, meta = self.model[line_id]
+        self.model[line_id] = (sku, qty, price, meta)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), sku=skus)
+    def replace_sku(self, data, sku):
+        line_id = data.draw(st.sampled_from(sorted(self.model)))
+        assert self.apply([{"op": "replace_sku", "line_id": line_id, "sku": sku}]) is not None
+        _, qty, price, meta = self.model[line_id]
+        self.model[line_id] = (sku, qty, price, meta)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def remove_line(self, data):
+        line_id = data.draw(st.sampled_from(sorted(self.model)))
+        assert self.apply([{"op": "remove_line", "line_id": line_id}]) is not None
+        del self.model[line_id]
+
+    @rule()
+    def merge_lines(self):
+        total = self.state.total_q
+        assert self.apply([{"op": "merge_lines"}]) is not None
+        assert self.state.total_q == total
+        self.model = {
+            line["line_id"]: (line["sku"], Decimal(line["qty"]), line["unit_price_q"], line["meta"])
+            for line in self.state.items
+        }
+
+    @rule(data=st.data())
+    def rejected_modify(self, data):
+        bad = data.draw(st.sampled_from([
+            {"op": "remove_line", "line_id": "NOPE"},
+            {"op": "set_qty", "line_id": "NOPE", "qty": 1},
+            add(qty="0.0001"),
+            add(price=500.0),
+            add(qty=1_000_000, price=10**12),
+            {"op": "set_data", "path": "a..b", "value": 1},
+        ]))
+        assert self.apply([add("A", qty=1, price=1), bad]) is None
+
+    @invariant()
+    def totals_match_the_model(self):
+        items = self.state.items
+        assert [line["line_id"] for line in items] == list(self.model)
+        for line in items:
+            sku, qty, price, meta = self.model[line["line_id"]]
+            assert (line["sku"], Decimal(line["qty"]), line["unit_price_q"], line["meta"]) == (sku, qty, price, meta)
+            assert line["line_total_q"] == line_total_q(qty, price)
+        assert self.state.total_q == sum(line["line_total_q"] for line in items)
+        assert self.state.pricing.get("total_q", 0) == self.state.total_q
+
+
+OpEngineMachine.TestCase.settings = settings(
+    max_examples=60, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+test_op_engine_against_a_model = OpEngineMachine.TestCase
