@@ -9,6 +9,10 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from cafe.models import Product
+from omniman.models import Channel
+
+# The kitchen's columns: the statuses an order waits in before it is done.
+KDS_COLUMNS = ["new", "preparing", "ready"]
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -25,4 +29,14 @@ def pos(request: HttpRequest) -> HttpResponse:
 @login_required
 @ensure_csrf_cookie
 def kds(request: HttpRequest) -> HttpResponse:
-    return render(request, "cafe/kds.html")
+    # The flows are configuration, rendered into the page; the orders themselves come
+    # from the API (orders/stream/).
+    flows = {c.code: {k: list(v) for k, v in c.conf.order_flow.items()} for c in _visible_channels(request)}
+    return render(request, "cafe/kds.html", {"flows": flows, "columns": KDS_COLUMNS})
+
+
+def _visible_channels(request: HttpRequest) -> list[Channel]:
+    channels = Channel.objects.filter(is_active=True)
+    if not request.user.is_superuser:
+        channels = channels.filter(grants__user=request.user)
+    return list(channels)

@@ -1,0 +1,272 @@
+// The POS page: one session at a time, every change an op list posted to the API.
+"use strict";
+
+const pos = {
+  channels: [],
+  channel: null,      // the selected channel (from GET channels/)
+  session: null,      // the last session representation the server sent
+  commitKey: null,    // kept until the commit has a definitive answer, so a retry replays
+  queue: Promise.resolve(),
+};
+
+const $ = (id) => document.getElementById(id);
+
+function say(text, kind) {
+  const box = $("message");
+  box.textContent = text;
+  box.className = "message " + (kind || "info");
+  box.hidden = !text;
+}
+
+function sessionPath(suffix) {
+  return "sessions/" + encodeURIComponent(pos.session.session_key) + "/" + (suffix ? suffix + "/" : "");
+}
+
+// Every request that touches the session goes through this queue, so taps made
+// faster than the network are sent one after the other, each with the rev it saw.
+function enqueue(task) {
+  pos.queue = pos.queue.then(task).catch((err) => say(describeError(err), "error"));
+  return pos.queue;
+}
+
+function setSession(session) {
+  pos.session = session;
+  if (session) {
+    history.replaceState(null, "", "#" + session.channel_code + "/" + session.session_key);
+  }
+  render();
+}
+
+async function reloadSession(key, channelCode) {
+  const {data} = await api("GET", "sessions/" + encodeURIComponent(key) + "/?channel_code=" + encodeURIComponent(channelCode));
+  setSession(data);
+  return data;
+}
+
+async function loadChannels() {
+  const {data} = await api("GET", "channels/");
+  pos.channels = Array.isArray(data) ? data : (data.results || []);
+  const select = $("channel");
+  select.replaceChildren(...pos.channels.map(c => el("option", {value: c.code}, c.name ? c.name + " (" + c.code + ")" : c.code)));
+  const preferred = pos.channels.find(c => c.code === "pos") || pos.channels[0];
+  if (preferred) select.value = preferred.code;
+  pickChannel(select.value);
+}
+
+function pickChannel(code) {
+  pos.channel = pos.channels.find(c => c.code === code) || null;
+  renderPrices();
+}
+
+function renderPrices() {
+  const currency = pos.channel ? pos.channel.currency : "BRL";
+  for (const span of document.querySelectorAll(".product .price")) {
+    span.textContent = formatMoney(Number(span.dataset.q), currency);
+  }
+}
+
+function render() {
+  const s = pos.session;
+  const open = !!s && s.state === "open";
+  $("session-key").textContent = s ? s.session_key : "—";
+  $("session-state").textContent = s ? s.state : "—";
+  $("session-rev").textContent = s ? String(s.rev) : "—";
+  $("total").textContent = s ? formatMoney(s.total_q, s.currency) : "—";
+  for (const b of document.querySelectorAll(".product")) b.disabled = !open;
+  $("commit").disabled = !open || !(s.items && s.items.length);
+  $("abandon").disabled = !open;
+
+  const body = $("lines");
+  body.replaceChildren();
+  if (!s || !s.items || !s.items.length) {
+    body.append(el("tr", {class: "empty"}, el("td", {colspan: "5"}, s ? "Tap a product to add it." : "No session yet: press “New session”.")));
+  } else {
+    for (const line of s.items) {
+      const qtyCell = el("td", {class: "qty"});
+      if (open) {
+        qtyCell.append(
+          el("button", {class: "small", title: "one less", "aria-label": "one less " + line.sku,
+                        onclick: () => changeQty(line, -1)}, "−"),
+          el("span", {class: "qty-value"}, line.qty),
+          el("button", {class: "small", title: "one more", "aria-label": "one more " + line.sku,
+                        onclick: () => changeQty(line, +1)}, "+"),
+        );
+      } else {
+        qtyCell.append(el("span", {class: "qty-value"}, line.qty));
+      }
+      body.append(el("tr", {dataset: {lineId: line.line_id, sku: line.sku}},
+        el("td", {}, line.sku),
+        qtyCell,
+        el("td", {class: "num"}, formatMoney(line.unit_price_q, s.currency)),
+        el("td", {class: "num"}, formatMoney(line.line_total_q, s.currency)),
+        el("td", {}, open ? el("button", {class: "small danger", title: "remove", "aria-label": "remove " + line.sku,
+                                         onclick: () => modify([{op: "remove_line", line_id: line.line_id}])}, "×") : ""),
+      ));
+    }
+  }
+
+  const checks = $("checks");
+  checks.replaceChildren();
+  for (const [code, c] of Object.entries((s && s.checks) || {})) {
+    const fresh = c.rev === s.rev;
+    const label = code + ": " + (fresh ? (c.ok ? "ok" : "failed") : "stale (rev " + c.rev + ")");
+    checks.append(el("span", {class: "badge " + (fresh ? (c.ok ? "ok" : "bad") : "stale")}, label));
+  }
+  const issues = $("issues");
+  issues.replaceChildren();
+  for (const issue of (s && s.issues) || []) {
+    const row = el("div", {class: "issue" + (issue.blocking ? " blocking" : "")}, issue.message || issue.code);
+    for (const action of issue.actions || []) {
+      row.append(" ", el("button", {class: "small", onclick: () => resolve(issue.id, action.id)}, action.label || action.id));
+    }
+    issues.append(row);
+  }
+  $("order").hidden = !(s && s.order_ref);
+  $("order-ref").textContent = (s && s.order_ref) || "";
+}
+
+// A stale rev (412) means someone else changed the session (another tab, another
+// terminal): reload it, show what is there now, and say that this change was not applied.
+async function reconcile(err) {
+  const s = pos.session;
+  const current = err.problem.current_rev;
+  await reloadSession(s.session_key, s.channel_code);
+  say("This session was changed elsewhere (it is now at rev " + (current ?? pos.session.rev) +
+      "). It has been reloaded; your last change was not applied — check the order and tap again.", "warning");
+}
+
+function modify(ops) {
+  return enqueue(async () => {
+    const s = pos.session;
+    if (!s) return;
+    try {
+      const {data} = await api("POST", sessionPath("modify"), {channel_code: s.channel_code, ops, rev: s.rev});
+      setSession(data);
+      say("");
+      refreshChecksSoon();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 412) return reconcile(err);
+      throw err;
+    }
+  });
+}
+
+// Checks (stock) are written by a handler after the modify commits: look again shortly.
+function refreshChecksSoon() {
+  const s = pos.session;
+  if (!s || !s.checks || !pos.channel) return;
+  const hasChecks = Object.keys(s.checks).length || pos.channel.pricing_policy === "internal";
+  if (!hasChecks) return;
+  const rev = s.rev;
+  setTimeout(() => enqueue(async () => {
+    if (!pos.session || pos.session.rev !== rev || pos.session.state !== "open") return;
+    await reloadSession(pos.session.session_key, pos.session.channel_code);
+  }), 400);
+}
+
+function addProduct(button) {
+  const s = pos.session;
+  if (!s) return;
+  const sku = button.dataset.sku;
+  const external = pos.channel && pos.channel.pricing_policy === "external";
+  const price = Number(button.dataset.price);
+  const same = (s.items || []).find(l => l.sku === sku && (!external || l.unit_price_q === price));
+  if (same) return changeQty(same, +1);
+  const op = {op: "add_line", sku, qty: 1};
+  if (external) op.unit_price_q = price;
+  return modify([op]);
+}
+
+function changeQty(line, delta) {
+  const qty = Math.max(0, Number(line.qty) + delta);
+  return modify([{op: "set_qty", line_id: line.line_id, qty}]);
+}
+
+function resolve(issueId, actionId) {
+  return enqueue(async () => {
+    const s = pos.session;
+    const {data} = await api("POST", sessionPath("resolve"), {channel_code: s.channel_code, issue_id: issueId, action_id: actionId});
+    setSession(data);
+  });
+}
+
+function newSession() {
+  return enqueue(async () => {
+    if (!pos.channel) throw new Error("No channel: ask an admin for a channel grant.");
+    const {data} = await api("POST", "sessions/", {channel_code: pos.channel.code});
+    pos.commitKey = null;
+    setSession(data);
+    say("Session " + data.session_key + " opened on " + data.channel_code + ".", "info");
+  });
+}
+
+function openSession(key, channelCode) {
+  return enqueue(async () => {
+    pos.commitKey = null;
+    await reloadSession(key, channelCode);
+    say("");
+  });
+}
+
+function commit() {
+  return enqueue(async () => {
+    const s = pos.session;
+    if (!s) return;
+    pos.commitKey = pos.commitKey || newKey("COMMIT");
+    try {
+      const {data, headers} = await api("POST", sessionPath("commit"), {channel_code: s.channel_code, idempotency_key: pos.commitKey});
+      pos.commitKey = null;
+      await reloadSession(s.session_key, s.channel_code);
+      const replayed = headers.get("Idempotent-Replayed") === "true" ? " (replayed)" : "";
+      say("Order " + data.order_ref + " committed: " + formatMoney(data.total_q, data.currency) + replayed + ".", "success");
+    } catch (err) {
+      if (err instanceof ApiError && err.status < 500) pos.commitKey = null;  // a 4xx frees the key
+      if (err instanceof ApiError && err.code === "already_committed") {
+        await reloadSession(s.session_key, s.channel_code);
+        say("Already committed as order " + (err.problem.order_ref || pos.session.order_ref) + ".", "warning");
+        return;
+      }
+      if (err instanceof ApiError && err.status === 412) return reconcile(err);
+      throw err;
+    }
+  });
+}
+
+function abandon() {
+  return enqueue(async () => {
+    const s = pos.session;
+    const {data} = await api("POST", sessionPath("abandon"), {channel_code: s.channel_code});
+    setSession(data);
+    say("Session " + data.session_key + " abandoned.", "info");
+  });
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  $("channel").addEventListener("change", (e) => pickChannel(e.target.value));
+  $("new-session").addEventListener("click", newSession);
+  $("commit").addEventListener("click", commit);
+  $("abandon").addEventListener("click", abandon);
+  $("open-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const key = $("open-key").value.trim();
+    if (key && pos.channel) openSession(key, pos.channel.code);
+  });
+  for (const b of document.querySelectorAll(".product")) b.addEventListener("click", () => addProduct(b));
+  try {
+    await loadChannels();
+  } catch (err) {
+    say(describeError(err), "error");
+    return;
+  }
+  // "#pos/S-1234": open that session (a second tab on the same session, a reload).
+  const m = location.hash.match(/^#([^/]+)\/(.+)$/);
+  if (m) {
+    const [, code, key] = m;
+    if (pos.channels.some(c => c.code === code)) {
+      $("channel").value = code;
+      pickChannel(code);
+    }
+    openSession(decodeURIComponent(key), code);
+  }
+  render();
+});
