@@ -1,0 +1,202 @@
+"""Scenario 1: modify and commit called in process, against raw ORM lock-and-update.
+
+Run by ``python -m bench`` in a subprocess per database; prints one JSON document."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+import django
+import orjson
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench.stats import interleave, ratio, summary  # noqa: E402
+from omniman.models import Channel, Order, OrderItem, Session  # noqa: E402
+from omniman.services import commit_session, create_session, modify_session  # noqa: E402
+from omniman.testing import add_line_op, make_channel  # noqa: E402
+
+
+def line_template(n: int) -> list[dict[str, Any]]:
+    """``n`` lines exactly as the kernel stores them (made by the kernel once)."""
+    key = f"TPL-{n}-{time.monotonic_ns()}"
+    create_session(channel="pos", session_key=key)
+    left = n
+    while left:
+        chunk = min(left, 100)
+        modify_session(channel="pos", session_key=key, ops=[add_line_op(f"SKU{i % 7}", 1, 500 + i)
+                                                            for i in range(chunk)])
+        left -= chunk
+    return list(Session.objects.get(session_key=key).items)
+
+
+def make_sessions(prefix: str, count: int, items: list[dict[str, Any]]) -> list[str]:
+    ch = Channel.objects.get(code="pos")
+    total = sum(line["line_total_q"] for line in items)
+    now = timezone.now()
+    rows = [
+        Session(
+            channel=ch, session_key=f"{prefix}-{i}", items=items, total_q=total,
+            pricing={"subtotal_q": total, "adjustments": [], "total_q": total},
+            next_line=len(items) + 1, rev=1, version=1, expires_at=now + timezone.timedelta(days=1),
+        )
+        for i in range(count)
+    ]
+    Session.objects.bulk_create(rows, batch_size=200)
+    return [r.session_key for r in rows]
+
+
+def raw_modify(ch: Channel, key: str, ops: list[dict[str, Any]]) -> None:
+    """The baseline: lock the same row, change the same lines, write the same columns."""
+    with transaction.atomic():
+        s = Session.objects.select_for_update().get(channel=ch, session_key=key)
+        items = [dict(line) for line in s.items]
+        by_id = {line["line_id"]: line for line in items}
+        for op in ops:
+            line = by_id[op["line_id"]]
+            qty = Decimal(str(op["qty"]))
+            line["qty"] = str(qty)
+            line["line_total_q"] = int(qty * line["unit_price_q"])
+        s.items = items
+        s.total_q = sum(line["line_total_q"] for line in items)
+        s.pricing = {"subtotal_q": s.total_q, "adjustments": [], "total_q": s.total_q}
+        s.rev += 1
+        s.version += 1
+        s.updated_at = timezone.now()
+        s.save(update_fields=["items", "pricing", "total_q", "rev", "version", "updated_at"])
+
+
+def raw_commit(ch: Channel, key: str) -> None:
+    with transaction.atomic():
+        s = Session.objects.select_for_update().get(channel=ch, session_key=key)
+        order = Order.objects.create(
+            ref=f"RAW-{key}", channel=ch, session=s, session_key=key, data=s.data, pricing=s.pricing,
+            total_q=s.total_q, currency=ch.currency, status="new",
+        )
+        OrderItem.objects.bulk_create([
+            OrderItem(order=order, position=i, line_id=line["line_id"], sku=line["sku"],
+                      qty=Decimal(line["qty"]), unit_price_q=line["unit_price_q"],
+                      line_total_q=line["line_total_q"], meta=line["meta"])
+            for i, line in enumerate(s.items)
+        ])
+        s.state = Session.State.COMMITTED
+        s.order_ref = order.ref
+        s.version += 1
+        s.save(update_fields=["state", "order_ref", "version", "updated_at"])
+
+
+def timed(fn: Any, calls: list[Any]) -> float:
+    """Mean µs per call over one batch."""
+    start = time.perf_counter_ns()
+    for call in calls:
+        fn(call)
+    return (time.perf_counter_ns() - start) / 1000 / len(calls)
+
+
+def count_queries(fn: Any) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx.captured_queries)
+
+
+def set_qty_ops(n_ops: int, i: int) -> list[dict[str, Any]]:
+    return [{"op": "set_qty", "line_id": f"L{j + 1}", "qty": 1 + (i + j) % 3} for j in range(n_ops)]
+
+
+def run(quick: bool) -> dict[str, Any]:
+    call_command("migrate", verbosity=0)
+    ch = make_channel("pos")
+    repeats, batch = (5, 20) if quick else (11, 40)
+    out: dict[str, Any] = {"vendor": connection.vendor, "repeats": repeats, "batch": batch, "cases": {}}
+    templates = {n: line_template(n) for n in (1, 20, 200, 500)}
+
+    # -- modify: (ops, lines) --------------------------------------------
+    for name, n_ops, n_lines in [("modify_1op", 1, 1), ("modify_20ops", 20, 20),
+                                 ("modify_1op_500lines", 1, 500)]:
+        k_key, b_key = make_sessions(f"{name}-k", 1, templates[n_lines])[0], make_sessions(
+            f"{name}-b", 1, templates[n_lines])[0]
+        counter = {"k": 0, "b": 0}
+
+        def kernel(_: int, key: str = k_key, n: int = n_ops, counter: dict = counter) -> float:
+            def one(i: int) -> None:
+                modify_session(channel=ch, session_key=key, ops=set_qty_ops(n, i))
+            counter["k"] += batch
+            return timed(one, list(range(counter["k"], counter["k"] + batch)))
+
+        def base(_: int, key: str = b_key, n: int = n_ops, counter: dict = counter) -> float:
+            def one(i: int) -> None:
+                raw_modify(ch, key, set_qty_ops(n, i))
+            counter["b"] += batch
+            return timed(one, list(range(counter["b"], counter["b"] + batch)))
+
+        kernel(0), base(0)  # warm up
+        res = interleave({"kernel": kernel, "baseline": base}, repeats)
+        out["cases"][name] = {
+            "us": {k: summary(v) for k, v in res.items()},
+            "ratio": ratio(res["kernel"], res["baseline"]),
+            "queries": {
+                "kernel": count_queries(lambda key=k_key, n=n_ops: modify_session(
+                    channel=ch, session_key=key, ops=set_qty_ops(n, 1))),
+                "baseline": count_queries(lambda key=b_key, n=n_ops: raw_modify(ch, key, set_qty_ops(n, 1))),
+            },
+            "raw": res,
+        }
+        print(f"  {connection.vendor} {name}: ratio {out['cases'][name]['ratio']}", file=sys.stderr)
+
+    # -- commit: lines ----------------------------------------------------
+    for n_lines in (1, 20, 200):
+        name = f"commit_{n_lines}lines"
+        needed = batch * (repeats + 1) + 1
+        k_keys = make_sessions(f"{name}-k", needed, templates[n_lines])
+        b_keys = make_sessions(f"{name}-b", needed, templates[n_lines])
+
+        def kcommit(r: int, keys: list[str] = k_keys) -> float:
+            return timed(lambda key: commit_session(channel=ch, session_key=key), keys[r * batch:(r + 1) * batch])
+
+        def bcommit(r: int, keys: list[str] = b_keys) -> float:
+            return timed(lambda key: raw_commit(ch, key), keys[r * batch:(r + 1) * batch])
+
+        res = interleave({"kernel": kcommit, "baseline": bcommit}, repeats + 1)
+        res = {k: v[1:] for k, v in res.items()}  # the first round warms up
+        out["cases"][name] = {
+            "us": {k: summary(v) for k, v in res.items()},
+            "ratio": ratio(res["kernel"], res["baseline"]),
+            "queries": {
+                "kernel": count_queries(lambda keys=k_keys: commit_session(channel=ch, session_key=keys[-1])),
+                "baseline": count_queries(lambda keys=b_keys: raw_commit(ch, keys[-1])),
+            },
+            "raw": res,
+        }
+        print(f"  {connection.vendor} {name}: ratio {out['cases'][name]['ratio']}", file=sys.stderr)
+
+    # -- scale of a modify with the session's size ------------------------
+    k1, k500 = out["cases"]["modify_1op"]["us"]["kernel"], out["cases"]["modify_1op_500lines"]["us"]["kernel"]
+    b1, b500 = out["cases"]["modify_1op"]["us"]["baseline"], out["cases"]["modify_1op_500lines"]["us"]["baseline"]
+    out["modify_500_vs_1_lines"] = {
+        "kernel": k500["median"] / k1["median"],
+        "baseline": b500["median"] / b1["median"],
+        "goal": 1.2,
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    sys.stdout.write(orjson.dumps(run(args.quick)).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

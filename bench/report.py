@@ -1,0 +1,95 @@
+"""The table, the JSON file and the chart of one run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+def _f(x: Any, nd: int = 2) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(scenario, case, figure, goal, verdict) for every headline figure."""
+    out: list[tuple[str, str, str, str, str]] = []
+    sc = results.get("scenarios", {})
+    for vendor, data in sc.get("inproc", {}).items():
+        for case, c in data["cases"].items():
+            q = c["queries"]
+            out.append((f"inproc {vendor}", case,
+                        f"x{_f(c['ratio']['median'])} (min x{_f(c['ratio']['min'])}) "
+                        f"{c['us']['kernel']['median']:.0f} vs {c['us']['baseline']['median']:.0f} us; "
+                        f"SQL {q['kernel']} vs {q['baseline']}", "", ""))
+        s = data.get("modify_500_vs_1_lines")
+        if s:
+            out.append((f"inproc {vendor}", "modify 500 vs 1 lines",
+                        f"x{_f(s['kernel'])} (raw ORM x{_f(s['baseline'])})", "<= 1.2",
+                        "ok" if s["kernel"] <= 1.2 else "BELOW"))
+    http = sc.get("http", {})
+    for kind in ("gthread", "sync"):
+        for case, c in http.get(kind, {}).items():
+            if "rps_ratio" not in c:
+                out.append((f"http {kind}", case, f"{c['omniman']['rps_median']:.0f} req/s (bare only)", "", ""))
+                continue
+            ok = c["rps_ratio"]["median"] >= 0.8 and c["p99_ratio"]["median"] <= 1.5
+            fails = c["omniman"]["failures"] + c["bare"]["failures"]
+            out.append((f"http {kind}", case,
+                        f"req/s x{_f(c['rps_ratio']['median'])} ({c['omniman']['rps_median']:.0f} vs "
+                        f"{c['bare']['rps_median']:.0f}), p99 x{_f(c['p99_ratio']['median'])}"
+                        + (f", {fails} failures" if fails else ""),
+                        ">= 0.8, <= 1.5", "ok" if ok and not fails else "BELOW"))
+    for case, c in sc.get("scale", {}).items():
+        if isinstance(c, dict) and "cost_ratio" in c:
+            out.append(("scale", f"{case} ({c['b']} vs {c['a']})", f"cost x{_f(c['cost_ratio']['median'])}"
+                        f" (min x{_f(c['cost_ratio']['min'])})", "<= 1.2",
+                        "ok" if c["cost_ratio"]["median"] <= 1.2 and not c["failures"] else "BELOW"))
+    d = sc.get("directives")
+    if d:
+        t = d["throughput"]
+        out.append(("directives", "throughput", f"x{_f(t['ratio']['median'])} ({t['omniman_per_s']:.0f} vs "
+                    f"{t['raw_per_s']:.0f} jobs/s)", "", ""))
+        lat = d["latency"]
+        out.append(("directives", "commit -> handler start",
+                    f"p50 {lat['omniman']['p50_ms']:.1f} ms, p99 {lat['omniman']['p99_ms']:.1f} ms "
+                    f"(raw task p50 {lat['raw']['p50_ms']:.1f}, p99 {lat['raw']['p99_ms']:.1f})", "", ""))
+    lo = sc.get("locust")
+    if lo:
+        out.append(("locust", "seed workload", f"{lo['rps']:.0f} req/s, {lo['failures']} failures "
+                    f"of {lo['requests']}", "0 failures", "ok" if lo["failures"] == 0 else "BELOW"))
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"omniman bench {results['date']} ({results['mode']}), {results['machine']['cores']} cores "
+             f"{results['machine']['cpu']}, Python {results['machine']['python']}, "
+             f"PostgreSQL {results['machine']['postgresql']}"]
+    data = rows(results)
+    widths = [max(len(r[i]) for r in data) if data else 0 for i in range(5)]
+    for r in data:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    for name, err in results.get("errors", {}).items():
+        lines.append(f"{name}: FAILED: {err.strip().splitlines()[-1]}")
+    notes = results.get("scenarios", {}).get("scale", {}).get("note")
+    if notes:
+        lines.append(f"note: {notes}")
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=1, sort_keys=True, default=str)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    stamp = results["date"][:10]
+    if out.name == "latest.json":
+        shutil.copyfile(out, out.with_name(f"{stamp}.json"))
+    try:
+        from bench import chart
+
+        chart.draw(results, out.with_suffix(".png"))
+    except Exception as exc:  # a chart never loses the numbers
+        print(f"chart failed: {exc!r}")
