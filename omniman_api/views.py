@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
@@ -43,7 +44,7 @@ from omniman_api.idempotency import replay_response, request_fingerprint, reques
 from omniman_api.pagination import decode_cursor, encode_cursor, paginate
 from omniman_api.parsers import StrictJSONParser
 from omniman_api.permissions import Access, IsOperator, check_code
-from omniman_api.renderers import JSONOnlyNegotiation, ORJSONRenderer
+from omniman_api.renderers import JSONOnlyNegotiation, ORJSONRenderer, dumps
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,11 @@ def _query_datetime(request: Request, name: str) -> datetime | None:
 
         parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
     return parsed
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as the client reads it (dates in the renderer's format), for the store."""
+    return orjson.loads(dumps(value))
 
 
 def _session_response(session: Session, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -238,7 +244,7 @@ class SessionListView(OmnimanView):
                         return replay_response(replay.status_code, replay.body, replay.headers)
                     session = create_session(**kwargs)
                     response = self._created(session)
-                    store.record(channel, key, fp, 201, response.data, {
+                    store.record(channel, key, fp, 201, _as_json(response.data), {
                         "ETag": response["ETag"], "Location": response["Location"],
                     })
                     return response
@@ -301,7 +307,7 @@ class SessionModifyView(SessionView):
                     if isinstance(result, Replay):
                         return replay_response(result.status_code, result.body, result.headers)
                     response = _session_response(result)
-                    store.record(channel, key, fp, 200, response.data, {"ETag": response["ETag"]})
+                    store.record(channel, key, fp, 200, _as_json(response.data), {"ETag": response["ETag"]})
                     return response
             except IntegrityError:
                 # The same key recorded at the same instant for another session: the
