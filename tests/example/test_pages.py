@@ -1,0 +1,151 @@
+"""The POS page and the kitchen display, driven in a real browser (headless chromium)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.example.harness import ROOT, Example
+
+pytestmark = pytest.mark.browser
+
+WAIT = 20
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """docs/_static when OMNIMAN_SCREENSHOTS=1 (to refresh the docs' pictures), else a temp dir."""
+    return ROOT / "docs" / "_static" if os.environ.get("OMNIMAN_SCREENSHOTS") == "1" else tmp_path
+
+
+def wait(driver, condition, timeout: float = WAIT):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def text_is(css: str, expected: str):
+    from selenium.webdriver.common.by import By
+
+    def check(driver):
+        return driver.find_element(By.CSS_SELECTOR, css).text == expected
+
+    return check
+
+
+def log_in(driver, example: Example, path: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(example.url + path)
+    if "/login/" in driver.current_url:
+        driver.find_element(By.ID, "id_username").send_keys("demo")
+        driver.find_element(By.ID, "id_password").send_keys("demo")
+        driver.find_element(By.ID, "login").click()
+        wait(driver, lambda d: d.current_url.split("#")[0].endswith(path))
+
+
+def new_session(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#channel option"))
+    driver.find_element(By.ID, "new-session").click()
+    wait(driver, text_is("#session-rev", "0"))
+    return driver.find_element(By.ID, "session-key").text
+
+
+def tap(driver, sku: str, rev: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, f'.product[data-sku="{sku}"]').click()
+    wait(driver, text_is("#session-rev", str(rev)))
+
+
+def test_pos_page_needs_a_login(example: Example, browser) -> None:
+    """An anonymous visitor of /pos/ lands on the login page."""
+    browser.delete_all_cookies()
+    browser.get(example.url + "/pos/")
+    assert "/login/" in browser.current_url
+    assert "next=/pos/" in browser.current_url
+
+
+def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path: Path) -> None:
+    """Three products tapped on the POS, one quantity raised, commit: the order is on the KDS."""
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, example, "/pos/")
+    # The page opens on the pos channel, the first one of the café.
+    wait(browser, lambda d: d.find_element(By.ID, "channel").get_attribute("value") == "pos")
+    new_session(browser)
+    tap(browser, "COFFEE", 1)
+    tap(browser, "CROISSANT", 2)
+    tap(browser, "CAKE", 3)
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-sku="COFFEE"] button[title="one more"]').click()
+    wait(browser, text_is("#session-rev", "4"))
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "#lines tr[data-line-id]")
+    assert [r.get_attribute("data-sku") for r in rows] == ["COFFEE", "CROISSANT", "CAKE"]
+    assert browser.find_element(By.CSS_SELECTOR, 'tr[data-sku="COFFEE"] .qty-value').text == "2"
+    # 2 × 5.00 + 7.50 + 12.00
+    assert "29.50" in browser.find_element(By.ID, "total").text
+
+    browser.find_element(By.ID, "commit").click()
+    wait(browser, lambda d: d.find_element(By.ID, "order-ref").text)
+    ref = browser.find_element(By.ID, "order-ref").text
+    assert browser.find_element(By.ID, "session-state").text == "committed"
+    assert f"Order {ref} committed" in browser.find_element(By.ID, "message").text
+    # A committed session takes no more taps.
+    assert not browser.find_element(By.CSS_SELECTOR, '.product[data-sku="COFFEE"]').is_enabled()
+    browser.save_screenshot(str(screenshot_dir(tmp_path) / "pos.png"))
+
+    browser.get(example.url + "/kds/")
+    ticket_css = f'#col-new article[data-ref="{ref}"]'
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ticket_css))
+    ticket = browser.find_element(By.CSS_SELECTOR, ticket_css)
+    assert ticket.find_element(By.CSS_SELECTOR, ".items").text.splitlines() == [
+        "2 × COFFEE", "1 × CROISSANT", "1 × CAKE",
+    ]
+    # A second order arrives while the display is open: the stream brings it in.
+    token = example.manage("omniman_token", "kds-feeder", "--channels", "pos").stdout.strip()
+    example.request("POST", "/api/sessions/", {"channel_code": "pos", "session_key": "TABLE-7"}, token=token)
+    example.request(
+        "POST", "/api/sessions/TABLE-7/modify/",
+        {"channel_code": "pos", "ops": [{"op": "add_line", "sku": "ESPRESSO", "qty": 2, "unit_price_q": 450}]},
+        token=token,
+    )
+    second = example.request(
+        "POST", "/api/sessions/TABLE-7/commit/", {"channel_code": "pos", "idempotency_key": "T7"}, token=token
+    ).body["order_ref"]
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-new article[data-ref="{second}"]'))
+
+    # Move the first order along the flow.
+    ticket.find_element(By.CSS_SELECTOR, 'button[data-to="preparing"]').click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-preparing article[data-ref="{ref}"]'))
+    browser.save_screenshot(str(screenshot_dir(tmp_path) / "kds.png"))
+    order = example.request("GET", f"/api/orders/{ref}/", token=example.manage("omniman_token", "demo").stdout.strip())
+    assert order.body["status"] == "preparing"
+
+
+def test_stale_rev_in_two_tabs_is_shown_and_reconciled(example: Example, browser) -> None:
+    """Two tabs on one session: the tab that missed a change is told, and reloads it."""
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, example, "/pos/")
+    key = new_session(browser)
+    tap(browser, "COFFEE", 1)
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    browser.get(f"{example.url}/pos/#pos/{key}")
+    wait(browser, text_is("#session-rev", "1"))
+    tap(browser, "WATER", 2)
+
+    browser.switch_to.window(first)
+    assert browser.find_element(By.ID, "session-rev").text == "1"  # this tab has not seen rev 2
+    browser.find_element(By.CSS_SELECTOR, '.product[data-sku="CAKE"]').click()
+    wait(browser, lambda d: "changed elsewhere" in d.find_element(By.ID, "message").text)
+    wait(browser, text_is("#session-rev", "2"))
+    skus = [r.get_attribute("data-sku") for r in browser.find_elements(By.CSS_SELECTOR, "#lines tr[data-line-id]")]
+    assert skus == ["COFFEE", "WATER"]  # the other tab's change is shown, the stale tap was not applied
+    assert "warning" in browser.find_element(By.ID, "message").get_attribute("class")
+    # Tapping again now works on the fresh rev.
+    tap(browser, "CAKE", 3)
