@@ -1,0 +1,85 @@
+"""Channel grants, 404 for other channels' objects, operators alone on directives."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from omniman.models import Directive
+from omniman.testing import make_channel
+
+from .conftest import add_coffee, client_for, data, make_user, open_session, problem
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def outsider(pos):
+    """A user granted only the ifood channel."""
+    return client_for(make_user("outsider", make_channel("ifood")))
+
+
+def test_channels_lists_only_granted_ones(api, outsider, db):
+    assert [c["code"] for c in data(api.get("/api/channels/"))["results"]] == ["web", "pos"]
+    assert [c["code"] for c in data(outsider.get("/api/channels/"))["results"]] == ["ifood"]
+    root = client_for(make_user("root", superuser=True))
+    assert {c["code"] for c in data(root.get("/api/channels/"))["results"]} == {"pos", "web", "ifood"}
+
+
+def test_another_channels_session_is_404_like_a_missing_one(api, outsider):
+    open_session(api)
+    add_coffee(api)
+    hidden = outsider.get("/api/sessions/SESS-001/?channel_code=pos")
+    missing = api.get("/api/sessions/NOPE/?channel_code=pos")
+    assert problem(hidden, 404, "not_found") == problem(missing, 404, "not_found") | {"detail": data(hidden)["detail"]}
+    for path, body in [
+        ("/api/sessions/SESS-001/modify/", {"channel_code": "pos", "ops": [{"op": "merge_lines"}]}),
+        ("/api/sessions/SESS-001/commit/", {"channel_code": "pos"}),
+        ("/api/sessions/SESS-001/abandon/", {"channel_code": "pos"}),
+        ("/api/sessions/", {"channel_code": "pos"}),
+    ]:
+        problem(outsider.post_json(path, body), 404, "not_found")
+    assert data(outsider.get("/api/sessions/"))["results"] == []
+    assert data(outsider.get("/api/sessions/?channel_code=pos"))["results"] == []
+
+
+def test_unknown_channel_and_hidden_channel_answer_alike(api, outsider):
+    a = outsider.post_json("/api/sessions/", {"channel_code": "pos"})
+    b = outsider.post_json("/api/sessions/", {"channel_code": "nowhere"})
+    assert a.status_code == b.status_code == 404 and a.content == b.content
+
+
+def test_another_channels_order_is_404(api, outsider):
+    open_session(api)
+    add_coffee(api)
+    ref = data(api.post_json("/api/sessions/SESS-001/commit/", {"channel_code": "pos"}))["order_ref"]
+    problem(outsider.get(f"/api/orders/{ref}/"), 404, "not_found")
+    problem(outsider.post_json(f"/api/orders/{ref}/transition/", {"to": "preparing"}), 404, "not_found")
+    assert data(outsider.get("/api/orders/"))["results"] == []
+    assert data(outsider.get("/api/orders/stream/"))["results"] == []
+    assert [o["ref"] for o in data(api.get("/api/orders/"))["results"]] == [ref]
+
+
+def test_directives_are_for_operators_only(api, operator, user):
+    Directive.objects.create(topic="payment.capture", payload={"order_ref": "X"}, status="failed", attempts=5)
+    problem(api.get("/api/directives/"), 403, "permission_denied")
+    d = Directive.objects.get()
+    problem(api.post_json(f"/api/directives/{d.pk}/retry/"), 403, "permission_denied")
+    listed = data(operator.get("/api/directives/?status=failed&topic=payment.capture"))["results"]
+    assert [x["id"] for x in listed] == [d.pk]
+    assert set(listed[0]) == {"id", "topic", "status", "attempts", "max_attempts", "available_at", "last_error",
+                              "payload", "created_at", "updated_at"}
+    user.user_permissions.add(Permission.objects.get(codename="operate", content_type__app_label="omniman"))
+    assert api.get("/api/directives/").status_code == 200
+
+
+def test_retry_a_failed_directive_and_refuse_others(operator, settings):
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery"}  # no inline run on commit
+    failed = Directive.objects.create(topic="payment.capture", payload={}, status="failed", attempts=5)
+    done = Directive.objects.create(topic="payment.capture", payload={}, status="done", attempts=1)
+    response = operator.post_json(f"/api/directives/{failed.pk}/retry")
+    body = data(response)
+    assert response.status_code == 200 and body["status"] == "queued" and body["attempts"] == 0
+    problem(operator.post_json(f"/api/directives/{done.pk}/retry/"), 409, "transition_not_allowed")
+    problem(operator.post_json("/api/directives/999999/retry/"), 404, "not_found")
+    assert data(operator.get("/api/directives/?status=queued"))["results"][0]["id"] == failed.pk

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from omniman.models import Order
+
+from .conftest import add_coffee, data, open_session, problem
+
+pytestmark = pytest.mark.django_db
+
+
+def commit(api, key: str, channel: str = "pos") -> str:
+    open_session(api, channel=channel, key=key)
+    add_coffee(api, key=key, channel=channel)
+    response = api.post_json(f"/api/sessions/{key}/commit/", {"channel_code": channel})
+    assert response.status_code == 201, response.content
+    return data(response)["order_ref"]
+
+
+def test_order_detail_has_items_and_etag(api):
+    ref = commit(api, "A")
+    response = api.get(f"/api/orders/{ref}/")
+    body = data(response)
+    assert response["ETag"] == Order.objects.get().etag
+    assert set(body) == {"ref", "channel_code", "session_key", "status", "items", "data", "pricing", "total_q",
+                         "currency", "external_ref", "created_at", "updated_at"}
+    assert body["items"] == [{"line_id": "L1", "sku": "COFFEE", "qty": "1", "unit_price_q": 500,
+                              "line_total_q": 500, "meta": {}}]
+    problem(api.get("/api/orders/NOPE/"), 404, "not_found")
+
+
+def test_transition_along_the_flow_only(api):
+    ref = commit(api, "A")
+    response = api.post_json(f"/api/orders/{ref}/transition/", {"to": "preparing"})
+    assert data(response)["status"] == "preparing"
+    problem(api.post_json(f"/api/orders/{ref}/transition/", {"to": "new"}), 409, "transition_not_allowed")
+    problem(api.post_json(f"/api/orders/{ref}/transition/", {"to": 5}), 400, "validation_error")
+    problem(api.post_json(f"/api/orders/{ref}/transition/", {}), 400, "validation_error")
+    assert Order.objects.get().status == "preparing"
+    assert Order.objects.get().events.count() == 2
+
+
+def test_list_filters(api):
+    a = commit(api, "A")
+    b = commit(api, "B")
+    api.post_json(f"/api/orders/{b}/transition/", {"to": "cancelled"})
+
+    def refs(query: str) -> list[str]:
+        response = api.get("/api/orders/" + query)
+        assert response.status_code == 200, response.content
+        return [o["ref"] for o in data(response)["results"]]
+
+    assert refs("") == [b, a]
+    assert refs("?status=cancelled") == [b]
+    assert refs("?channel_code=pos&status=new") == [a]
+    assert refs("?channel_code=web") == []
+    created = Order.objects.get(ref=a).created_at
+    assert refs("?created_after=" + (created - timezone.timedelta(seconds=1)).isoformat().replace("+", "%2B")) \
+        == [b, a]
+    assert refs("?created_before=" + created.isoformat().replace("+", "%2B")) == []
+    assert refs("?created_before=2000-01-01T00:00:00Z") == []
+    assert refs("?created_after=2000-01-01T00:00:00Z") == [b, a]
+
+
+def test_stream_follows_commit_order_with_a_cursor(api):
+    first = data(api.get("/api/orders/stream/"))
+    assert first["results"] == []
+    a = commit(api, "A")
+    b = commit(api, "B")
+    page = data(api.get(f"/api/orders/stream/?after={first['cursor']}"))
+    assert [o["ref"] for o in page["results"]] == [a, b]
+    assert page["results"][0]["items"][0]["sku"] == "COFFEE"
+    empty = data(api.get(f"/api/orders/stream/?after={page['cursor']}"))
+    assert empty == {"results": [], "cursor": page["cursor"]}
+    c = commit(api, "C")
+    assert [o["ref"] for o in data(api.get(f"/api/orders/stream/?after={page['cursor']}"))["results"]] == [c]
+    # Without a cursor: the latest orders, oldest first.
+    assert [o["ref"] for o in data(api.get("/api/orders/stream/"))["results"]] == [a, b, c]
+
+
+def test_stream_waits_up_to_the_timeout_bounded_by_the_setting(api, settings):
+    import time
+
+    cursor = data(api.get("/api/orders/stream/"))["cursor"]
+    settings.OMNIMAN = {**settings.OMNIMAN, "STREAM_MAX_TIMEOUT_SECONDS": 0.3}
+    started = time.monotonic()
+    response = api.get(f"/api/orders/stream/?after={cursor}&timeout=30")
+    assert response.status_code == 200 and data(response)["results"] == []
+    assert 0.25 < time.monotonic() - started < 2
+    problem(api.get(f"/api/orders/stream/?after={cursor}&timeout=-1"), 400, "validation_error")
+    problem(api.get(f"/api/orders/stream/?after={cursor}&timeout=nan"), 400, "validation_error")
+    body = problem(api.get("/api/orders/stream/?after=garbage"), 400, "validation_error")
+    assert body["errors"][0]["pointer"] == "/after"

@@ -1,0 +1,95 @@
+"""Exact statement counts per endpoint: independent of the op count, the line count
+and the page's row count (token auth included)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from omniman.services import commit_session, create_session, modify_session
+
+from .conftest import data, open_session
+
+# transaction=True: requests run in autocommit as in production, so the counts include
+# the transaction's own statements (no test-wrapping savepoints).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def statements(fn) -> list[str]:
+    """The statements of one request, up to its COMMIT (inline directives run after it)."""
+    with CaptureQueriesContext(connection) as ctx:
+        response = fn()
+    assert response.status_code < 400, response.content
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    return sqls[: sqls.index("COMMIT") + 1] if "COMMIT" in sqls else sqls
+
+
+def count(fn) -> int:
+    return len(statements(fn))
+
+
+def add_ops(n: int, start: int = 0) -> list[dict]:
+    return [{"op": "add_line", "sku": f"SKU{start + i}", "qty": 1, "unit_price_q": 100} for i in range(n)]
+
+
+def test_modify_is_at_most_6_statements_whatever_the_ops_and_lines(api):
+    open_session(api, key="SMALL")
+    open_session(api, key="BIG")
+    modify_session(channel="pos", session_key="BIG", ops=add_ops(100))
+    modify_session(channel="pos", session_key="BIG", ops=add_ops(100, 100))
+    small = count(lambda: api.post_json("/api/sessions/SMALL/modify/", {"channel_code": "pos", "ops": add_ops(1)}))
+    many = count(lambda: api.post_json("/api/sessions/BIG/modify/", {"channel_code": "pos", "ops": add_ops(100, 200)}))
+    # token + user, channel + grant, BEGIN, lock, UPDATE, COMMIT.
+    assert small == many == 6
+
+
+def test_modify_on_a_checked_channel_adds_one_insert(api):
+    open_session(api, channel="web", key="W")
+    n = count(lambda: api.post_json("/api/sessions/W/modify/", {"channel_code": "web", "rev": 0, "ops": [
+        {"op": "add_line", "sku": "COFFEE", "qty": 1}]}))
+    assert n == 7  # + one INSERT for the check directives
+
+
+def test_session_detail_is_3_statements_and_304_too(api):
+    etag = open_session(api)["ETag"]
+    assert count(lambda: api.get("/api/sessions/SESS-001/?channel_code=pos")) == 3
+    assert count(lambda: api.get("/api/sessions/SESS-001/?channel_code=pos", HTTP_IF_NONE_MATCH=etag)) == 3
+
+
+@pytest.mark.parametrize("url", ["/api/sessions/", "/api/orders/", "/api/channels/", "/api/orders/stream/",
+                                 "/api/orders/stream/?after=cTA"])
+def test_lists_cost_the_same_for_1_and_100_rows(api, url):
+    def fill(n: int, prefix: str) -> None:
+        for i in range(n):
+            key = f"{prefix}{i}"
+            create_session(channel="pos", session_key=key)
+            modify_session(channel="pos", session_key=key, ops=add_ops(3))
+            commit_session(channel="pos", session_key=key)
+
+    fill(1, "A")
+    one = count(lambda: api.get(url))
+    fill(99, "B")
+    response = api.get(url)
+    assert len(data(response)["results"]) >= min(2, 100)
+    assert count(lambda: api.get(url)) == one
+
+
+def test_a_deep_page_costs_what_page_1_costs(api):
+    for i in range(30):
+        create_session(channel="pos", session_key=f"K{i}")
+    first = count(lambda: api.get("/api/sessions/?page_size=2"))
+    url = "/api/sessions/?page_size=2"
+    for _ in range(10):
+        url = data(api.get(url))["next"]
+    assert count(lambda: api.get(url)) == first
+
+
+def test_commit_statements_do_not_grow_with_lines(api):
+    # SQLite splits a bulk INSERT every 999 parameters (124 order items); 100 lines fit one.
+    for key, n in (("ONE", 1), ("MANY", 100)):
+        open_session(api, key=key)
+        modify_session(channel="pos", session_key=key, ops=add_ops(n))
+    one = count(lambda: api.post_json("/api/sessions/ONE/commit/", {"channel_code": "pos", "idempotency_key": "1"}))
+    many = count(lambda: api.post_json("/api/sessions/MANY/commit/", {"channel_code": "pos", "idempotency_key": "2"}))
+    assert one == many
