@@ -118,9 +118,6 @@ class OrderAdmin(admin.ModelAdmin):
                 self.message_user(request, exc.detail, messages.ERROR)
         obj.refresh_from_db()
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Items and events are read-only: nothing to save."""
-
 
 @admin.register(Directive)
 class DirectiveAdmin(admin.ModelAdmin):

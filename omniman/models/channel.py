@@ -77,33 +77,34 @@ class ChannelConfig:
         return self.order_flow.get(status, ())
 
 
-def validate_config(value: Any) -> None:
-    """Raise ``ValidationError`` for an unknown key, a wrong type or an inconsistent config."""
+def config_errors(value: Any) -> list[str]:
+    """Every problem of a channel config: unknown keys, wrong types, inconsistencies."""
     if not isinstance(value, dict):
-        raise ValidationError({"config": "The config must be a JSON object."})
-    errors: dict[str, list[str]] = {}
+        return ["The config must be a JSON object."]
+    errors: list[str] = []
     for key, item in value.items():
         if key not in CONFIG_KEYS:
-            errors.setdefault("config", []).append(
-                f"Unknown key {key!r}; known keys: {', '.join(sorted(CONFIG_KEYS))}."
-            )
+            errors.append(f"Unknown key {key!r}; known keys: {', '.join(sorted(CONFIG_KEYS))}.")
             continue
         check, expected = CONFIG_KEYS[key]
         if not check(item):
-            errors.setdefault("config", []).append(f"{key!r} must be {expected}.")
-    if not errors:
-        checks = value.get("checks", {})
-        for code in value.get("required_checks_on_commit", []):
-            if code not in checks:
-                errors.setdefault("config", []).append(
-                    f"required check {code!r} is not declared in 'checks'."
-                )
-        flow = value.get("order_flow") or {}
-        initial = value.get("initial_status", "new")
-        if flow and initial not in flow:
-            errors.setdefault("config", []).append(
-                f"initial_status {initial!r} is not a status of 'order_flow'."
-            )
+            errors.append(f"{key!r} must be {expected}.")
+    if errors:
+        return errors
+    checks = value.get("checks", {})
+    for code in value.get("required_checks_on_commit", []):
+        if code not in checks:
+            errors.append(f"required check {code!r} is not declared in 'checks'.")
+    flow = value.get("order_flow") or {}
+    initial = value.get("initial_status", "new")
+    if flow and initial not in flow:
+        errors.append(f"initial_status {initial!r} is not a status of 'order_flow'.")
+    return errors
+
+
+def validate_config(value: Any) -> None:
+    """The field validator: ``ValidationError`` listing every problem of the config."""
+    errors = config_errors(value)
     if errors:
         raise ValidationError(errors)
 
@@ -132,7 +133,9 @@ class Channel(models.Model):
         return self.code
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        validate_config(self.config)
+        errors = config_errors(self.config)
+        if errors:
+            raise ValidationError({"config": errors})
         self.__dict__.pop("conf", None)
         super().save(*args, **kwargs)
 
