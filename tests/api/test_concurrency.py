@@ -1,0 +1,146 @@
+"""Races through the HTTP layer on PostgreSQL: threads, each with its own connection."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+
+from omniman.models import Order, Session
+from omniman.services import create_session, modify_session
+from omniman.testing import add_line_op
+
+from .conftest import client_for, data
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def race(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    """Run ``fn(i)`` in ``n`` threads released together; the answers in order."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except Exception as exc:  # surfaced by the assertions below
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+@pytest.fixture
+def clients(user):
+    return [client_for(user) for _ in range(16)]
+
+
+def test_16_concurrent_commits_with_one_key_make_one_order(clients, pos):
+    create_session(channel="pos", session_key="SESS-001")
+    modify_session(channel="pos", session_key="SESS-001", ops=[add_line_op()])
+    body = {"channel_code": "pos", "idempotency_key": "COMMIT-1"}
+    answers = race(16, lambda i: clients[i].post_json("/api/sessions/SESS-001/commit/", body))
+    assert all(not isinstance(a, Exception) for a in answers), answers
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.content for a in answers}) == 1
+    assert sum(a.has_header("Idempotent-Replayed") for a in answers) == 15
+    assert Order.objects.count() == 1
+
+
+def test_concurrent_modifies_with_one_if_match_one_wins(clients, pos):
+    create_session(channel="pos", session_key="SESS-001")
+    etag = Session.objects.get().etag
+    body = {"channel_code": "pos", "ops": [add_line_op()]}
+    answers = race(8, lambda i: clients[i].post_json("/api/sessions/SESS-001/modify/", body, HTTP_IF_MATCH=etag))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] + [412] * 7
+    assert Session.objects.get().rev == 1
+    losers = [a for a in answers if a.status_code == 412]
+    assert {data(a)["current_rev"] for a in losers} == {1}
+
+
+def test_concurrent_creates_with_one_key_make_one_session(clients, pos):
+    body = {"channel_code": "pos", "handle_type": "table", "handle_ref": "9"}
+    answers = race(8, lambda i: clients[i].post_json("/api/sessions/", body, HTTP_IDEMPOTENCY_KEY="NEW"))
+    assert {a.status_code for a in answers} == {201}, [a.content for a in answers]
+    assert len({a.content for a in answers}) == 1
+    assert Session.objects.count() == 1
+
+
+def test_one_key_on_two_sessions_at_once_never_crosses(clients, pos):
+    for key in ("A", "B"):
+        create_session(channel="pos", session_key=key)
+        modify_session(channel="pos", session_key=key, ops=[add_line_op()])
+
+    def commit(i: int) -> Any:
+        key = "A" if i % 2 else "B"
+        return clients[i].post_json(f"/api/sessions/{key}/commit/", {"channel_code": "pos", "idempotency_key": "K"})
+
+    answers = race(8, commit)
+    assert {a.status_code for a in answers} <= {201, 422}, [a.content for a in answers]
+    winners = {data(a)["session_key"] for a in answers if a.status_code == 201}
+    assert len(winners) == 1 and Order.objects.count() == 1
+
+
+def test_a_stream_follower_sees_every_order_once_while_commits_race(clients, pos, user):
+    follower = client_for(user)
+    cursor = data(follower.get("/api/orders/stream/"))["cursor"]
+    n = 24
+    for i in range(n):
+        create_session(channel="pos", session_key=f"R{i}")
+        modify_session(channel="pos", session_key=f"R{i}", ops=[add_line_op()])
+    seen: list[str] = []
+    done = threading.Event()
+
+    def follow() -> None:
+        nonlocal cursor
+        try:
+            while True:
+                finished = done.is_set()
+                page = data(follower.get(f"/api/orders/stream/?after={cursor}&timeout=0.2"))
+                seen.extend(o["ref"] for o in page["results"])
+                cursor = page["cursor"]
+                if finished and not page["results"]:
+                    return
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    answers = race(8, lambda i: [
+        clients[i].post_json(f"/api/sessions/R{k}/commit/", {"channel_code": "pos"}).status_code
+        for k in range(i, n, 8)
+    ])
+    done.set()
+    reader.join(30)
+    assert all(s == 201 for a in answers for s in a), answers
+    refs = set(Order.objects.values_list("ref", flat=True))
+    assert len(refs) == n
+    assert sorted(seen) == sorted(refs)  # every order, each exactly once
+
+
+def test_an_unreachable_database_is_503_with_retry_after(api, anon):
+    from .conftest import problem
+
+    settings_dict = connection.settings_dict
+    saved = (settings_dict["HOST"], settings_dict["PORT"])
+    connection.close()
+    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", 8199  # nothing listens there
+    try:
+        for response in (anon.get("/api/health/"), api.get("/api/sessions/")):
+            problem(response, 503, "unavailable")
+            assert int(response["Retry-After"]) > 0
+    finally:
+        connection.close()
+        settings_dict["HOST"], settings_dict["PORT"] = saved
+    assert anon.get("/api/health/").status_code == 200
