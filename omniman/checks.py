@@ -1,5 +1,9 @@
-"""System checks: omniman.E001 (unknown OMNIMAN key), omniman.E002 (wrong type or value),
-omniman.E003 (a dotted path that does not import)."""
+"""System checks on the ``OMNIMAN`` setting. The ids never change meaning:
+
+- ``omniman.E001``: an unknown key in ``OMNIMAN``;
+- ``omniman.E002``: a value of the wrong type or out of range (or ``OMNIMAN`` not a dict);
+- ``omniman.E003``: a dotted path (pricing backend, handler, ...) that does not import.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from omniman import conf
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     errors = []
     for key, message in conf.problems():
-        known = key in conf.DEFAULTS
+        known = key in conf.DEFAULTS or key == "OMNIMAN"
         errors.append(Error(
             message,
             hint="See the settings reference in omniman's docs." if not known else None,
