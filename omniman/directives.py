@@ -1,15 +1,38 @@
 """Running directives: claim a row, call its handler, record the outcome.
 
 The same code runs in process (``DIRECTIVE_BACKEND = "inline"``) and in a Celery
-worker (``"celery"``), so behaviour does not depend on the deployment."""
+worker (``"celery"``), so behaviour does not depend on the deployment.
+
+The rules, all kept in the database (never in a broker ETA nor in process memory):
+
+* **Claim.** ``queued`` and due (``available_at <= now``) → ``running``, ``attempts + 1``,
+  ``lease_until = now + DIRECTIVE_LEASE_SECONDS``, in one conditional ``UPDATE``. A claim
+  that changes no row means another worker has it (or it is not due): nothing runs.
+* **Run.** The handler runs in a transaction together with the row's ``done`` update:
+  its database writes and the outcome commit together or not at all. A handler that
+  lost its lease (reaped, then claimed by another worker) has its writes rolled back.
+  Side effects outside the database must be idempotent by ``ctx.idempotency_key``.
+* **Retry.** An exception (or :class:`~omniman.exceptions.RetryLater`) puts the row back
+  to ``queued`` with ``available_at`` pushed by exponential backoff with jitter, until
+  ``max_attempts``; then ``failed`` with ``last_error``.
+  :class:`~omniman.exceptions.PermanentFailure` fails it at once.
+* **Reap.** :func:`reap` (beat task and ``omniman_dispatch_directives``) returns expired
+  leases to ``queued`` (or fails them on their last attempt) and sends every due queued
+  row that was not sent since it became due, or was sent longer than
+  ``DIRECTIVE_REDISPATCH_AFTER_SECONDS`` ago.
+
+A queued row's ``updated_at`` records its last dispatch: ``updated_at <= available_at``
+means "due and not sent yet"."""
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -22,45 +45,119 @@ from omniman.registry import HandlerContext, registry
 
 logger = logging.getLogger(__name__)
 
+Status = Directive.Status
+MAX_ERROR_CHARS = 4000
 
-def send(ids: Sequence[int]) -> None:
-    """Hand directives to the configured backend (called after the causing commit)."""
+F_ = TypeVar("F_", bound=Callable[..., Any])
+
+
+def non_atomic(handler: F_) -> F_:
+    """Run ``handler`` outside a transaction (its writes commit as it makes them).
+
+    For handlers that wait on slow outside services and must not hold a database
+    transaction meanwhile; they give up the all-or-nothing of writes and outcome."""
+    handler.omniman_atomic = False  # type: ignore[attr-defined]
+    return handler
+
+
+# -- dispatch ---------------------------------------------------------------
+
+_paused_until = 0.0  # process-local: after a failed publish, leave new rows to the reaper
+
+
+def send(ids: Sequence[int], *, wait_for_broker: bool = True) -> list[int]:
+    """Hand directives to the configured backend; returns the ids that were not handed
+    over (broker down). Never raises for a broker error: the rows stay queued.
+
+    After a failed publish, this process skips the broker for
+    ``DIRECTIVE_DISPATCH_PAUSE_SECONDS`` so that requests do not each wait on it;
+    ``wait_for_broker=False`` (the reaper) tries anyway."""
+    ids = list(ids)
+    if not ids:
+        return []
     if conf.get("DIRECTIVE_BACKEND") == "celery":
-        from omniman.tasks import run_directive_task
-
-        for pk in ids:
-            run_directive_task.apply_async((pk,), queue=conf.get("DIRECTIVE_QUEUE"))
-    else:
-        for pk in ids:
+        return _publish(ids, respect_pause=wait_for_broker)
+    for pk in ids:
+        try:
             run_directive(pk)
+        except Exception:
+            logger.exception("directive %s could not be run in process; the reaper will retry it", pk)
+    return []
+
+
+def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
+    global _paused_until
+    if respect_pause and time.monotonic() < _paused_until:
+        logger.warning("broker marked down: directives %s left queued for the reaper", ids)
+        return ids
+    from omniman.tasks import run_directive_task
+
+    task = run_directive_task._get_current_object()  # type: ignore[attr-defined]
+    options: dict[str, Any] = {"retry": False}  # the outbox is our retry: never block the caller
+    if conf.get("DIRECTIVE_QUEUE"):
+        options["queue"] = conf.get("DIRECTIVE_QUEUE")
+    sent = 0
+    try:
+        with task.app.producer_or_acquire() as producer:
+            for pk in ids:
+                task.apply_async((pk,), producer=producer, **options)
+                sent += 1
+    except Exception as exc:
+        _paused_until = time.monotonic() + conf.get("DIRECTIVE_DISPATCH_PAUSE_SECONDS")
+        logger.warning(
+            "broker unavailable (%s): %d directive(s) left queued for the reaper", exc, len(ids) - sent
+        )
+        return ids[sent:]
+    _paused_until = 0.0
+    return []
+
+
+def mark_unsent(ids: Sequence[int]) -> None:
+    """Let the next reaper pass send these queued rows at once (their dispatch failed)."""
+    Directive.objects.filter(pk__in=list(ids), status=Status.QUEUED).update(updated_at=F("available_at"))
+
+
+# -- claim and run ----------------------------------------------------------
 
 
 def claim(pk: int) -> Directive | None:
     """queued and due → running, attempts + 1, with a lease; None if another worker has it."""
     now = timezone.now()
     lease = now + timedelta(seconds=conf.get("DIRECTIVE_LEASE_SECONDS"))
-    claimed = Directive.objects.filter(
-        pk=pk, status=Directive.Status.QUEUED, available_at__lte=now
-    ).update(status=Directive.Status.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now)
+    claimed = Directive.objects.filter(pk=pk, status=Status.QUEUED, available_at__lte=now).update(
+        status=Status.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now
+    )
     if not claimed:
         return None
-    return Directive.objects.get(pk=pk)
+    directive = Directive.objects.filter(pk=pk).first()
+    if directive is None or directive.status != Status.RUNNING or directive.lease_until != lease:
+        return None  # reaped and claimed again between the two statements
+    return directive
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with full jitter: uniform(0.5, 1) × base × 2^(attempt-1), capped."""
+    """The wait after failed attempt ``attempt`` (1-based): ``base × 2^(attempt-1)``,
+    capped at ``DIRECTIVE_BACKOFF_MAX_SECONDS``, times a jitter drawn from [0.5, 1].
+
+    The jitter keeps workers from retrying in lockstep while each interval stays at
+    least as long as the longest previous one."""
     base = conf.get("DIRECTIVE_BACKOFF_BASE_SECONDS")
     cap = conf.get("DIRECTIVE_BACKOFF_MAX_SECONDS")
     return min(cap, base * 2 ** max(attempt - 1, 0)) * random.uniform(0.5, 1.0)
 
 
+class _LeaseLost(Exception):
+    pass
+
+
 def run_directive(pk: int) -> str | None:
-    """Claim and run one directive; returns its new status, or None when not claimed."""
+    """Claim and run one directive; returns its new status, or None when it was not
+    claimed (another worker has it, it is not due, or it is finished)."""
     directive = claim(pk)
     if directive is None:
+        logger.debug("directive %s not claimed (not queued and due)", pk)
         return None
     log = logging.LoggerAdapter(logger, {"directive_id": directive.pk, "topic": directive.topic})
-    handler = registry.get_handler(directive.topic)
     ctx = HandlerContext(
         directive_id=directive.pk,
         attempt=directive.attempts,
@@ -68,63 +165,135 @@ def run_directive(pk: int) -> str | None:
         topic=directive.topic,
         logger=log,
     )
+    handler = registry.get_handler(directive.topic)
     if handler is None:
-        return _finish(directive, Directive.Status.FAILED, f"No handler registered for topic {directive.topic!r}.")
+        # Retried: during a rolling deploy an old worker may not know a new topic yet.
+        return _retry(directive, f"No handler registered for topic {directive.topic!r}.")
     try:
-        with transaction.atomic():
+        if getattr(handler, "omniman_atomic", True):
+            with transaction.atomic():
+                handler(directive, ctx)
+                if not _record(directive, Status.DONE, ""):
+                    raise _LeaseLost
+        else:
             handler(directive, ctx)
+            if not _record(directive, Status.DONE, ""):
+                raise _LeaseLost
+    except _LeaseLost:
+        log.warning(
+            "directive %s (%s) lost its lease during attempt %s; its outcome was not recorded",
+            directive.pk, directive.topic, directive.attempts,
+        )
+        return None
     except PermanentFailure as exc:
-        return _finish(directive, Directive.Status.FAILED, exc.reason)
+        return _fail(directive, exc.reason)
     except RetryLater as exc:
+        log.info("directive %s (%s) attempt %s asked to retry: %s",
+                 directive.pk, directive.topic, directive.attempts, exc.reason)
         return _retry(directive, exc.reason, exc.delay)
     except Exception as exc:
-        log.warning("directive %s attempt %s raised %r", directive.pk, directive.attempts, exc)
+        log.warning(
+            "directive %s (%s) attempt %s/%s raised %r",
+            directive.pk, directive.topic, directive.attempts, directive.max_attempts, exc,
+            exc_info=True,
+        )
         return _retry(directive, "".join(traceback.format_exception_only(exc)).strip())
-    return _finish(directive, Directive.Status.DONE, "")
+    log.debug("directive %s (%s) done on attempt %s", directive.pk, directive.topic, directive.attempts)
+    return Status.DONE
 
 
 def _owned(directive: Directive) -> Q:
-    return Q(pk=directive.pk, status=Directive.Status.RUNNING, attempts=directive.attempts)
-
-
-def _finish(directive: Directive, status: str, error: str) -> str:
-    now = timezone.now()
-    Directive.objects.filter(_owned(directive)).update(
-        status=status, last_error=error[:4000], lease_until=None, updated_at=now
+    """The row as this claim left it: no one else reaped or claimed it since."""
+    return Q(
+        pk=directive.pk,
+        status=Status.RUNNING,
+        attempts=directive.attempts,
+        lease_until=directive.lease_until,
     )
-    if status == Directive.Status.FAILED:
-        directive.status, directive.last_error = status, error
-        logger.error("directive %s (%s) failed: %s", directive.pk, directive.topic, error)
-        signals.directive_failed.send(Directive, directive=directive)
-    return status
 
 
-def _retry(directive: Directive, error: str, delay: float | None = None) -> str:
+def _record(directive: Directive, status: str, error: str, **extra: Any) -> bool:
+    updated = Directive.objects.filter(_owned(directive)).update(
+        status=status, last_error=error[:MAX_ERROR_CHARS], lease_until=None,
+        updated_at=timezone.now(), **extra,
+    )
+    return bool(updated)
+
+
+def _fail(directive: Directive, error: str) -> str | None:
+    if not _record(directive, Status.FAILED, error):
+        return None
+    directive.status, directive.last_error, directive.lease_until = Status.FAILED, error, None
+    logger.error(
+        "directive %s (%s) failed after %s attempt(s): %s",
+        directive.pk, directive.topic, directive.attempts, error,
+    )
+    signals.directive_failed.send(Directive, directive=directive)
+    return Status.FAILED
+
+
+def _retry(directive: Directive, error: str, delay: float | None = None) -> str | None:
     if directive.attempts >= directive.max_attempts:
-        return _finish(directive, Directive.Status.FAILED, error)
+        return _fail(directive, error)
     now = timezone.now()
-    wait = backoff_seconds(directive.attempts) if delay is None else delay
-    Directive.objects.filter(_owned(directive)).update(
-        status=Directive.Status.QUEUED,
-        last_error=error[:4000],
+    wait = backoff_seconds(directive.attempts) if delay is None else max(float(delay), 0.0)
+    # updated_at = now <= available_at: "not sent since due", so the reaper sends it when due.
+    updated = Directive.objects.filter(_owned(directive)).update(
+        status=Status.QUEUED,
+        last_error=error[:MAX_ERROR_CHARS],
         lease_until=None,
         available_at=now + timedelta(seconds=wait),
         updated_at=now,
     )
-    return Directive.Status.QUEUED
-
-
-def reap(*, limit: int = 1000) -> dict[str, int]:
-    """Return expired leases to ``queued`` and dispatch every due queued directive."""
-    now = timezone.now()
-    reclaimed = Directive.objects.filter(status=Directive.Status.RUNNING, lease_until__lt=now).update(
-        status=Directive.Status.QUEUED, lease_until=None, updated_at=now, available_at=now
+    if not updated:
+        return None
+    logger.info(
+        "directive %s (%s) attempt %s/%s failed; next attempt in %.3fs",
+        directive.pk, directive.topic, directive.attempts, directive.max_attempts, wait,
     )
+    return Status.QUEUED
+
+
+# -- recovery ---------------------------------------------------------------
+
+
+def reap(*, limit: int | None = None) -> dict[str, int]:
+    """One recovery pass: expired leases go back to ``queued`` (or to ``failed`` when
+    that was their last attempt), then due queued rows not sent since they became due
+    (or sent over ``DIRECTIVE_REDISPATCH_AFTER_SECONDS`` ago) are sent, oldest first."""
+    now = timezone.now()
+    limit = conf.get("DIRECTIVE_REAPER_BATCH") if limit is None else limit
+    expired = Directive.objects.filter(status=Status.RUNNING, lease_until__lt=now)
+    exhausted = expired.filter(attempts__gte=F("max_attempts")).update(
+        status=Status.FAILED,
+        last_error="The lease expired on the last attempt (worker lost or handler too slow).",
+        lease_until=None,
+        updated_at=now,
+    )
+    if exhausted:
+        logger.error("%d directive(s) failed: lease expired on their last attempt", exhausted)
+    reclaimed = expired.update(status=Status.QUEUED, lease_until=None, available_at=now, updated_at=now)
+    if reclaimed:
+        logger.warning("%d directive(s) with an expired lease returned to the queue", reclaimed)
+
+    grace = now - timedelta(seconds=conf.get("DIRECTIVE_REDISPATCH_AFTER_SECONDS"))
     due = list(
-        Directive.objects.filter(status=Directive.Status.QUEUED, available_at__lte=now)
+        Directive.objects.filter(status=Status.QUEUED, available_at__lte=now)
+        .filter(Q(updated_at__lte=F("available_at")) | Q(updated_at__lt=grace))
         .order_by("available_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
+    unsent: list[int] = []
     if due:
-        send(due)
-    return {"reclaimed": reclaimed, "dispatched": len(due)}
+        # Mark first: in process the run itself updates the rows, and a worker may
+        # claim a row before this pass ends.
+        Directive.objects.filter(pk__in=due, status=Status.QUEUED).update(updated_at=timezone.now())
+        unsent = send(due, wait_for_broker=False)
+        if unsent:
+            mark_unsent(unsent)
+    return {
+        "failed": exhausted,
+        "reclaimed": reclaimed,
+        "dispatched": len(due) - len(unsent),
+        "unsent": len(unsent),
+    }

@@ -1,4 +1,8 @@
-"""Celery tasks: thin wrappers over ``omniman.directives``."""
+"""Celery tasks: thin wrappers over ``omniman.directives``.
+
+``run_directive`` acknowledges late and is rejected (requeued) when its worker dies,
+so a message is never lost with a worker; the claim in the database makes a second
+delivery harmless. Neither task stores a result."""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from omniman import directives
 
 @shared_task(name="omniman.run_directive", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_directive_task(directive_id: int) -> str | None:
+    """Claim and run one directive (a no-op when another worker has it)."""
     return directives.run_directive(directive_id)
 
 
-@shared_task(name="omniman.reap_directives", ignore_result=True)
+@shared_task(name="omniman.reap_directives", ignore_result=True, expires=60)
 def reap_directives_task() -> dict[str, int]:
+    """One reaper pass; scheduled by beat (see :func:`omniman.celery.beat_schedule`)."""
     return directives.reap()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -15,47 +16,66 @@ from omniman.models import Directive
 logger = logging.getLogger(__name__)
 
 
-def enqueue_many(specs: Iterable[tuple[str, dict[str, Any]]]) -> list[Directive]:
+def enqueue_many(
+    specs: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    max_attempts: int | None = None,
+    delay: float = 0.0,
+) -> list[Directive]:
     """Write one directive per (topic, payload) in one INSERT, dispatched after commit.
 
     Must run inside the transaction of the change that causes them: a rolled-back
-    change then leaves no directive, and a committed one always has its rows."""
+    change then leaves no directive (and sends nothing), and a committed one always
+    has its rows. ``delay`` seconds postpone the first attempt (the reaper sends it)."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("directives must be enqueued inside the transaction of their change")
     now = timezone.now()
-    max_attempts = conf.get("DIRECTIVE_MAX_ATTEMPTS")
+    attempts = conf.get("DIRECTIVE_MAX_ATTEMPTS") if max_attempts is None else max_attempts
+    if attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    available_at = now + timedelta(seconds=delay) if delay > 0 else now
     rows = [
-        Directive(topic=topic, payload=payload, max_attempts=max_attempts, available_at=now)
+        Directive(topic=topic, payload=payload, max_attempts=attempts, available_at=available_at)
         for topic, payload in specs
     ]
     if not rows:
         return []
     Directive.objects.bulk_create(rows)
+    if delay > 0:
+        return rows  # not due yet: the reaper sends them when they are
     if connection.features.can_return_rows_from_bulk_insert:
         ids = [row.pk for row in rows]
         transaction.on_commit(lambda: dispatch(ids))
     else:  # pragma: no cover - every supported backend returns ids
-        transaction.on_commit(lambda: dispatch_due())
+        transaction.on_commit(dispatch_due)
     return rows
 
 
-def enqueue(topic: str, payload: dict[str, Any]) -> Directive:
-    return enqueue_many([(topic, payload)])[0]
+def enqueue(
+    topic: str, payload: dict[str, Any], *, max_attempts: int | None = None, delay: float = 0.0
+) -> Directive:
+    """Write one directive in the current transaction; see :func:`enqueue_many`."""
+    return enqueue_many([(topic, payload)], max_attempts=max_attempts, delay=delay)[0]
 
 
 def dispatch(ids: Sequence[int]) -> None:
     """Hand directive ids to the configured backend. Never raises: a lost dispatch is
     recovered by the reaper (``omniman_dispatch_directives`` / the beat task)."""
-    from omniman.directives import send
+    from omniman.directives import mark_unsent, send
 
     try:
-        send(ids)
+        unsent = send(ids)
+        if unsent:
+            mark_unsent(unsent)
     except Exception:
-        logger.exception("Dispatch of directives %s failed; the reaper will retry them", list(ids))
+        logger.exception("dispatch of directives %s failed; the reaper will send them", list(ids))
 
 
 def dispatch_due() -> None:
     from omniman.directives import reap
 
-    reap()
+    try:
+        reap()
+    except Exception:
+        logger.exception("dispatch of due directives failed; the reaper will send them")

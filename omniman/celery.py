@@ -1,0 +1,72 @@
+"""Celery settings that keep directives at-least-once and requests fast.
+
+Call :func:`configure` on the host's Celery app (``config/celery.py``)::
+
+    app = Celery("config")
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    omniman.celery.configure(app)
+
+or copy :data:`CELERY_SETTINGS` into the host's settings (with the ``CELERY_``
+prefix, upper case) and :func:`beat_schedule` into ``CELERY_BEAT_SCHEDULE``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: What every worker and every publisher of directives should run with.
+CELERY_SETTINGS: dict[str, Any] = {
+    # A message is acknowledged after its task ran, and requeued when the worker
+    # process dies mid-task: no directive is lost with a worker.
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    # One message at a time per process: a long handler does not hold others back.
+    "worker_prefetch_multiplier": 1,
+    "task_ignore_result": True,
+    # Publishing happens after a request's commit. With the broker down it must fail
+    # at once (the row stays queued for the reaper), not retry inside the request:
+    # kombu's default retries the connection for about 6 s per message.
+    "task_publish_retry": False,
+    "broker_connection_timeout": 2.0,
+    "broker_connection_retry_on_startup": True,
+    "broker_transport_options": {"max_retries": 0, "socket_connect_timeout": 2.0},
+}
+
+
+def beat_schedule(interval: float | None = None) -> dict[str, dict[str, Any]]:
+    """The beat entry that runs the reaper every ``interval`` seconds
+    (default ``OMNIMAN["DIRECTIVE_REAPER_INTERVAL_SECONDS"]``)."""
+    if interval is None:
+        from omniman import conf
+
+        interval = conf.get("DIRECTIVE_REAPER_INTERVAL_SECONDS")
+    return {
+        "omniman-reap-directives": {
+            "task": "omniman.reap_directives",
+            "schedule": float(interval),
+            "options": {"expires": max(float(interval), 1.0)},
+        }
+    }
+
+
+def configure(app: Any, *, beat: bool = True, queue: str | None = None) -> Any:
+    """Apply :data:`CELERY_SETTINGS` to ``app`` (keeping transport options the host set),
+    add the reaper to its beat schedule, and make its workers consume omniman's queue
+    (``OMNIMAN["DIRECTIVE_QUEUE"]``) as well as the default one. Returns ``app``."""
+    from kombu import Queue
+
+    from omniman import conf
+
+    settings = dict(CELERY_SETTINGS)
+    transport = dict(settings.pop("broker_transport_options"))
+    transport.update(app.conf.broker_transport_options or {})
+    app.conf.update(settings, broker_transport_options=transport)
+    if beat:
+        schedule = dict(app.conf.beat_schedule or {})
+        schedule.update(beat_schedule())
+        app.conf.beat_schedule = schedule
+    queue = conf.get("DIRECTIVE_QUEUE") if queue is None else queue
+    if queue and not app.conf.task_queues:
+        default = app.conf.task_default_queue or "celery"
+        names = dict.fromkeys([default, queue])
+        app.conf.task_queues = [Queue(name) for name in names]
+    return app
