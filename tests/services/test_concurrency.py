@@ -1,0 +1,108 @@
+"""Races on PostgreSQL: real threads, real row locks, each thread on its own connection."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from omniman.exceptions import AlreadyCommitted, PreconditionFailed
+from omniman.models import IdempotencyKey, Order, OrderItem
+from omniman.services import commit_session, create_session, get_session, modify_session
+from omniman.testing import add_line_op
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT = 60  # seconds: a deadlock fails the test instead of hanging the suite
+
+
+def race(n, fn):
+    """Run fn(i) in n threads released together; return each result or exception."""
+    barrier = threading.Barrier(n)
+
+    def run(i):
+        try:
+            barrier.wait(timeout=TIMEOUT)
+            return fn(i)
+        except Exception as exc:  # noqa: BLE001 - the test inspects every outcome
+            return exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return [f.result(timeout=TIMEOUT) for f in [pool.submit(run, i) for i in range(n)]]
+
+
+def open_session(key="S"):
+    create_session(channel="pos", session_key=key)
+    modify_session(channel="pos", session_key=key, ops=[add_line_op(), add_line_op("CAKE", unit_price_q=1200)])
+
+
+def test_16_commits_with_one_key_make_one_order_and_everyone_gets_its_ref(pos):
+    open_session()
+    results = race(16, lambda i: commit_session(channel="pos", session_key="S", idempotency_key="COMMIT-1"))
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert errors == []
+    order = Order.objects.get()
+    assert {r.order_ref for r in results} == {order.ref}
+    assert sum(not r.replayed for r in results) == 1
+    assert OrderItem.objects.count() == 2 and IdempotencyKey.objects.count() == 1
+
+
+def test_16_commits_with_16_keys_make_one_order_the_others_already_committed(pos):
+    open_session()
+    results = race(16, lambda i: commit_session(channel="pos", session_key="S", idempotency_key=f"K{i}"))
+    order = Order.objects.get()
+    wins = [r for r in results if not isinstance(r, Exception)]
+    losses = [r for r in results if isinstance(r, Exception)]
+    assert len(wins) == 1 and wins[0].order_ref == order.ref
+    assert len(losses) == 15
+    assert all(isinstance(e, AlreadyCommitted) and e.order_ref == order.ref for e in losses), losses
+    assert IdempotencyKey.objects.count() == 1
+
+
+def test_8_modifies_with_the_same_rev_exactly_one_wins(pos):
+    open_session()
+    rev = get_session("pos", "S").rev
+    results = race(8, lambda i: modify_session(
+        channel="pos", session_key="S", expected_rev=rev, ops=[add_line_op(f"T{i}", unit_price_q=i)]))
+    wins = [r for r in results if not isinstance(r, Exception)]
+    losses = [r for r in results if isinstance(r, Exception)]
+    assert len(wins) == 1
+    assert all(isinstance(e, PreconditionFailed) and e.current_rev == rev + 1 for e in losses), losses
+    session = get_session("pos", "S")
+    assert session.rev == rev + 1 and len(session.items) == 3
+
+
+def test_8_unconditional_modifies_all_apply_one_after_the_other(pos):
+    open_session()
+    results = race(8, lambda i: modify_session(channel="pos", session_key="S", ops=[add_line_op(f"T{i}")]))
+    assert not [r for r in results if isinstance(r, Exception)]
+    session = get_session("pos", "S")
+    assert session.rev == 9 and len(session.items) == 10 and session.total_q == 500 * 9 + 1200
+    assert sorted(r.rev for r in results) == list(range(2, 10))
+
+
+def test_concurrent_commits_of_different_sessions_get_gap_free_stream_positions(pos):
+    for n in range(12):
+        open_session(f"S{n}")
+    results = race(12, lambda i: commit_session(channel="pos", session_key=f"S{i}"))
+    assert not [r for r in results if isinstance(r, Exception)]
+    seqs = sorted(Order.objects.values_list("stream_seq", flat=True))
+    assert seqs == list(range(1, 13))
+
+
+def test_one_key_on_two_sessions_at_once_never_answers_with_the_other_order(pos):
+    open_session("A")
+    open_session("B")
+    results = race(8, lambda i: commit_session(channel="pos", session_key="AB"[i % 2], idempotency_key="SHARED"))
+    order = Order.objects.get()
+    for i, r in enumerate(results):
+        key = "AB"[i % 2]
+        if isinstance(r, Exception):
+            assert r.code == "idempotency_key_reused", r
+            assert key != order.session_key
+        else:
+            assert r.order_ref == order.ref and key == order.session_key
