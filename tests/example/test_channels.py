@@ -1,0 +1,101 @@
+"""The seeded channels behave as SPEC's example project says, over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.example.harness import Example
+
+
+@pytest.fixture(scope="module")
+def token(example: Example) -> str:
+    return example.manage("omniman_token", "client", "--operator").stdout.strip()
+
+
+def test_spec_bodies_on_pos(example: Example, token: str) -> None:
+    """The bodies existing POS clients send work exactly as written; the commit replays."""
+    assert example.request("POST", "/api/sessions/", {"channel_code": "pos"}, token=token).status == 201
+    created = example.request("POST", "/api/sessions/", {"channel_code": "pos", "session_key": "SESS-001"}, token=token)
+    assert created.status == 201
+    modified = example.request(
+        "POST", "/api/sessions/SESS-001/modify/",
+        {"channel_code": "pos", "ops": [{"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 500}]},
+        token=token,
+    )
+    assert (modified.status, modified.body["rev"], modified.body["total_q"]) == (200, 1, 500)
+    commit = {"channel_code": "pos", "idempotency_key": "COMMIT-1"}
+    first = example.request("POST", "/api/sessions/SESS-001/commit/", commit, token=token)
+    assert first.status == 201
+    assert first.body["status"] == "new"
+    assert (first.body["total_q"], first.body["currency"], first.body["items_count"]) == (500, "BRL", 1)
+    again = example.request("POST", "/api/sessions/SESS-001/commit/", commit, token=token)
+    assert again.status == 201
+    assert again.body == first.body
+    assert again.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_pos_flow(example: Example, token: str) -> None:
+    """new → preparing → ready → completed; cancelled from any but completed."""
+    def order(key: str) -> str:
+        example.request("POST", "/api/sessions/", {"channel_code": "pos", "session_key": key}, token=token)
+        example.request(
+            "POST", f"/api/sessions/{key}/modify/",
+            {"channel_code": "pos", "ops": [{"op": "add_line", "sku": "CAKE", "qty": 1, "unit_price_q": 1200}]},
+            token=token,
+        )
+        return example.request("POST", f"/api/sessions/{key}/commit/", {"channel_code": "pos"}, token=token).body[
+            "order_ref"
+        ]
+
+    def move(ref: str, to: str) -> int:
+        return example.request("POST", f"/api/orders/{ref}/transition/", {"to": to}, token=token).status
+
+    ref = order("FLOW-1")
+    assert move(ref, "ready") == 409
+    assert [move(ref, s) for s in ("preparing", "ready", "completed")] == [200, 200, 200]
+    assert move(ref, "cancelled") == 409
+    other = order("FLOW-2")
+    assert move(other, "preparing") == 200
+    assert move(other, "cancelled") == 200
+    assert example.request("GET", f"/api/orders/{other}/", token=token).body["status"] == "cancelled"
+
+
+def test_ifood_takes_external_ref_from_data(example: Example, token: str) -> None:
+    example.request("POST", "/api/sessions/", {"channel_code": "ifood", "session_key": "IF-1"}, token=token)
+    example.request(
+        "POST", "/api/sessions/IF-1/modify/",
+        {"channel_code": "ifood", "ops": [
+            {"op": "add_line", "sku": "ANY-SKU", "qty": 2, "unit_price_q": 1990},
+            {"op": "set_data", "path": "external_ref", "value": "IFOOD-98765"},
+        ]},
+        token=token,
+    )
+    ref = example.request("POST", "/api/sessions/IF-1/commit/", {"channel_code": "ifood"}, token=token).body["order_ref"]
+    order = example.request("GET", f"/api/orders/{ref}/", token=token).body
+    assert (order["external_ref"], order["total_q"]) == ("IFOOD-98765", 3980)
+
+
+def test_web_prices_from_the_catalog_and_requires_a_precondition(example: Example, token: str) -> None:
+    example.request("POST", "/api/sessions/", {"channel_code": "web", "session_key": "WEB-1"}, token=token)
+    ops = [{"op": "add_line", "sku": "CAPPUCCINO", "qty": 2}]
+    no_rev = example.request("POST", "/api/sessions/WEB-1/modify/", {"channel_code": "web", "ops": ops}, token=token)
+    assert no_rev.status == 428
+    priced = example.request(
+        "POST", "/api/sessions/WEB-1/modify/", {"channel_code": "web", "ops": ops, "rev": 0}, token=token
+    )
+    assert priced.status == 200
+    assert priced.body["items"][0]["unit_price_q"] == 650
+    assert priced.body["total_q"] == 1300
+    with_price = example.request(
+        "POST", "/api/sessions/WEB-1/modify/",
+        {"channel_code": "web", "ops": [{"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 1}], "rev": 1},
+        token=token,
+    )
+    assert with_price.status == 400
+    unknown = example.request(
+        "POST", "/api/sessions/WEB-1/modify/",
+        {"channel_code": "web", "ops": [{"op": "add_line", "sku": "PIZZA", "qty": 1}], "rev": 1},
+        token=token,
+    )
+    assert unknown.status == 400
+    assert unknown.body["errors"][0]["pointer"].startswith("/ops/0")
