@@ -159,7 +159,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles"
 # Without collectstatic (DEBUG, runserver, tests) WhiteNoise finds the files in the apps.
 WHITENOISE_USE_FINDERS = True
 
