@@ -14,6 +14,7 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -37,6 +38,7 @@ from omniman.services import idempotency as store
 from omniman.services.directive_ops import retry_directive
 from omniman.services.idempotency import Replay
 from omniman.services.locks import key_lock
+from omniman_api import schema as docs
 from omniman_api import serializers as s
 from omniman_api.conditional import if_match, none_match
 from omniman_api.errors import exception_handler
@@ -62,6 +64,7 @@ class OmnimanView(APIView):
     renderer_classes = [ORJSONRenderer]
     content_negotiation_class = JSONOnlyNegotiation
     permission_classes = [IsAuthenticated]
+    schema = AutoSchema()
 
     def get_authenticators(self) -> list[Any]:
         return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
@@ -156,6 +159,7 @@ class HealthView(OmnimanView):
     def get_throttles(self) -> list[Any]:
         return []
 
+    @docs.health
     def get(self, request: Request) -> Response:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -181,6 +185,7 @@ class NotFoundView(OmnimanView):
 
 
 class ChannelListView(OmnimanView):
+    @docs.channel_list
     def get(self, request: Request) -> Response:
         from omniman.models import Channel
 
@@ -193,6 +198,7 @@ class ChannelListView(OmnimanView):
 
 
 class SessionListView(OmnimanView):
+    @docs.session_list
     def get(self, request: Request) -> Response:
         qs = self.access.scope(Session.objects.select_related("channel"))
         code = _query(request, "channel_code", max_length=64)
@@ -212,6 +218,7 @@ class SessionListView(OmnimanView):
         page = paginate(request, qs)
         return Response(page.body([s.session_json(x) for x in page.rows]))
 
+    @docs.session_create
     def post(self, request: Request) -> Response:
         body = self.body()
         s.check_fields(
@@ -269,6 +276,7 @@ class SessionView(OmnimanView):
 
 
 class SessionDetailView(SessionView):
+    @docs.session_detail
     def get(self, request: Request, session_key: str) -> Response:
         channel = self.access.channel(request.query_params.get("channel_code"))
         session = Session.objects.filter(channel=channel, session_key=session_key).first()
@@ -281,6 +289,7 @@ class SessionDetailView(SessionView):
 
 
 class SessionModifyView(SessionView):
+    @docs.session_modify
     def post(self, request: Request, session_key: str) -> Response:
         body = self.body()
         s.check_fields(body, required=["channel_code", "ops"], optional=["rev", "idempotency_key"])
@@ -318,6 +327,7 @@ class SessionModifyView(SessionView):
 
 
 class SessionCommitView(SessionView):
+    @docs.session_commit
     def post(self, request: Request, session_key: str) -> Response:
         body = self.body()
         s.check_fields(body, required=["channel_code"], optional=["idempotency_key"])
@@ -338,6 +348,7 @@ class SessionCommitView(SessionView):
 
 
 class SessionAbandonView(SessionView):
+    @docs.session_abandon
     def post(self, request: Request, session_key: str) -> Response:
         body = self.body()
         s.check_fields(body, required=["channel_code"])
@@ -349,6 +360,7 @@ class SessionAbandonView(SessionView):
 
 
 class SessionResolveView(SessionView):
+    @docs.session_resolve
     def post(self, request: Request, session_key: str) -> Response:
         body = self.body()
         s.check_fields(body, required=["channel_code", "issue_id", "action_id"])
@@ -371,6 +383,7 @@ def _items_prefetch() -> Prefetch:
 
 
 class OrderListView(OmnimanView):
+    @docs.order_list
     def get(self, request: Request) -> Response:
         qs = self.access.scope(Order.objects.select_related("channel"))
         code = _query(request, "channel_code", max_length=64)
@@ -397,6 +410,7 @@ def _visible_order(view: OmnimanView, ref: str) -> Order:
 
 
 class OrderDetailView(OmnimanView):
+    @docs.order_detail
     def get(self, request: Request, ref: str) -> Response:
         order = _visible_order(self, ref)
         if none_match(request, order.etag):
@@ -405,6 +419,7 @@ class OrderDetailView(OmnimanView):
 
 
 class OrderTransitionView(OmnimanView):
+    @docs.order_transition
     def post(self, request: Request, ref: str) -> Response:
         body = self.body()
         s.check_fields(body, required=["to"])
@@ -420,6 +435,7 @@ class OrderStreamView(OmnimanView):
     for the first one. Positions (``Order.stream_seq``) are handed out by the kernel
     in commit order, so a follower never skips an order that committed late."""
 
+    @docs.order_stream
     def get(self, request: Request) -> Response:
         raw_after = _query(request, "after")
         timeout = self._timeout(request)
@@ -469,6 +485,7 @@ class OrderStreamView(OmnimanView):
 class DirectiveListView(OmnimanView):
     permission_classes = [IsAuthenticated, IsOperator]
 
+    @docs.directive_list
     def get(self, request: Request) -> Response:
         qs = Directive.objects.all()
         status = _query(request, "status", max_length=16)
@@ -488,6 +505,7 @@ class DirectiveListView(OmnimanView):
 class DirectiveRetryView(OmnimanView):
     permission_classes = [IsAuthenticated, IsOperator]
 
+    @docs.directive_retry
     def post(self, request: Request, pk: str) -> Response:
         body = self.body()
         s.check_fields(body)
