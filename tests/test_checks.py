@@ -70,3 +70,11 @@ def test_every_setting_has_a_type():
 def test_an_unknown_setting_name_is_a_programming_error():
     with pytest.raises(KeyError):
         conf.get("NOPE")
+
+
+def test_every_setting_is_documented():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "ref" / "settings.rst").read_text()
+    missing = [key for key in conf.DEFAULTS if f"``{key}``" not in page]
+    assert missing == []
