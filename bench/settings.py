@@ -6,6 +6,7 @@ the directive backend from ``BENCH_DIRECTIVES`` (``inline`` or ``celery``)."""
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 
 SECRET_KEY = "omniman-bench-not-secret"
 DEBUG = False
@@ -15,8 +16,6 @@ ROOT_URLCONF = "bench.baseline.urls"
 ALLOWED_HOSTS = ["*"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 WSGI_APPLICATION = "bench.baseline.wsgi.application"
-
-from importlib.util import find_spec
 
 # The API app is optional here: without it the bare views still run.
 HAS_API = find_spec("omniman_api") is not None and find_spec("omniman_api.urls") is not None

@@ -30,7 +30,7 @@ def _mark(run: str, key: str) -> None:
 def noop_handler(directive: Any, ctx: Any) -> None:
     """A directive handler that does nothing but say it started."""
     payload = directive.payload
-    _mark(str(payload.get("run", "x")), str(payload.get("session_key") or directive.pk))
+    _mark(str(payload.get("run") or "commit"), str(payload.get("session_key") or directive.pk))
 
 
 @shared_task(name="bench.raw_noop", ignore_result=True, acks_late=True)
