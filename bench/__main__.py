@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             results["errors"][name] = "".join(traceback.format_exception(exc))[-4000:]
         env.log(f"{name} took {time.time() - t0:.0f} s")
     results["seconds"] = round(time.time() - started, 1)
-    out = Path(args.out) if args.out else env.RESULTS / ("quick.json" if args.quick else "latest.json")
+    out = Path(args.out) if args.out else env.results_dir(args.quick) / "latest.json"
     report.write(results, out)
     print(report.table(results))
     return 1 if results["errors"] else 0

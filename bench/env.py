@@ -22,6 +22,11 @@ PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "8500"))  # 8500-8599 are the 
 _redis_port = int(os.environ.get("BENCH_REDIS_PORT", "6379"))
 
 
+def results_dir(quick: bool) -> Path:
+    """Full runs write ``bench/results/`` (committed); quick runs ``bench/results/quick/``."""
+    return RESULTS / "quick" if quick else RESULTS
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
