@@ -11,6 +11,8 @@ TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
 ALLOWED_HOSTS = ["*"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The live server (pytest-django's live_server) serves static files and needs this.
+STATIC_URL = "/static/"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
