@@ -58,35 +58,64 @@ def _bad_string(value: str) -> bool:
     return False
 
 
+def _bad(detail: str) -> MalformedRequest:
+    return MalformedRequest(detail)
+
+
+def _value(value: Any, depth: int) -> Any:
+    """``value`` checked (depth, numbers, strings), decimals turned into floats."""
+    kind = type(value)
+    if kind is str:
+        if _bad_string(value):
+            raise _bad("The body contains a NUL character or a lone surrogate.")
+        return value
+    if kind is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise _bad("The body contains an integer out of range.")
+        return value
+    if kind is Decimal:
+        number = float(value)
+        if number in (_INF, -_INF):
+            raise _bad("The body contains a number out of range.")
+        return number
+    if kind is dict:
+        if depth > MAX_DEPTH:
+            raise _bad(f"The body is nested deeper than {MAX_DEPTH} levels.")
+        for key, item in value.items():
+            if _bad_string(key):
+                raise _bad("The body contains a NUL character or a lone surrogate.")
+            value[key] = _value(item, depth + 1)
+        return value
+    if kind is list:
+        if depth > MAX_DEPTH:
+            raise _bad(f"The body is nested deeper than {MAX_DEPTH} levels.")
+        for index, item in enumerate(value):
+            value[index] = _value(item, depth + 1)
+        return value
+    return value  # True, False, None
+
+
+_INF = float("inf")
+
+
 def _clean(root: dict[str, Any]) -> dict[str, Any]:
-    """Check depth, numbers and strings; turn decimals outside ``ops[N].qty`` into floats."""
-    # stack of (container, key, value, depth, path-is-ops-item)
-    stack: list[tuple[Any, Any, Any, int, tuple[Any, ...]]] = [(None, None, root, 1, ())]
-    while stack:
-        parent, key, value, depth, path = stack.pop()
-        if isinstance(value, dict):
-            if depth > MAX_DEPTH:
-                raise MalformedRequest(f"The body is nested deeper than {MAX_DEPTH} levels.")
-            for k, v in value.items():
-                if _bad_string(k):
-                    raise MalformedRequest("The body contains a NUL character or a lone surrogate.")
-                stack.append((value, k, v, depth + 1, (*path[-2:], k)))
-        elif isinstance(value, list):
-            if depth > MAX_DEPTH:
-                raise MalformedRequest(f"The body is nested deeper than {MAX_DEPTH} levels.")
-            for i, v in enumerate(value):
-                stack.append((value, i, v, depth + 1, (*path[-2:], i)))
-        elif isinstance(value, str):
-            if _bad_string(value):
-                raise MalformedRequest("The body contains a NUL character or a lone surrogate.")
-        elif isinstance(value, Decimal):
-            if not (len(path) == 3 and path[0] == "ops" and path[2] == "qty" and depth == 4):
-                number = float(value)
-                if number in (float("inf"), float("-inf")):
-                    raise MalformedRequest("The body contains a number out of range.")
-                parent[key] = number
-        elif isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
-            raise MalformedRequest("The body contains an integer out of range.")
+    """Check the body; ``ops[N].qty`` keeps its exact decimal, other decimals become floats."""
+    for key, item in root.items():
+        if _bad_string(key):
+            raise _bad("The body contains a NUL character or a lone surrogate.")
+        if key != "ops" or type(item) is not list:
+            root[key] = _value(item, 2)
+            continue
+        for index, op in enumerate(item):
+            if type(op) is not dict:
+                item[index] = _value(op, 3)
+                continue
+            for name, field in op.items():
+                if name == "qty" and type(field) is Decimal:
+                    continue
+                if _bad_string(name):
+                    raise _bad("The body contains a NUL character or a lone surrogate.")
+                op[name] = _value(field, 4)
     return root
 
 
