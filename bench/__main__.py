@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.only or SCENARIOS
     started = time.time()
     env.ensure_redis()
+    env.log("migrating the template database")
+    env.make_template()
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             env.log(f"{name} failed: {exc!r}")
             results["errors"][name] = "".join(traceback.format_exception(exc))[-4000:]
         env.log(f"{name} took {time.time() - t0:.0f} s")
+    env.drop_db(env.TEMPLATE)
     results["seconds"] = round(time.time() - started, 1)
     out = Path(args.out) if args.out else env.results_dir(args.quick) / "latest.json"
     report.write(results, out)

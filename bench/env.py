@@ -86,10 +86,42 @@ def pg_exists(name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
+TEMPLATE = "omniman_bench_template"
+
+
+def schema_stamp() -> str:
+    """A hash of every migration: a cached database is reused only with the same schema."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("omniman*/migrations/*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def make_template() -> None:
+    """One migrated database that every other is copied from (CREATE DATABASE ... TEMPLATE)."""
+    _psql(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+    _psql(f'CREATE DATABASE "{TEMPLATE}"')
+    migrate(bench_env(db=TEMPLATE))
+
+
 def recreate_db(name: str) -> None:
     assert name.startswith("omniman_bench"), name
     _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _psql(f'CREATE DATABASE "{name}"')
+    if pg_exists(TEMPLATE):
+        _psql(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    else:
+        _psql(f'CREATE DATABASE "{name}"')
+    _psql(f"COMMENT ON DATABASE \"{name}\" IS 'omniman-bench {schema_stamp()}'")
+
+
+def db_stamp_ok(name: str) -> bool:
+    """``name`` exists and was made with the current migrations."""
+    if not pg_exists(name):
+        return False
+    comment = _psql(f"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{name}'")
+    return comment == f"omniman-bench {schema_stamp()}"
 
 
 def drop_db(name: str) -> None:

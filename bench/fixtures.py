@@ -41,7 +41,8 @@ def sessions(prefix: str, count: int) -> None:
 
 
 def bulk(n: int) -> None:
-    """``n`` sessions and ``n`` committed orders with one item each, by SQL."""
+    """``n`` sessions, ``n`` committed orders with one item each and ``n`` finished
+    directives, by SQL."""
     ch = make_channel("pos")
     line = orjson.dumps([LINE]).decode()
     pricing = '{"subtotal_q": 500, "adjustments": [], "total_q": 500}'
@@ -65,6 +66,12 @@ def bulk(n: int) -> None:
             "INSERT INTO omniman_orderitem (order_id, position, line_id, sku, qty, unit_price_q, line_total_q,"
             " meta) SELECT id, 0, 'L1', 'COFFEE', 1, 500, 500, '{}'::jsonb FROM omniman_order"
             " WHERE ref LIKE 'BULK-%%'"
+        )
+        c.execute(
+            "INSERT INTO omniman_directive (topic, payload, status, attempts, max_attempts, available_at,"
+            " last_error, created_at, updated_at) SELECT 'bench.noop', '{}'::jsonb, 'done', 1, 5,"
+            " now() - (%s - g) * interval '1 second', '', now(), now() FROM generate_series(1, %s) g",
+            [n, n],
         )
         c.execute("ANALYZE")
 

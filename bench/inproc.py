@@ -17,6 +17,7 @@ import orjson
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
@@ -117,7 +118,7 @@ def set_qty_ops(n_ops: int, i: int) -> list[dict[str, Any]]:
 def run(quick: bool) -> dict[str, Any]:
     call_command("migrate", verbosity=0)
     ch = make_channel("pos")
-    repeats, batch = (5, 20) if quick else (11, 40)
+    repeats, batch = (3, 15) if quick else (11, 40)
     out: dict[str, Any] = {"vendor": connection.vendor, "repeats": repeats, "batch": batch, "cases": {}}
     templates = {n: line_template(n) for n in (1, 20, 200, 500)}
 
@@ -188,6 +189,50 @@ def run(quick: bool) -> dict[str, Any]:
         "baseline": b500["median"] / b1["median"],
         "goal": 1.2,
     }
+    if settings.HAS_API:
+        out["api_queries"] = api_queries(templates)
+    return out
+
+
+def api_queries(templates: dict[int, list[dict[str, Any]]]) -> dict[str, int]:
+    """SQL statements per API request, through Django's test client (token auth)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from omniman.models import ChannelGrant
+
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    ChannelGrant.objects.get_or_create(user=user, channel=Channel.objects.get(code="pos"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    big = make_sessions("API-200", 1, templates[200])[0]
+    small = make_sessions("API-1", 2, templates[1])
+    client.get("/api/health/")  # warm caches (channel config, grants) as a running server has them
+    client.get(f"/api/sessions/{small[1]}/?channel_code=pos")
+    etag = client.get(f"/api/sessions/{small[0]}/?channel_code=pos").headers.get("ETag", "")
+    modify = {"channel_code": "pos", "ops": [{"op": "set_qty", "line_id": "L1", "qty": 2}]}
+    calls = {
+        "POST sessions/": lambda: client.post("/api/sessions/", {"channel_code": "pos"}, format="json"),
+        "GET sessions/{key}/": lambda: client.get(f"/api/sessions/{small[0]}/?channel_code=pos"),
+        "GET sessions/{key}/ If-None-Match": lambda: client.get(
+            f"/api/sessions/{small[0]}/?channel_code=pos", HTTP_IF_NONE_MATCH=etag),
+        "POST modify/ (1 line)": lambda: client.post(f"/api/sessions/{small[0]}/modify/", modify, format="json"),
+        "POST modify/ (200 lines)": lambda: client.post(f"/api/sessions/{big}/modify/", modify, format="json"),
+        "POST commit/ (1 line)": lambda: client.post(
+            f"/api/sessions/{small[1]}/commit/", {"channel_code": "pos", "idempotency_key": "Q1"}, format="json"),
+        "POST commit/ (200 lines)": lambda: client.post(
+            f"/api/sessions/{big}/commit/", {"channel_code": "pos", "idempotency_key": "Q2"}, format="json"),
+        "GET orders/": lambda: client.get("/api/orders/"),
+        "GET sessions/": lambda: client.get("/api/sessions/"),
+    }
+    out = {}
+    for name, fn in calls.items():
+        with CaptureQueriesContext(connection) as ctx:
+            resp = fn()
+        if resp.status_code >= 400:
+            raise RuntimeError(f"{name}: {resp.status_code} {resp.content[:300]!r}")
+        out[name] = len(ctx.captured_queries)
     return out
 
 

@@ -23,6 +23,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                         f"x{_f(c['ratio']['median'])} (min x{_f(c['ratio']['min'])}) "
                         f"{c['us']['kernel']['median']:.0f} vs {c['us']['baseline']['median']:.0f} us; "
                         f"SQL {q['kernel']} vs {q['baseline']}", "", ""))
+        for req, n in data.get("api_queries", {}).items():
+            out.append((f"api SQL {vendor}", req, f"{n} statements", "", ""))
         s = data.get("modify_500_vs_1_lines")
         if s:
             out.append((f"inproc {vendor}", "modify 500 vs 1 lines",

@@ -48,7 +48,7 @@ def run_locust(args: argparse.Namespace) -> dict[str, Any]:
     subprocess.run([*manage, "omniman_seed"], cwd=env.ROOT, env=e, check=True, stdout=subprocess.DEVNULL)
     token = subprocess.run([*manage, "omniman_token", "loadtest", "--channels", "pos"], cwd=env.ROOT, env=e,
                            check=True, stdout=subprocess.PIPE).stdout.decode().strip()
-    users, seconds = 8, (20 if args.quick else 60)
+    users, seconds = 8, (15 if args.quick else 60)
     port = env.PORT_BASE + 20
     with tempfile.TemporaryDirectory(prefix="omniman_bench_locust_") as tmp, \
             Gunicorn(port, "config.wsgi:application", e, chdir=example):
@@ -86,7 +86,7 @@ def run_explain(args: argparse.Namespace) -> dict[str, Any]:
 
     large = args.large or (100_000 if args.quick else 1_000_000)
     db = f"omniman_bench_scale_{large}"
-    if not (env.pg_exists(db) and _rows(db) >= large):
+    if not (env.db_stamp_ok(db) and _rows(db) >= large):
         env.recreate_db(db)
         setup_db(db, "--sessions", "1000", "--bulk", str(large))
     outdir = env.results_dir(args.quick) / "explain"
