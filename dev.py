@@ -130,7 +130,7 @@ def test(pytest_args: list[str]) -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit("omniman needs Python 3.11 or newer")
     command, *rest = sys.argv[1:] or ["help"]
     if command == "serve":
