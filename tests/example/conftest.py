@@ -25,13 +25,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
-    """The example project, migrated and seeded on its own SQLite file, served by runserver."""
-    workdir = tmp_path_factory.mktemp("example")
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated and seeded once; each example instance starts from a copy."""
+    workdir = tmp_path_factory.mktemp("seeded")
     ex = Example(workdir, env=example_env(DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}", DEBUG="1"))
     ex.manage("migrate", "--noinput")
     ex.manage("omniman_seed")
+    return workdir / "db.sqlite3"
+
+
+def make_example(tmp_path_factory: pytest.TempPathFactory, seeded_db: Path, name: str, **env: str) -> Example:
+    workdir = tmp_path_factory.mktemp(name)
+    shutil.copyfile(seeded_db, workdir / "db.sqlite3")
+    return Example(workdir, env=example_env(DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}", DEBUG="1", **env))
+
+
+@pytest.fixture(scope="session")
+def example(tmp_path_factory: pytest.TempPathFactory, seeded_db: Path) -> Iterator[Example]:
+    """The example project, migrated and seeded on its own SQLite file, served by runserver
+    (one for the whole run: tests use their own session keys and users)."""
+    ex = make_example(tmp_path_factory, seeded_db, "example")
     ex.start()
     try:
         yield ex

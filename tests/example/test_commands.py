@@ -20,9 +20,21 @@ CATALOG = {
 }
 
 
-def products(example: Example) -> dict[str, tuple[int, bool]]:
-    rows = json.loads(example.manage("dumpdata", "cafe.product").stdout)
-    return {r["fields"]["sku"]: (r["fields"]["price_q"], r["fields"]["in_stock"]) for r in rows}
+STATE = """
+import json
+from django.contrib.auth.models import User
+from cafe.models import Product
+from omniman.models import Channel
+print(json.dumps({
+    "products": {p.sku: [p.price_q, p.in_stock] for p in Product.objects.all()},
+    "channels": {c.code: c.config for c in Channel.objects.all()},
+    "demo": list(User.objects.filter(username="demo").values_list("is_staff", flat=True)),
+}))
+"""
+
+
+def state(example: Example) -> dict:
+    return json.loads(example.manage("shell", "-v", "0", "-c", STATE).stdout)
 
 
 def channel_codes(example: Example, token: str) -> set[str]:
@@ -31,24 +43,31 @@ def channel_codes(example: Example, token: str) -> set[str]:
     return {c["code"] for c in resp.body["results"]}
 
 
-def test_seed_creates_the_catalog_and_is_idempotent(example: Example) -> None:
-    """Seeding twice leaves exactly SPEC's catalog, three channels and one demo user."""
-    assert products(example) == CATALOG
-    out = example.manage("omniman_seed").stdout
-    assert "Seeded 7 products" in out
-    assert products(example) == CATALOG
-    channels = json.loads(example.manage("dumpdata", "omniman.channel").stdout)
-    assert sorted(c["fields"]["code"] for c in channels) == ["ifood", "pos", "web"]
-    users = json.loads(example.manage("dumpdata", "auth.user").stdout)
-    assert [u["fields"]["username"] for u in users].count("demo") == 1
-
-
-def test_seed_repairs_a_changed_product(example: Example) -> None:
-    """A product edited in the admin gets its demo price back on the next seed."""
+def test_seed_is_idempotent_and_repairs_the_demo_data(example: Example) -> None:
+    """Seeding again leaves exactly SPEC's catalog, three channels and one demo user,
+    and puts back a demo price that was edited in the admin."""
+    before = state(example)
+    assert {sku: tuple(v) for sku, v in before["products"].items()} == CATALOG
+    assert before["demo"] == [True]
     example.manage("shell", "-c", "from cafe.models import Product; Product.objects.filter(sku='CAKE').update(price_q=1)")
-    assert products(example)["CAKE"][0] == 1
-    example.manage("omniman_seed")
-    assert products(example)["CAKE"] == (1200, True)
+    assert "Seeded 7 products" in example.manage("omniman_seed").stdout
+    assert state(example) == before
+
+
+def test_seeded_channel_configs(example: Example) -> None:
+    channels = state(example)["channels"]
+    assert sorted(channels) == ["ifood", "pos", "web"]
+    assert channels["web"]["pricing_policy"] == "internal"
+    assert channels["web"]["require_if_match"] is True
+    assert channels["web"]["checks"] == {"stock": "stock.hold"}
+    assert channels["web"]["required_checks_on_commit"] == ["stock"]
+    assert channels["web"]["post_commit_directives"] == ["payment.capture", "notification.order_committed"]
+    assert channels["pos"]["pricing_policy"] == "external"
+    assert channels["pos"]["initial_status"] == "new"
+    assert channels["pos"]["order_flow"]["new"] == ["preparing", "cancelled"]
+    assert channels["pos"]["order_flow"]["completed"] == []
+    assert channels["ifood"]["external_ref_path"] == "external_ref"
+    assert all("modifiers" not in c for c in channels.values())
 
 
 def test_demo_user_sees_every_channel_and_is_an_operator(example: Example) -> None:
