@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import env
 
-SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain"]
+SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain", "profile"]
 
 
 def run_inproc(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "directives": scenarios.run_directives,
         "locust": scenarios.run_locust,
         "explain": scenarios.run_explain,
+        "profile": scenarios.run_profile,
     }
     for name in chosen:
         t0 = time.time()

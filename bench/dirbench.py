@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
-    n, repeats, lat_n = (200, 2, 30) if args.quick else (2000, 4, 200)
+    n, repeats, lat_n = (100, 2, 20) if args.quick else (500, 4, 150)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "bench.celery_app", "worker", "-c", "2", "-P", "prefork",
          "-Q", "omniman,bench_raw", "--prefetch-multiplier", "1", "-l", "warning",

@@ -157,7 +157,7 @@ def run_http(args: argparse.Namespace) -> dict[str, Any]:
     token = setup_db("omniman_bench_http", "--sessions", "1000", "--commit", str(commit_budget))
     e = env.bench_env(db="omniman_bench_http")
     out: dict[str, Any] = {"connections": CONNECTIONS, "repeats": repeats, "seconds": seconds, "workers": 2}
-    kinds = ["gthread", "sync"]
+    kinds = ["gthread"] if args.quick else ["gthread", "sync"]
     for kind in kinds:
         with Gunicorn(env.PORT_BASE + 1, APP, e, worker_class=kind) as server:
             has_api = api_available(server.port)

@@ -118,7 +118,7 @@ def set_qty_ops(n_ops: int, i: int) -> list[dict[str, Any]]:
 def run(quick: bool) -> dict[str, Any]:
     call_command("migrate", verbosity=0)
     ch = make_channel("pos")
-    repeats, batch = (3, 15) if quick else (11, 40)
+    repeats, batch = (3, 8) if quick else (7, 25)
     out: dict[str, Any] = {"vendor": connection.vendor, "repeats": repeats, "batch": batch, "cases": {}}
     templates = {n: line_template(n) for n in (1, 20, 200, 500)}
 

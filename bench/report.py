@@ -57,6 +57,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append(("directives", "commit -> handler start",
                     f"p50 {lat['omniman']['p50_ms']:.1f} ms, p99 {lat['omniman']['p99_ms']:.1f} ms "
                     f"(raw task p50 {lat['raw']['p50_ms']:.1f}, p99 {lat['raw']['p99_ms']:.1f})", "", ""))
+    pr = sc.get("profile", {}).get("per_request", {})
+    for name in ("modify", "get", "commit"):
+        if f"{name}-api" in pr:
+            a, b = pr[f"{name}-api"]["cpu_us_per_req"], pr[f"{name}-bare"]["cpu_us_per_req"]
+            out.append(("profile", f"{name} CPU per request", f"x{_f(a / b)} ({a:.0f} vs {b:.0f} us, API vs bare)",
+                        "", ""))
     lo = sc.get("locust")
     if lo:
         out.append(("locust", "seed workload", f"{lo['rps']:.0f} req/s, {lo['failures']} failures "
@@ -95,3 +101,23 @@ def write(results: dict[str, Any], out: Path) -> None:
         chart.draw(results, out.with_suffix(".png"))
     except Exception as exc:  # a chart never loses the numbers
         print(f"chart failed: {exc!r}")
+
+
+def rst(results: dict[str, Any]) -> str:
+    """The table as reStructuredText (for docs/guide/bench.rst)."""
+    data = [("Scenario", "Case", "Figure", "Goal", "")] + rows(results)
+    widths = [max(len(r[i]) for r in data) for i in range(5)]
+    sep = "  ".join("=" * w for w in widths)
+    lines = [sep, "  ".join(v.ljust(w) for v, w in zip(data[0], widths, strict=True)).rstrip(), sep]
+    for r in data[1:]:
+        lines.append("  ".join((v or "..").ljust(w) if i == 0 else v.ljust(w)
+                               for i, (v, w) in enumerate(zip(r, widths, strict=True))).rstrip())
+    lines.append(sep)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    loaded = json.loads(Path(sys.argv[1]).read_text())
+    print(rst(loaded) if "--rst" in sys.argv else table(loaded))

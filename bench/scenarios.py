@@ -48,7 +48,7 @@ def run_locust(args: argparse.Namespace) -> dict[str, Any]:
     subprocess.run([*manage, "omniman_seed"], cwd=env.ROOT, env=e, check=True, stdout=subprocess.DEVNULL)
     token = subprocess.run([*manage, "omniman_token", "loadtest", "--channels", "pos"], cwd=env.ROOT, env=e,
                            check=True, stdout=subprocess.PIPE).stdout.decode().strip()
-    users, seconds = 8, (15 if args.quick else 60)
+    users, seconds = 8, (10 if args.quick else 60)
     port = env.PORT_BASE + 20
     with tempfile.TemporaryDirectory(prefix="omniman_bench_locust_") as tmp, \
             Gunicorn(port, "config.wsgi:application", e, chdir=example):
@@ -92,3 +92,13 @@ def run_explain(args: argparse.Namespace) -> dict[str, Any]:
     outdir = env.results_dir(args.quick) / "explain"
     out = _module("bench.explain", env.bench_env(db=db), str(outdir))
     return {"rows": large, "dir": str(outdir.relative_to(env.ROOT)), "queries": out}
+
+
+def run_profile(args: argparse.Namespace) -> dict[str, Any]:
+    """pyinstrument profiles of modify, GET and commit, the API beside the bare view."""
+    db = "omniman_bench_profile"
+    env.recreate_db(db)
+    outdir = env.results_dir(args.quick) / "profile"
+    out = _module("bench.profile", env.bench_env(db=db), str(outdir), "50" if args.quick else "200")
+    env.drop_db(db)
+    return {"dir": str(outdir.relative_to(env.ROOT)), "per_request": out}
