@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -124,6 +124,8 @@ def claim(pk: int) -> Directive | None:
     """queued and due → running, attempts + 1, with a lease; None if another worker has it."""
     now = timezone.now()
     lease = now + timedelta(seconds=conf.get("DIRECTIVE_LEASE_SECONDS"))
+    if connection.vendor == "postgresql":
+        return _claim_returning(pk, now, lease)
     claimed = Directive.objects.filter(pk=pk, status=Status.QUEUED, available_at__lte=now).update(
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now
     )
@@ -133,6 +135,17 @@ def claim(pk: int) -> Directive | None:
     if directive is None or directive.status != Status.RUNNING or directive.lease_until != lease:
         return None  # reaped and claimed again between the two statements
     return directive
+
+
+def _claim_returning(pk: int, now: Any, lease: Any) -> Directive | None:
+    """The claim in one round trip (``UPDATE … RETURNING``)."""
+    table = connection.ops.quote_name(Directive._meta.db_table)
+    rows = list(Directive.objects.raw(
+        f"UPDATE {table} SET status = %s, attempts = attempts + 1, lease_until = %s, updated_at = %s "
+        "WHERE id = %s AND status = %s AND available_at <= %s RETURNING *",
+        [Status.RUNNING, lease, now, pk, Status.QUEUED, now],
+    ))
+    return rows[0] if rows else None
 
 
 def backoff_seconds(attempt: int) -> float:

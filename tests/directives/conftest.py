@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from omniman import directives
@@ -37,3 +39,15 @@ def fast_backoff(settings):
         "DIRECTIVE_MAX_ATTEMPTS": 4,
     }
     return settings.OMNIMAN
+
+
+@pytest.fixture(scope="module")
+def marks():
+    """Redis (DB 6 unless OMNIMAN_TEST_MARKS_URL) where the test workers' handlers note runs."""
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url(os.environ.get("OMNIMAN_TEST_MARKS_URL", "redis://127.0.0.1:6379/6"))
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("Redis is not reachable for the celery tests")
+    return client

@@ -1,0 +1,238 @@
+"""Directives through a real Redis broker and real Celery workers, started here.
+
+The workers (``tests.directives.celery_app``) use the PostgreSQL test database that
+pytest-django created; their handlers (``tests.directives.handlers``) note every run
+in Redis, outside the database, so duplicates would show."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection, transaction
+
+from omniman.models import Directive
+from omniman.services import commit_session, create_session, modify_session
+from omniman.services.directives import enqueue
+from omniman.testing import add_line_op, make_channel
+from omniman.testing.celery import current_app, make_app, start_worker
+
+redis = pytest.importorskip("redis")
+
+pytestmark = [pytest.mark.celery, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER_URL = os.environ.get("OMNIMAN_TEST_BROKER_URL", "redis://127.0.0.1:6379/5")
+MARKS_URL = os.environ.get("OMNIMAN_TEST_MARKS_URL", "redis://127.0.0.1:6379/6")
+OWN_REDIS_PORT = int(os.environ.get("OMNIMAN_TEST_REDIS_PORT", "8201"))
+ORDERS = int(os.environ.get("OMNIMAN_TEST_ORDERS", "1000"))
+LEASE_SECONDS = 2.0
+BACKOFF_BASE = 0.4
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    auth = quote(s["USER"] or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _worker_env(broker_url: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "tests.directives.worker_settings",
+        "OMNIMAN_TEST_BROKER_URL": broker_url,
+        "OMNIMAN_TEST_MARKS_URL": MARKS_URL,
+        "OMNIMAN_TEST_LEASE": str(LEASE_SECONDS),
+        "OMNIMAN_TEST_BACKOFF_BASE": str(BACKOFF_BASE),
+        "OMNIMAN_TEST_REAPER_INTERVAL": "0.25",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def _wait_until(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def _report(line: str) -> None:
+    sys.stderr.write(f"\n[directives] {line}\n")
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, marks):
+    """Four worker processes with the reaper on beat every 0.25 s, for the module."""
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    with django_db_blocker.unblock():
+        env = _worker_env(BROKER_URL)
+    proc = start_worker("tests.directives.celery_app", env=env, concurrency=4, beat=True, cwd=ROOT)
+    yield proc
+    proc.stop()
+
+
+def _no_fsync_wait() -> None:
+    """Durability against a PostgreSQL crash is not under test: skip the fsync wait."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+
+
+@pytest.fixture
+def celery_backend(settings, marks):
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery"}
+    _no_fsync_wait()
+    marks.flushdb()
+    with current_app(make_app("omniman_tests_client", BROKER_URL)) as app:
+        yield app
+
+
+def _open_sessions(channel_code: str, prefix: str, n: int) -> list[str]:
+    """``n`` open one-line sessions: one made by the services, the others copied from
+    it in one INSERT (the commits, which write the directives, are what is under test)."""
+    from omniman.models import Session
+
+    create_session(channel=channel_code, session_key=f"{prefix}0")
+    t = modify_session(channel=channel_code, session_key=f"{prefix}0", ops=[add_line_op()])
+    Session.objects.bulk_create(
+        Session(
+            channel=t.channel, session_key=f"{prefix}{i}", rev=t.rev, version=t.version, items=t.items,
+            data=t.data, pricing=t.pricing, total_q=t.total_q, next_line=t.next_line, expires_at=t.expires_at,
+        )
+        for i in range(1, n)
+    )
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+def _timed_commit(channel_code: str, key: str) -> float:
+    started = time.monotonic()
+    commit_session(channel=channel_code, session_key=key)
+    return time.monotonic() - started
+
+
+def _commit_order(channel_code: str, key: str) -> float:
+    create_session(channel=channel_code, session_key=key)
+    modify_session(channel=channel_code, session_key=key, ops=[add_line_op()])
+    started = time.monotonic()
+    commit_session(channel=channel_code, session_key=key)
+    return time.monotonic() - started
+
+
+def _runs(marks) -> dict[int, int]:
+    return {int(k): int(v) for k, v in marks.hgetall("runs").items()}
+
+
+def _assert_each_ran_once_in_effect(marks, rows) -> int:
+    """Every directive ran; one ran more than once only where a retry is recorded."""
+    runs = _runs(marks)
+    assert set(runs) == {pk for pk, _ in rows}
+    duplicates = {pk: runs[pk] for pk, attempts in rows if runs[pk] > 1}
+    attempts = dict(rows)
+    for pk, n in duplicates.items():
+        assert 1 < n <= attempts[pk], (pk, n, attempts[pk])
+    return len(duplicates)
+
+
+def test_every_directive_of_1000_orders_runs_and_ends_done(worker, celery_backend, marks):
+    make_channel("pos", post_commit_directives=["test.count_a", "test.count_b"])
+    keys = _open_sessions("pos", "S", ORDERS)
+    started = time.monotonic()
+    commit_times = [_timed_commit("pos", key) for key in keys]
+    committed = time.monotonic() - started
+    total = 2 * ORDERS
+    done = _wait_until(lambda: Directive.objects.filter(status="done").count() == total, timeout=120, interval=0.2)
+    elapsed = time.monotonic() - started
+    assert done, Directive.objects.values("status").order_by().annotate(n=models_count())
+    rows = list(Directive.objects.values_list("pk", "attempts"))
+    assert len(rows) == total
+    duplicates = _assert_each_ran_once_in_effect(marks, rows)
+    firsts = {int(k): float(v) for k, v in marks.hgetall("first_start").items()}
+    created = dict(Directive.objects.values_list("pk", "created_at"))
+    latencies = sorted(firsts[pk] - created[pk].timestamp() for pk, _ in rows)
+    _report(
+        f"{ORDERS} orders, {total} directives, 4 processes: commits {committed:.1f}s "
+        f"(commit p50 {statistics.median(commit_times) * 1000:.1f} ms), all done after {elapsed:.1f}s "
+        f"({total / elapsed:.0f} directives/s overall); commit→handler start p50 "
+        f"{latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms; "
+        f"runs more than once: {duplicates}"
+    )
+
+
+def models_count():
+    from django.db.models import Count
+
+    return Count("id")
+
+
+def test_duplicate_messages_run_a_directive_once(worker, celery_backend, marks):
+    """The reaper and Redis may deliver one directive twice: the claim runs it once."""
+    from omniman.directives import send
+
+    with transaction.atomic():
+        ids = [enqueue("test.count_a", {"n": n}).pk for n in range(100)]
+    assert send(ids) == [] and send(ids) == []  # two more messages for each
+    assert _wait_until(lambda: Directive.objects.filter(status="done").count() == 100, timeout=30)
+    assert _runs(marks) == dict.fromkeys(ids, 1)
+    assert set(Directive.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_rolled_back_transaction_sends_nothing(worker, celery_backend, marks):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        rolled_back = enqueue("test.count_a", {"rolled_back": True})
+        raise Boom
+    with transaction.atomic():
+        kept = enqueue("test.count_a", {"kept": True})
+    assert _wait_until(lambda: Directive.objects.filter(pk=kept.pk, status="done").exists(), timeout=30)
+    time.sleep(0.5)  # the reaper has run twice since
+    assert _runs(marks) == {kept.pk: 1}
+    assert not Directive.objects.filter(pk=rolled_back.pk).exists()
+
+
+def test_a_worker_killed_mid_handler_runs_the_directive_again(worker, celery_backend, marks):
+    with transaction.atomic():
+        d = enqueue("test.slow", {})
+    pid = _wait_until(lambda: marks.get(f"pid:{d.pk}"), timeout=30)
+    assert pid, worker.output()[-3000:]
+    killed_at = time.monotonic()
+    os.kill(int(pid), signal.SIGKILL)
+    assert _wait_until(
+        lambda: Directive.objects.filter(pk=d.pk, status="done").exists(), timeout=30
+    ), worker.output()[-3000:]
+    recovered = time.monotonic() - killed_at
+    d.refresh_from_db()
+    attempts = [line.decode().split() for line in marks.lrange(f"attempts:{d.pk}", 0, -1)]
+    assert d.attempts == 2 and [a[0] for a in attempts] == ["1", "2"]
+    assert attempts[0][2] == pid.decode() != attempts[1][2]  # another process ran it
+    assert recovered >= LEASE_SECONDS - 1.0  # not before its lease could expire
+    _report(f"kill -9 mid-handler: directive done on attempt 2, {recovered:.1f}s after the kill")
+
+
+def test_a_handler_that_always_raises_fails_after_max_attempts_with_growing_waits(
+    worker, celery_backend, marks
+):
+    with transaction.atomic():
+        d = enqueue("test.broken", {}, max_attempts=4)
+    assert _wait_until(lambda: Directive.objects.filter(pk=d.pk, status="failed").exists(), timeout=30)
+    d.refresh_from_db()
+    assert d.attempts == 4 and "always fails (attempt 4)" in d.last_error
+    starts = [float(line.split()[1]) for line in marks.lrange(f"attempts:{d.pk}", 0, -1)]
+    assert len(starts) == 4
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    for n, gap in enumerate(gaps, start=1):
+        backoff = BACKOFF_BASE * 2 ** (n - 1)
+        # jitter draws from [0.5, 1] × backoff; the reaper (every 0.25 s) adds a little.
+        assert backoff / 2 - 0.05 <= gap <= backoff + 1.5, (n, gaps)
+    assert gaps[2] > gaps[0]
+    _report("always-failing handler: 4 attempts, gaps " + ", ".join(f"{g:.2f}s" for g in gaps))
