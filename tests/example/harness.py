@@ -59,6 +59,7 @@ class Example:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log: Any = None
+    manage_py: Path = MANAGE
 
     @property
     def url(self) -> str:
@@ -66,7 +67,7 @@ class Example:
 
     def manage(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, str(MANAGE), *args],
+            [sys.executable, str(self.manage_py), *args],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
         )
         if check and result.returncode:
@@ -77,7 +78,7 @@ class Example:
         self.port = free_port()
         self.log = log = (self.workdir / "server.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, str(MANAGE), "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            [sys.executable, str(self.manage_py), "runserver", f"127.0.0.1:{self.port}", "--noreload"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         wait_for(f"{self.url}/api/health/", self.process, self.workdir / "server.log")

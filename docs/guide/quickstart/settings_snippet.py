@@ -1,0 +1,25 @@
+# Append to shop/settings.py
+INSTALLED_APPS += [
+    "rest_framework",
+    "rest_framework.authtoken",
+    "omniman",
+    "omniman_api",
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+}
+
+OMNIMAN = {
+    # Without a Celery broker, directives run in this process right after the commit.
+    "DIRECTIVE_BACKEND": "inline",
+}
+
+# SQLite: writers take the lock at BEGIN, readers never block writers.
+DATABASES["default"]["OPTIONS"] = {
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+}
