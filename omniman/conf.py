@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_SESSION_TTL_MINUTES": 24 * 60,
     # Idempotency keys are kept this long, then purged.
     "IDEMPOTENCY_TTL_SECONDS": 24 * 60 * 60,
+    # Abandoned (or expired) sessions are deleted by ``omniman_purge_sessions`` after this many days.
+    "SESSION_RETENTION_DAYS": 30,
     # Upper bound for ``orders/stream/?timeout=``.
     "STREAM_MAX_TIMEOUT_SECONDS": 25,
     # Dotted path to the catalog used by ``internal`` pricing channels.
@@ -56,6 +58,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "MAX_BODY_BYTES": int,
     "DEFAULT_SESSION_TTL_MINUTES": int,
     "IDEMPOTENCY_TTL_SECONDS": int,
+    "SESSION_RETENTION_DAYS": int,
     "STREAM_MAX_TIMEOUT_SECONDS": (int, float),
     "PRICING_BACKEND": (str, type(None)),
     "HANDLERS": dict,

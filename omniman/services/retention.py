@@ -1,0 +1,55 @@
+"""Retention: what may ever be deleted, and when.
+
+Only two kinds of rows are ever deleted: expired idempotency keys
+(:func:`omniman.services.idempotency.purge_expired`) and sessions that ended without
+an order (abandoned, or open but expired) once they are older than
+``OMNIMAN["SESSION_RETENTION_DAYS"]``. Committed sessions, orders, their items and
+events, and directives are kept."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from omniman import conf
+from omniman.models import Session
+
+logger = logging.getLogger(__name__)
+
+
+def purge_sessions(*, now: datetime | None = None, days: int | None = None, batch_size: int = 500) -> int:
+    """Delete abandoned sessions closed more than ``days`` ago (default: the
+    ``SESSION_RETENTION_DAYS`` setting) and open sessions that expired that long ago;
+    returns how many. Batches of ``batch_size``, each its own transaction; rows that a
+    request holds right now are skipped. Committed sessions are never deleted."""
+    now = now or timezone.now()
+    days = conf.get("SESSION_RETENTION_DAYS") if days is None else days
+    cutoff = now - timedelta(days=days)
+    stale = (
+        Q(state=Session.State.ABANDONED, ended__lt=cutoff)
+        | Q(state=Session.State.OPEN, expires_at__lt=cutoff)
+    )
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Session.objects.annotate(ended=Coalesce("closed_at", "updated_at"))
+                .filter(stale, order__isnull=True)
+                .order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return total
+            deleted, _ = Session.objects.filter(
+                pk__in=ids, state__in=[Session.State.ABANDONED, Session.State.OPEN], order__isnull=True
+            ).delete()
+            total += deleted
+        logger.info("purged %s sessions", deleted)
+        if len(ids) < batch_size:
+            return total
