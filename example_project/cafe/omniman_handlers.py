@@ -1,0 +1,181 @@
+"""The café's directive handlers, found by omniman's handler autodiscovery.
+
+Each one is a model for handler authors (see ``docs/guide/directives.rst``):
+
+* it is **idempotent**: delivery is at-least-once, so a handler may run again for
+  the same directive (a retry after an error, a worker killed mid-job). Database
+  writes are safe, because omniman runs the handler in one transaction with the
+  directive's ``done`` update; anything outside the database is keyed by
+  ``ctx.idempotency_key`` (the same on every attempt of a directive);
+* it **raises** to be retried with backoff (a gateway timeout), raises
+  ``PermanentFailure`` when retrying cannot help (a declined card), and returns
+  normally when the work is done;
+* it reads what it needs from the database (the payload carries references, not
+  copies), and imports models lazily so this module loads before the app registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
+
+from omniman.exceptions import PermanentFailure
+from omniman.registry import HandlerContext, registry
+
+logger = logging.getLogger(__name__)
+
+
+# -- stock: the web channel's check ----------------------------------------------
+
+
+@registry.handler("stock.hold")
+def hold_stock(directive: Any, ctx: HandlerContext) -> None:
+    """Check that every line of the session is in stock and record the hold for the
+    session's rev (payload: ``check``, ``channel_code``, ``session_key``, ``rev``).
+
+    ``ok`` is false for a sold-out product, an unknown one, or more units than
+    counted stock. The check names its rev, so a result for an older rev (the
+    customer changed the cart meanwhile) is ignored by the kernel, and running this
+    twice for one rev writes the same result: idempotent by construction."""
+    from cafe.models import Product
+    from omniman.exceptions import NotFound
+    from omniman.services import apply_check_result, get_session
+
+    p = directive.payload
+    try:
+        session = get_session(p["channel_code"], p["session_key"])
+    except NotFound:
+        ctx.logger.info("stock.hold: session %s is gone; nothing to hold", p["session_key"])
+        return
+    if session.rev != p["rev"]:
+        ctx.logger.info("stock.hold: session %s moved on to rev %s", p["session_key"], session.rev)
+        return  # the newer rev has its own check directive
+
+    wanted: dict[str, Decimal] = {}
+    for line in session.items:
+        wanted[line["sku"]] = wanted.get(line["sku"], Decimal(0)) + Decimal(str(line["qty"]))
+    products = {prod.sku: prod for prod in Product.objects.filter(sku__in=wanted)}
+    unavailable = sorted(
+        sku for sku, qty in wanted.items()
+        if sku not in products
+        or not products[sku].in_stock
+        or (products[sku].stock is not None and qty > products[sku].stock)
+    )
+    # A real shop would write a reservation row keyed by (session, rev) here: it
+    # commits together with the check and the directive's outcome.
+    held = {sku: str(qty) for sku, qty in wanted.items() if sku not in unavailable}
+    issues = [
+        {
+            "id": f"stock-{sku}",
+            "code": "out_of_stock",
+            "blocking": True,
+            "message": f"{sku} is out of stock.",
+            "actions": [
+                {"id": "remove", "label": f"Remove {sku}",
+                 "ops": [{"op": "remove_line", "line_id": line["line_id"]}
+                         for line in session.items if line["sku"] == sku]},
+            ],
+        }
+        for sku in unavailable
+    ]
+    apply_check_result(
+        channel=p["channel_code"],
+        session_key=p["session_key"],
+        rev=p["rev"],
+        code=p.get("check", "stock"),
+        ok=not unavailable,
+        detail={"held": held, "unavailable": unavailable},
+        issues=issues,
+    )
+
+
+# -- payment: a fake gateway with an idempotency key -------------------------------
+
+
+class FakeGateway:
+    """Stands in for a payment provider. Like Stripe or Adyen, it remembers each
+    idempotency key and answers a repeated request with the first charge instead of
+    charging twice. Charges live in the Django cache (Redis in production settings)."""
+
+    #: Amounts above this are declined (to demo ``PermanentFailure``).
+    LIMIT_Q = 10_000_000
+
+    def capture(self, *, amount_q: int, currency: str, reference: str, idempotency_key: str) -> dict[str, Any]:
+        key = f"cafe:fake-gateway:{idempotency_key}"
+        if amount_q > self.LIMIT_Q:
+            return {"status": "declined", "reason": "amount over the demo limit"}
+        charge = {
+            "id": f"ch_{uuid.uuid4().hex[:16]}",
+            "status": "captured",
+            "amount_q": amount_q,
+            "currency": currency,
+            "reference": reference,
+        }
+        if not cache.add(key, charge, timeout=7 * 24 * 3600):
+            return cache.get(key) or charge  # a repeat: the first charge
+        return charge
+
+
+gateway = FakeGateway()
+
+
+@registry.handler("payment.capture")
+def capture_payment(directive: Any, ctx: HandlerContext) -> None:
+    """Capture the order's total once, however often this runs.
+
+    The gateway call carries ``ctx.idempotency_key``, so a second attempt after a
+    crash gets the first charge back; the ``payment.captured`` event is written in
+    the directive's transaction, so it exists exactly once."""
+    from omniman.models import Order, OrderEvent
+
+    order = Order.objects.filter(ref=directive.payload["order_ref"]).first()
+    if order is None:
+        raise PermanentFailure(f"order {directive.payload['order_ref']} does not exist")
+    if order.events.filter(type="payment.captured").exists():
+        return  # captured by an earlier directive (or by hand)
+    charge = gateway.capture(
+        amount_q=order.total_q, currency=order.currency, reference=order.ref,
+        idempotency_key=ctx.idempotency_key,
+    )
+    if charge["status"] == "declined":
+        raise PermanentFailure(f"payment declined: {charge['reason']}", details=charge)
+    OrderEvent.objects.create(
+        order=order, type="payment.captured", actor="payment.capture",
+        payload={"charge_id": charge["id"], "amount_q": charge["amount_q"], "directive_id": ctx.directive_id},
+    )
+    ctx.logger.info("payment captured order=%s charge=%s attempt=%s", order.ref, charge["id"], ctx.attempt)
+
+
+# -- notification: log, and e-mail when configured ----------------------------------
+
+
+@registry.handler("notification.order_committed")
+def notify_order_committed(directive: Any, ctx: HandlerContext) -> None:
+    """Tell the kitchen (a log line) and the shop (an e-mail to ``CAFE_NOTIFY_EMAIL``
+    through Django's e-mail backend, when set).
+
+    An e-mail cannot be taken back, so the handler remembers the directive id after
+    sending and skips a repeat; a crash between the send and that note can still
+    send twice, which is the price of at-least-once for outside effects without an
+    idempotency key."""
+    ref = directive.payload["order_ref"]
+    sent_key = f"cafe:notified:{ctx.idempotency_key}"
+    if cache.get(sent_key):
+        ctx.logger.info("notification for %s already sent", ref)
+        return
+    logger.info("new order %s on channel %s", ref, directive.payload.get("channel_code", ""))
+    recipient = getattr(settings, "CAFE_NOTIFY_EMAIL", "")
+    if recipient:
+        send_mail(
+            subject=f"New order {ref}",
+            message=f"Order {ref} was committed.",
+            from_email=None,
+            recipient_list=[recipient],
+        )
+    cache.set(sent_key, True, timeout=7 * 24 * 3600)
