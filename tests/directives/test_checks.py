@@ -7,7 +7,13 @@ from django.core.management import call_command
 
 from omniman.exceptions import CommitBlocked, RetryLater
 from omniman.models import Directive, Session
-from omniman.services import apply_check_result, commit_session, create_session, get_session, modify_session
+from omniman.services import (
+    apply_check_result,
+    commit_session,
+    create_session,
+    get_session,
+    modify_session,
+)
 from omniman.testing import add_line_op
 
 pytestmark = pytest.mark.django_db(transaction=True)
