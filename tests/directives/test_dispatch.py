@@ -1,0 +1,74 @@
+"""Publishing to Celery: a broker that is down never fails nor stalls the caller."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import transaction
+
+from omniman import directives
+from omniman.models import Directive
+from omniman.services import commit_session, create_session, modify_session
+from omniman.testing import add_line_op, make_channel
+
+celery = pytest.importorskip("celery")
+
+from omniman.celery import CELERY_SETTINGS, configure  # noqa: E402
+from omniman.testing.celery import current_app, make_app  # noqa: E402
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOBODY = "redis://127.0.0.1:8202/0"  # a port of ours where nothing listens
+
+
+@pytest.fixture
+def dead_broker(settings):
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery", "DIRECTIVE_DISPATCH_PAUSE_SECONDS": 60}
+    with current_app(make_app("omniman_tests_dead", NOBODY)) as app:
+        yield app
+
+
+def test_commits_succeed_fast_with_the_broker_down_and_rows_wait_for_the_reaper(dead_broker):
+    make_channel("pos", post_commit_directives=["t.a", "t.b"])
+    timings = []
+    for i in range(5):
+        create_session(channel="pos", session_key=f"S{i}")
+        modify_session(channel="pos", session_key=f"S{i}", ops=[add_line_op()])
+        started = time.monotonic()
+        commit_session(channel="pos", session_key=f"S{i}")
+        timings.append(time.monotonic() - started)
+    assert max(timings) < 1.0, timings
+    rows = list(Directive.objects.all())
+    assert len(rows) == 10
+    assert {(d.status, d.attempts) for d in rows} == {("queued", 0)}
+    # Marked as never sent: the reaper's next pass sends every one (and fails again here).
+    assert all(d.updated_at == d.available_at for d in rows)
+    result = directives.reap()
+    assert (result["dispatched"], result["unsent"]) == (0, 10)
+
+
+def test_the_reaper_tries_the_broker_even_while_requests_skip_it(dead_broker):
+    with transaction.atomic():
+        d = Directive.objects.create(topic="t.a")
+    started = time.monotonic()
+    assert directives.send([d.pk]) == [d.pk]  # fails: this process pauses publishing
+    assert directives.send([d.pk]) == [d.pk]  # skipped without touching the broker
+    assert directives.send([d.pk], wait_for_broker=False) == [d.pk]  # the reaper tries anyway
+    assert time.monotonic() - started < 1.0
+
+
+def test_configure_sets_at_least_once_worker_settings_and_the_reaper_schedule():
+    app = celery.Celery("omniman_tests_conf", set_as_current=False)
+    app.conf.broker_transport_options = {"visibility_timeout": 7200}
+    configure(app)
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_publish_retry is False
+    assert app.conf.broker_transport_options == {
+        **CELERY_SETTINGS["broker_transport_options"], "visibility_timeout": 7200
+    }
+    assert app.conf.beat_schedule["omniman-reap-directives"]["task"] == "omniman.reap_directives"
+    assert app.conf.beat_schedule["omniman-reap-directives"]["schedule"] == 5.0
+    assert [q.name for q in app.conf.task_queues] == ["celery", "omniman"]
