@@ -53,14 +53,16 @@ def tool(name: str) -> str:
     return str(path) if path.exists() else (shutil.which(name) or name)
 
 
-def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` when it does not exist."""
+def ensure_database(url: str, *, fresh: bool = False) -> None:
+    """Create the database named in ``url`` when it does not exist (``fresh``: drop it first)."""
     import psycopg
 
     parts = urllib.parse.urlsplit(url)
     name = parts.path.lstrip("/")
     admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
             say(f"created database {name}")
@@ -217,6 +219,7 @@ def smoke(stack: Stack, token: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="keep serving after the smoke test, until Ctrl-C")
+    parser.add_argument("--fresh", action="store_true", help="drop and recreate the database first")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     args = parser.parse_args()
 
@@ -239,7 +242,7 @@ def main() -> None:
     env.pop("OMNIMAN_SILK", None)
 
     say(f"logs in {workdir}")
-    ensure_database(database_url)
+    ensure_database(database_url, fresh=args.fresh)
     stack = Stack(workdir, env, port)
     stack.manage("migrate", "--noinput")
     stack.manage("collectstatic", "--noinput")

@@ -99,3 +99,43 @@ def test_web_prices_from_the_catalog_and_requires_a_precondition(example: Exampl
     )
     assert unknown.status == 400
     assert unknown.body["errors"][0]["pointer"].startswith("/ops/0")
+
+
+def _directives(example: Example, token: str, topic: str) -> list[dict]:
+    return example.request("GET", f"/api/directives/?topic={topic}", token=token).body["results"]
+
+
+def test_web_commit_runs_stock_check_then_payment_and_notification(example: Example, token: str) -> None:
+    """In process (no broker): the stock check is fresh after the modify, and the
+    post-commit directives are done by the time the commit answers."""
+    example.request("POST", "/api/sessions/", {"channel_code": "web", "session_key": "WEB-2"}, token=token)
+    example.request(
+        "POST", "/api/sessions/WEB-2/modify/",
+        {"channel_code": "web", "ops": [{"op": "add_line", "sku": "ESPRESSO", "qty": 3}], "rev": 0},
+        token=token,
+    )
+    session = example.request("GET", "/api/sessions/WEB-2/?channel_code=web", token=token).body
+    assert session["checks"]["stock"]["rev"] == 1
+    assert session["checks"]["stock"]["ok"] is True
+    commit = example.request(
+        "POST", "/api/sessions/WEB-2/commit/", {"channel_code": "web", "idempotency_key": "W2"}, token=token
+    )
+    assert commit.status == 201
+    ref = commit.body["order_ref"]
+    for topic in ("payment.capture", "notification.order_committed"):
+        mine = [d for d in _directives(example, token, topic) if d["payload"].get("order_ref") == ref]
+        assert [d["status"] for d in mine] == ["done"], topic
+
+
+def test_web_refuses_to_commit_a_sold_out_product(example: Example, token: str) -> None:
+    example.request("POST", "/api/sessions/", {"channel_code": "web", "session_key": "WEB-3"}, token=token)
+    example.request(
+        "POST", "/api/sessions/WEB-3/modify/",
+        {"channel_code": "web", "ops": [{"op": "add_line", "sku": "SOLDOUT", "qty": 1}], "rev": 0},
+        token=token,
+    )
+    session = example.request("GET", "/api/sessions/WEB-3/?channel_code=web", token=token).body
+    assert session["checks"]["stock"]["ok"] is False
+    blocked = example.request("POST", "/api/sessions/WEB-3/commit/", {"channel_code": "web"}, token=token)
+    assert blocked.status == 409
+    assert blocked.body["code"] == "commit_blocked"
