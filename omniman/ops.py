@@ -4,12 +4,20 @@
 to a copy of the state and returns the new one, or raises ``ValidationError`` naming
 the op index and field. The stored state is never touched: a rejected modify leaves
 it byte-for-byte equal. Nothing here reads the database.
+
+A state is *complete* (every line) or *partial*: only the lines the ops name, with the
+session's ``line_count`` and ``subtotal_q``, which is all most ops need, so a modify
+costs the same on a 1-line and a 500-line session. A partial state records which ids
+were looked up (``loaded``); when an op needs a line outside them (``merge_lines``
+needs all of them), ``apply_ops`` raises ``IncompleteState`` and the caller runs it
+again on the complete state. The result carries a ``LineDiff``: the lines to insert
+or update and the line ids to delete, net per line.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,6 +36,9 @@ from omniman.money import (
 )
 
 IDENT_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
+# A line id of the server's own form (L1, L2, ...): a client that sends one moves
+# ``next_line`` past it, so server-made ids never need to skip a taken one.
+AUTO_ID_RE = re.compile(r"^L([1-9][0-9]{0,8})\Z")
 PATH_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 MAX_PATH_SEGMENTS = 5
 
@@ -94,15 +105,52 @@ class Adjustment:
 Modifier = Callable[[Mapping[str, Any]], Sequence[Adjustment]]
 
 
+class IncompleteState(Exception):
+    """A partial state lacks a line an op needs: run again with every line."""
+
+
+@dataclass(frozen=True)
+class LineDiff:
+    """What a modify changes in the stored lines, net per line id.
+
+    ``upserts``: every line that is new or changed (each once); ``added``: the ids among
+    them that go last in display order (new lines, and lines removed and added again),
+    in that order; ``deletes``: ids of stored lines that are gone."""
+
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+
+
 @dataclass
 class State:
-    """A session's mutable state as plain data. ``items`` lines are never mutated in place."""
+    """A session's mutable state as plain data. ``items`` lines are never mutated in place.
+
+    Complete (``loaded`` is None): ``items`` is every line in display order, and
+    ``line_count``/``subtotal_q`` default to their count and sum. Partial: ``items`` holds
+    only the lines found among the ids in ``loaded``; ``line_count`` and ``subtotal_q``
+    are the whole session's."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     pricing: dict[str, Any] = field(default_factory=dict)
     total_q: int = 0
     next_line: int = 1
+    line_count: int = -1
+    subtotal_q: int = -1
+    loaded: frozenset[str] | None = None
+    # Set by apply_ops on the state it returns.
+    diff: LineDiff | None = None
+
+    def __post_init__(self) -> None:
+        if self.line_count < 0:
+            self.line_count = len(self.items)
+        if self.subtotal_q < 0:
+            self.subtotal_q = sum(line["line_total_q"] for line in self.items)
+
+    @property
+    def complete(self) -> bool:
+        return self.loaded is None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> State:
@@ -114,6 +162,26 @@ class State:
             next_line=raw.get("next_line", 1),
         )
 
+    @classmethod
+    def partial(
+        cls,
+        lines: list[dict[str, Any]],
+        *,
+        loaded: Iterable[str],
+        line_count: int,
+        subtotal_q: int,
+        data: dict[str, Any],
+        pricing: dict[str, Any],
+        total_q: int,
+        next_line: int,
+    ) -> State:
+        """The lines found among the ids ``loaded`` (which must include every id of
+        ``lines``) and the session's aggregates."""
+        return cls(
+            items=lines, data=data, pricing=pricing, total_q=total_q, next_line=next_line,
+            line_count=line_count, subtotal_q=subtotal_q, loaded=frozenset(loaded),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "items": self.items,
@@ -122,6 +190,18 @@ class State:
             "total_q": self.total_q,
             "next_line": self.next_line,
         }
+
+
+def named_line_ids(ops: Sequence[Op]) -> tuple[set[str], int]:
+    """The line ids ``ops`` name, and how many server-made ids they may take: what a
+    partial state must hold for them (``merge_lines`` aside, which needs every line)."""
+    ids = {op.line_id for op in ops if op.line_id is not None}
+    auto = sum(1 for op in ops if op.op == "add_line" and op.line_id is None)
+    return ids, auto
+
+
+def needs_all_lines(ops: Sequence[Op]) -> bool:
+    return any(op.op == "merge_lines" for op in ops)
 
 
 def escape_pointer(token: str) -> str:
@@ -231,6 +311,9 @@ def _make_line(line_id: str, sku: str, qty: Decimal, price: int, meta: dict[str,
     }
 
 
+_ABSENT: dict[str, Any] = {}  # "no such line before this modify", for the diff
+
+
 class _Engine:
     def __init__(
         self,
@@ -241,20 +324,47 @@ class _Engine:
         limits: Limits,
     ) -> None:
         self.lines: dict[str, dict[str, Any]] = {line["line_id"]: line for line in state.items}
+        self.loaded = state.loaded
+        self.count = state.line_count
         self.data = state.data
         self.data_copied = False
-        self.subtotal = sum(line["line_total_q"] for line in state.items)
+        self.subtotal = state.subtotal_q
         self.next_line = state.next_line
         self.internal = pricing_policy == "internal"
         self.prices = prices or {}
         self.limits = limits
+        # line id -> the line before this modify (or _ABSENT), for every line touched.
+        self.before: dict[str, dict[str, Any]] = {}
+        # Ids that go last in display order, in order (a dict as an ordered set).
+        self.added: dict[str, None] = {}
+
+    def known(self, line_id: str) -> None:
+        """Whether ``line_id`` exists is known: else the state is too partial."""
+        if self.loaded is not None and line_id not in self.loaded and line_id not in self.before:
+            raise IncompleteState(line_id)
+
+    def touch(self, line_id: str) -> None:
+        if line_id not in self.before:
+            self.before[line_id] = self.lines.get(line_id, _ABSENT)
 
     def line(self, op: Op) -> dict[str, Any]:
         assert op.line_id is not None
+        self.known(op.line_id)
         try:
             return self.lines[op.line_id]
         except KeyError:
             raise _err(op.pointer("line_id"), f"no line {op.line_id!r} in this session.", "unknown_line") from None
+
+    def diff(self) -> LineDiff:
+        upserts, deletes = [], []
+        for line_id, old in self.before.items():
+            new = self.lines.get(line_id)
+            if new is None:
+                if old is not _ABSENT:
+                    deletes.append(line_id)
+            elif line_id in self.added or new != old:
+                upserts.append(new)
+        return LineDiff(upserts=upserts, added=list(self.added), deletes=deletes)
 
     def catalog_price(self, op: Op) -> int:
         if op.unit_price_q is not None:
@@ -277,8 +387,15 @@ class _Engine:
         self.subtotal = subtotal
         if new is None:
             assert old is not None
+            self.touch(old["line_id"])
             del self.lines[old["line_id"]]
+            self.added.pop(old["line_id"], None)
+            self.count -= 1
         else:
+            self.touch(new["line_id"])
+            if old is None:
+                self.count += 1
+                self.added[new["line_id"]] = None
             self.lines[new["line_id"]] = new
 
     def apply(self, op: Op) -> None:
@@ -293,16 +410,22 @@ class _Engine:
         else:
             price = op.unit_price_q
         if op.line_id is not None:
+            self.known(op.line_id)
             if op.line_id in self.lines:
                 raise _err(op.pointer("line_id"), f"line {op.line_id!r} already exists.", "duplicate")
             line_id = op.line_id
+            auto = AUTO_ID_RE.match(line_id)
+            if auto is not None and int(auto.group(1)) >= self.next_line:
+                self.next_line = int(auto.group(1)) + 1
         else:
             line_id = f"L{self.next_line}"
+            self.known(line_id)
             while line_id in self.lines:
                 self.next_line += 1
                 line_id = f"L{self.next_line}"
+                self.known(line_id)
             self.next_line += 1
-        if len(self.lines) >= self.limits.max_lines:
+        if self.count >= self.limits.max_lines:
             raise _err(op.pointer(), f"at most {self.limits.max_lines} lines per session.", "max_lines")
         self.put(op, None, _make_line(line_id, op.sku, op.qty, price, op.meta or {}))
 
@@ -367,7 +490,9 @@ class _Engine:
 
         ``total_q`` never changes. A group whose merged line would not keep the sum
         of its line totals (fractional quantities, each rounded half-even on its own)
-        or would exceed the maximum qty is left as it is."""
+        or would exceed the maximum qty is left as it is. Needs every line."""
+        if self.loaded is not None:
+            raise IncompleteState("merge_lines")
         groups: dict[tuple[str, int, bytes], list[dict[str, Any]]] = {}
         keys: dict[str, tuple[str, int, bytes]] = {}
         for line in self.lines.values():
@@ -392,8 +517,13 @@ class _Engine:
             new = combined.get(keys[line_id])
             if new is None:
                 merged[line_id] = line
-            elif new["line_id"] == line_id:
+                continue
+            self.touch(line_id)
+            if new["line_id"] == line_id:
                 merged[line_id] = new
+            else:
+                self.added.pop(line_id, None)
+                self.count -= 1
         self.lines = merged
 
 
@@ -406,17 +536,25 @@ def apply_ops(
     modifiers: Sequence[Modifier] = (),
     limits: Limits | None = None,
 ) -> State:
-    """Apply every op to a copy of ``state``; all apply or a ``ValidationError`` is raised."""
+    """Apply every op to a copy of ``state``; all apply or a ``ValidationError`` is raised.
+
+    The new state's ``diff`` says which lines to write. When ``state`` is partial, the
+    new ``items`` are the loaded lines only, and ``IncompleteState`` is raised when an
+    op (or a modifier, which sees every line) needs more."""
+    if modifiers and not state.complete:
+        raise IncompleteState("modifiers")
     engine = _Engine(state, pricing_policy=pricing_policy, prices=prices, limits=limits or Limits.from_settings())
     for op in ops:
         engine.apply(op)
     items = list(engine.lines.values())
-    return price_state(
-        State(items=items, data=engine.data, pricing={}, total_q=0, next_line=engine.next_line),
-        subtotal_q=engine.subtotal,
-        modifiers=modifiers,
-        pointer=f"/ops/{len(ops) - 1}" if ops else "/ops",
+    new = State(
+        items=items, data=engine.data, pricing={}, total_q=0, next_line=engine.next_line,
+        line_count=engine.count, subtotal_q=engine.subtotal, loaded=state.loaded, diff=engine.diff(),
     )
+    if new.loaded is not None:
+        new.loaded = new.loaded | frozenset(engine.before)
+    return price_state(new, subtotal_q=engine.subtotal, modifiers=modifiers,
+                       pointer=f"/ops/{len(ops) - 1}" if ops else "/ops")
 
 
 def price_state(
@@ -428,10 +566,10 @@ def price_state(
 ) -> State:
     """Fill ``pricing`` and ``total_q``: the sum of line totals plus every adjustment."""
     if subtotal_q is None:
-        subtotal_q = sum(line["line_total_q"] for line in state.items)
+        subtotal_q = state.subtotal_q
     adjustments: list[dict[str, Any]] = []
     total = subtotal_q
-    view = {"items": state.items, "data": state.data, "subtotal_q": subtotal_q}
+    view = {"items": state.items, "data": state.data, "subtotal_q": subtotal_q, "line_count": state.line_count}
     for modifier in modifiers:
         for adj in modifier(view):
             if isinstance(adj.amount_q, bool) or not isinstance(adj.amount_q, int):

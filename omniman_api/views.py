@@ -200,7 +200,7 @@ class ChannelListView(OmnimanView):
 class SessionListView(OmnimanView):
     @docs.session_list
     def get(self, request: Request) -> Response:
-        qs = self.access.scope(Session.objects.select_related("channel"))
+        qs = self.access.scope(Session.objects.select_related("channel").with_items())
         code = _query(request, "channel_code", max_length=64)
         if code is not None:
             qs = qs.filter(channel__code=check_code(code))
@@ -279,7 +279,10 @@ class SessionDetailView(SessionView):
     @docs.session_detail
     def get(self, request: Request, session_key: str) -> Response:
         channel = self.access.channel(request.query_params.get("channel_code"))
-        session = Session.objects.filter(channel=channel, session_key=session_key).first()
+        qs = Session.objects.filter(channel=channel, session_key=session_key)
+        # With If-None-Match, read the row alone first: a 304 needs no lines.
+        conditional = "HTTP_IF_NONE_MATCH" in request.META
+        session = (qs if conditional else qs.with_items()).first()
         if session is None:
             raise NotFound("No such session.")
         session.channel = channel
@@ -304,6 +307,7 @@ class SessionModifyView(SessionView):
             "expected_rev": rev,
             "if_match": if_match(request),
             "actor": self.actor(),
+            "load_items": True,  # the answer shows every line: bring them with the lock
         }
         key = request_key(request, body)
         if key is None:
@@ -370,6 +374,7 @@ class SessionResolveView(SessionView):
             session_key=session_key,
             issue_id=body["issue_id"],
             action_id=body["action_id"],
+            if_match=if_match(request),
             actor=self.actor(),
         )
         return _session_response(session)

@@ -4,7 +4,7 @@ from omniman.models.channel import Channel, ChannelConfig, ChannelGrant
 from omniman.models.directive import Directive
 from omniman.models.idempotency import IdempotencyKey
 from omniman.models.order import Order, OrderEvent, OrderItem
-from omniman.models.session import Session
+from omniman.models.session import Session, SessionLine
 
 __all__ = [
     "Channel",
@@ -16,4 +16,5 @@ __all__ = [
     "OrderEvent",
     "OrderItem",
     "Session",
+    "SessionLine",
 ]

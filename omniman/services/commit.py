@@ -6,7 +6,6 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -21,7 +20,8 @@ from omniman.exceptions import (
     SessionNotOpen,
     ValidationError,
 )
-from omniman.models import Order, OrderEvent, OrderItem, Session
+from omniman.models import Order, OrderEvent, Session
+from omniman.models.queries import copy_lines_to_order
 from omniman.ops import State
 from omniman.registry import registry
 from omniman.services import idempotency
@@ -68,7 +68,7 @@ def block_reasons(session: Session) -> list[BlockReason]:
     """Why ``session`` cannot be committed now (empty when it can)."""
     channel = session.channel
     reasons = []
-    if not session.items:
+    if not session.line_count:
         reasons.append(BlockReason("empty_session", "The session has no lines."))
     for code in channel.conf.required_checks_on_commit:
         check = session.checks.get(code)
@@ -84,7 +84,7 @@ def block_reasons(session: Session) -> list[BlockReason]:
         if issue.get("blocking"):
             reasons.append(BlockReason("blocking_issue", issue.get("message") or "A blocking issue is open.", issue.get("id")))
     validators = registry.validators_for("commit")
-    if validators:
+    if validators:  # they see every line: one more query, only when any is registered
         state = State.from_dict(session.state_dict())
         for validator in validators:
             for problem in validator(channel=channel, state=state, stage="commit"):
@@ -178,19 +178,7 @@ def _commit_once(
             external_ref=_external_ref(session),
             status=ch.conf.initial_status,
         )
-        OrderItem.objects.bulk_create([
-            OrderItem(
-                order=order,
-                position=position,
-                line_id=line["line_id"],
-                sku=line["sku"],
-                qty=Decimal(line["qty"]),
-                unit_price_q=line["unit_price_q"],
-                line_total_q=line["line_total_q"],
-                meta=line["meta"],
-            )
-            for position, line in enumerate(session.items)
-        ])
+        copy_lines_to_order(session.pk, order.pk)
         OrderEvent.objects.create(
             order=order,
             type="order.created",
@@ -200,7 +188,7 @@ def _commit_once(
         if ch.conf.post_commit_directives:
             payload = {"order_ref": order.ref, "channel_code": ch.code, "session_key": session.session_key}
             enqueue_many((topic, dict(payload)) for topic in ch.conf.post_commit_directives)
-        body = commit_body(order, channel_code=ch.code, items_count=len(session.items))
+        body = commit_body(order, channel_code=ch.code, items_count=session.line_count)
         if key is not None:
             assert fingerprint is not None
             idempotency.record(ch, key, fingerprint, 201, body)

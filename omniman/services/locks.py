@@ -3,6 +3,7 @@ joining the channel must never lock the channel row, or a channel becomes one ho
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
@@ -10,6 +11,10 @@ from django.db.models import QuerySet
 
 from omniman.exceptions import NotFound
 from omniman.models import Channel, Order, Session
+from omniman.models.queries import LinesJSON
+
+# ``lock_session(lines=ALL_LINES)``: bring every line with the lock.
+ALL_LINES = "all"
 
 
 def _for_update(qs: QuerySet) -> QuerySet:
@@ -22,9 +27,24 @@ def channel_filter(channel: Channel | str) -> dict[str, object]:
     return {"channel": channel} if isinstance(channel, Channel) else {"channel__code": channel}
 
 
-def lock_session(channel: Channel | str, session_key: str) -> Session:
-    """The session row, locked until the transaction ends, with its channel: one query."""
+def lock_session(
+    channel: Channel | str,
+    session_key: str,
+    *,
+    lines: Iterable[str] | str | None = None,
+    auto_ids: int = 0,
+) -> Session:
+    """The session row, locked until the transaction ends, with its channel: one query.
+
+    ``lines`` (for a modify): ``ALL_LINES`` brings every line in the same query, as
+    ``session.all_lines_json``; an iterable of line ids brings those that exist, and
+    the ``auto_ids`` next server-made ids, as ``session.named_lines_json``. Each line
+    comes with its ``position``."""
     qs = _for_update(Session.objects.select_related("channel"))
+    if lines == ALL_LINES:
+        qs = qs.annotate(all_lines_json=LinesJSON(positions=True))
+    elif lines is not None:
+        qs = qs.annotate(named_lines_json=LinesJSON(line_ids=lines, auto=auto_ids))
     try:
         return qs.get(session_key=session_key, **channel_filter(channel))
     except Session.DoesNotExist:

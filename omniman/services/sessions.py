@@ -25,15 +25,28 @@ from omniman.exceptions import (
     ValidationError,
 )
 from omniman.models import Channel, Session
-from omniman.ops import IDENT_RE, Limits, Op, State, apply_ops, parse_ops, skus_to_price
+from omniman.models.queries import LinesJSON, decode_lines, load_lines, write_session
+from omniman.ops import (
+    IDENT_RE,
+    IncompleteState,
+    Limits,
+    Op,
+    State,
+    apply_ops,
+    named_line_ids,
+    needs_all_lines,
+    parse_ops,
+    skus_to_price,
+)
 from omniman.registry import registry
 from omniman.services.directives import enqueue_many
-from omniman.services.locks import lock_expired_sessions, lock_session
+from omniman.services.locks import ALL_LINES, lock_expired_sessions, lock_session
 
 logger = logging.getLogger(__name__)
 
 UPDATE_FIELDS = [
-    "items", "data", "pricing", "total_q", "next_line", "rev", "version", "updated_at", "expires_at",
+    "data", "pricing", "total_q", "subtotal_q", "line_count", "next_line", "next_position",
+    "rev", "version", "updated_at", "expires_at",
 ]
 
 
@@ -51,10 +64,10 @@ def get_channel(code: Channel | str, *, pointer: str = "/channel_code") -> Chann
 
 
 def get_session(channel: Channel | str, session_key: str) -> Session:
-    """A session with its channel, in one query."""
+    """A session with its channel and its lines, in one query."""
     filters: dict[str, Any] = {"channel": channel} if isinstance(channel, Channel) else {"channel__code": channel}
     try:
-        return Session.objects.select_related("channel").get(session_key=session_key, **filters)
+        return Session.objects.select_related("channel").with_items().get(session_key=session_key, **filters)
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
 
@@ -117,6 +130,7 @@ def create_session(
         pricing={"subtotal_q": 0, "adjustments": [], "total_q": 0},
         expires_at=_expiry(channel, now),
     )
+    session.set_items([])
     try:
         with transaction.atomic():
             session.save(force_insert=True)
@@ -190,27 +204,96 @@ def _check_directives(session: Session) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def _apply_locked(session: Session, ops: list[Op], *, now: datetime) -> State:
-    channel = session.channel
-    state = apply_ops(
-        State.from_dict(session.state_dict()),
-        ops,
-        pricing_policy=channel.conf.pricing_policy,
-        prices=_prices(channel, ops),
-        modifiers=registry.modifiers_for(channel.conf.modifiers),
-        limits=Limits.from_settings(),
+def _wants_all_lines(channel: Channel | str, ops: Sequence[Op]) -> bool:
+    """Whether a modify needs every line, not only those its ops name: ``merge_lines``,
+    draft validators (they see the whole state) and a channel's modifiers."""
+    if needs_all_lines(ops) or registry.validators_for("draft"):
+        return True
+    return isinstance(channel, Channel) and bool(channel.conf.modifiers)
+
+
+def _lock_for_ops(channel: Channel | str, session_key: str, ops: Sequence[Op], *, load_items: bool) -> Session:
+    """Lock the session and bring, in the same query, the lines ``ops`` need."""
+    if load_items or _wants_all_lines(channel, ops):
+        return lock_session(channel, session_key, lines=ALL_LINES)
+    ids, auto = named_line_ids(ops)
+    return lock_session(channel, session_key, lines=ids, auto_ids=auto)
+
+
+def _split_positions(lines: list[dict[str, Any]]) -> dict[str, int]:
+    return {line["line_id"]: line.pop("position") for line in lines}
+
+
+def _locked_state(session: Session, ops: Sequence[Op], *, full: bool) -> tuple[State, dict[str, int]]:
+    """The op engine's input for a locked session, from the lines the lock brought
+    (or one more query when it brought none, or ``full`` asks for every line)."""
+    named = session.__dict__.pop("named_lines_json", None)
+    every = session.__dict__.pop("all_lines_json", None)
+    ids, auto = named_line_ids(ops)
+    if not full and every is None:
+        lines = (
+            decode_lines(named) if named is not None
+            else load_lines(session.pk, LinesJSON(line_ids=ids, auto=auto))
+        )
+        positions = _split_positions(lines)
+        loaded = ids | {f"L{session.next_line + n}" for n in range(auto)}
+        state = State.partial(
+            lines, loaded=loaded, line_count=session.line_count, subtotal_q=session.subtotal_q,
+            data=session.data, pricing=session.pricing, total_q=session.total_q, next_line=session.next_line,
+        )
+        return state, positions
+    lines = decode_lines(every) if every is not None else load_lines(session.pk, LinesJSON(positions=True))
+    positions = _split_positions(lines)
+    state = State(
+        items=lines, data=session.data, pricing=session.pricing, total_q=session.total_q,
+        next_line=session.next_line, line_count=session.line_count, subtotal_q=session.subtotal_q,
     )
-    _draft_problems(channel, state)
-    session.items = state.items
-    session.data = state.data
-    session.pricing = state.pricing
-    session.total_q = state.total_q
-    session.next_line = state.next_line
+    return state, positions
+
+
+def _apply_locked(session: Session, ops: list[Op], *, now: datetime) -> dict[str, Any]:
+    """Apply ``ops`` to the locked ``session`` in memory; returns the line writes for
+    ``write_session``. Reads only the lines the ops name, unless they need every one."""
+    channel = session.channel
+    modifiers = registry.modifiers_for(channel.conf.modifiers)
+    kwargs: dict[str, Any] = {
+        "pricing_policy": channel.conf.pricing_policy,
+        "prices": _prices(channel, ops),
+        "modifiers": modifiers,
+        "limits": Limits.from_settings(),
+    }
+    full = bool(modifiers) or _wants_all_lines(channel, ops)
+    state, positions = _locked_state(session, ops, full=full)
+    try:
+        new = apply_ops(state, ops, **kwargs)
+    except IncompleteState:
+        # A line the lock did not bring (an id of the server's form that a client
+        # took out of order): run again on every line.
+        state, positions = _locked_state(session, ops, full=True)
+        new = apply_ops(state, ops, **kwargs)
+    if registry.validators_for("draft"):
+        _draft_problems(channel, new)
+    diff = new.diff
+    assert diff is not None
+    start = session.next_position
+    fresh = {line_id: start + n for n, line_id in enumerate(diff.added)}
+    upserts = [
+        {**line, "position": fresh[line["line_id"]] if line["line_id"] in fresh else positions[line["line_id"]]}
+        for line in diff.upserts
+    ]
+    session.data = new.data
+    session.pricing = new.pricing
+    session.total_q = new.total_q
+    session.subtotal_q = new.subtotal_q
+    session.line_count = new.line_count
+    session.next_line = new.next_line
+    session.next_position = start + len(diff.added)
     session.rev += 1
     session.version += 1
     session.updated_at = now
     session.expires_at = _expiry(channel, now)
-    return state
+    session.set_items(new.items if new.complete else None)
+    return {"upserts": upserts, "deletes": diff.deletes}
 
 
 def modify_session(
@@ -222,39 +305,50 @@ def modify_session(
     if_match: Sequence[str] | None = None,
     actor: str = "",
     on_locked: Any = None,
+    load_items: bool = False,
 ) -> Session:
     """Apply a list of ops as one rev: all or nothing.
 
-    One transaction: lock the session row, check preconditions, apply the ops in
-    memory, write the row once, and queue the channel's check directives.
+    One transaction: lock the session row and bring the lines the ops name (one
+    query), check preconditions, apply the ops in memory, write the changed lines and
+    the row (one statement on PostgreSQL), and queue the channel's check directives.
+    Its cost does not grow with the session's lines, except for ``merge_lines``, draft
+    validators and channel modifiers, which need every line.
+
+    ``load_items``: bring every line with the lock, so that the returned session's
+    ``items`` cost no query (for callers that show the whole session).
     ``on_locked(session)``, when given, runs right after the lock (the API uses it
     to look up an idempotency key while the session is held)."""
     parsed = parse_ops(ops)
     if expected_rev is not None and (isinstance(expected_rev, bool) or not isinstance(expected_rev, int)):
         raise ValidationError(FieldError("/rev", "rev must be an integer.", "invalid_type"))
     with transaction.atomic():
-        session = lock_session(channel, session_key)
+        session = _lock_for_ops(channel, session_key, parsed, load_items=load_items)
         if on_locked is not None:
             replay = on_locked(session)
             if replay is not None:
                 return replay
-        ch = session.channel
-        if not ch.is_active:
-            raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
-        _require_open(session)
-        if ch.conf.edit_policy == "locked":
-            raise ChannelLocked()
+        _require_modifiable(session)
         check_preconditions(
-            session, expected_rev=expected_rev, if_match=if_match, required=ch.conf.require_if_match
+            session, expected_rev=expected_rev, if_match=if_match, required=session.channel.conf.require_if_match
         )
-        _apply_locked(session, parsed, now=timezone.now())
-        session.save(update_fields=UPDATE_FIELDS)
-        if ch.conf.checks:
+        writes = _apply_locked(session, parsed, now=timezone.now())
+        write_session(session, UPDATE_FIELDS, **writes)
+        if session.channel.conf.checks:
             enqueue_many(_check_directives(session))
         transaction.on_commit(
             lambda: signals.session_modified.send(Session, session=session, ops=parsed, actor=actor)
         )
     return session
+
+
+def _require_modifiable(session: Session) -> None:
+    ch = session.channel
+    if not ch.is_active:
+        raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
+    _require_open(session)
+    if ch.conf.edit_policy == "locked":
+        raise ChannelLocked()
 
 
 def abandon_session(
@@ -281,13 +375,18 @@ def resolve_issue(
     session_key: str,
     issue_id: Any,
     action_id: Any,
+    if_match: Sequence[str] | None = None,
+    expected_rev: int | None = None,
     actor: str = "",
 ) -> Session:
     """Apply one action of one issue: the ops it names (or its resolver returns) are
-    applied as one rev, and the issue is removed."""
+    applied as one rev, exactly as a modify applies them (a locked channel refuses,
+    ``if_match``/``expected_rev`` are checked when given, ``session_modified`` is sent),
+    and the issue is removed."""
     with transaction.atomic():
         session = lock_session(channel, session_key)
         _require_open(session)
+        check_preconditions(session, expected_rev=expected_rev, if_match=if_match)
         issue = next((i for i in session.issues if i.get("id") == issue_id), None)
         if issue is None:
             raise ValidationError(FieldError("/issue_id", "no such issue in this session.", "unknown_issue"))
@@ -301,15 +400,22 @@ def resolve_issue(
             else action.get("ops", [])
         )
         now = timezone.now()
-        if raw_ops:
-            _apply_locked(session, parse_ops(raw_ops), now=now)
+        parsed = parse_ops(raw_ops) if raw_ops else []
+        writes: dict[str, Any] = {}
+        if parsed:
+            _require_modifiable(session)
+            writes = _apply_locked(session, parsed, now=now)
         else:
             session.version += 1
             session.updated_at = now
         session.issues = [i for i in session.issues if i.get("id") != issue_id]
-        session.save(update_fields=[*UPDATE_FIELDS, "issues"])
-        if raw_ops and session.channel.conf.checks:
+        write_session(session, [*UPDATE_FIELDS, "issues"], **writes)
+        if parsed and session.channel.conf.checks:
             enqueue_many(_check_directives(session))
+        if parsed:
+            transaction.on_commit(
+                lambda: signals.session_modified.send(Session, session=session, ops=parsed, actor=actor)
+            )
     return session
 
 
