@@ -46,9 +46,10 @@ def purge_sessions(*, now: datetime | None = None, days: int | None = None, batc
             )
             if not ids:
                 return total
-            deleted, _ = Session.objects.filter(
+            _, by_model = Session.objects.filter(
                 pk__in=ids, state__in=[Session.State.ABANDONED, Session.State.OPEN], order__isnull=True
-            ).delete()
+            ).delete()  # the session's lines go with it
+            deleted = by_model.get(Session._meta.label, 0)
             total += deleted
         logger.info("purged %s sessions", deleted)
         if len(ids) < batch_size:

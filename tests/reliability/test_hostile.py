@@ -116,8 +116,9 @@ def snapshot(live: Http, key: str, channel: str = "pos") -> tuple[str, bytes]:
 
 
 def row(key: str) -> dict[str, Any]:
-    """Every column of the session's row (cheaper than a GET, and stricter)."""
-    return Session.objects.filter(channel__code="pos", session_key=key).values().get()
+    """Every column of the session's row and of its lines (cheaper than a GET, and stricter)."""
+    session = Session.objects.get(channel__code="pos", session_key=key)
+    return {"row": Session.objects.filter(pk=session.pk).values().get(), "items": session.items}
 
 
 def header_value(value: Any) -> str:

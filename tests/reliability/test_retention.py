@@ -13,7 +13,15 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from omniman.models import Directive, IdempotencyKey, Order, OrderEvent, OrderItem, Session
+from omniman.models import (
+    Directive,
+    IdempotencyKey,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Session,
+    SessionLine,
+)
 from omniman.services import abandon_session, commit_session, create_session, modify_session
 from omniman.testing import add_line_op
 
@@ -99,6 +107,8 @@ def test_purge_sessions_deletes_only_old_abandoned_and_old_expired_sessions(hist
         "NEW-ABANDONED", "OLD-COMMITTED", "OLD-OPEN", "RECENTLY-EXPIRED",
     ]
     assert counts() == before  # orders, items, events, directives and keys are untouched
+    # The purged sessions' lines went with them; the others kept theirs.
+    assert SessionLine.objects.count() == sum(len(s.items) for s in Session.objects.all()) == 4
     assert run("omniman_purge_sessions") == "Purged 0 session(s).\n"
     assert Order.objects.get().ref == history["ref"]
 
