@@ -16,6 +16,7 @@ from omniman.models import (
     OrderEvent,
     OrderItem,
     Session,
+    SessionLine,
 )
 
 
@@ -34,6 +35,16 @@ class ChannelGrantAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "channel__code")
 
 
+class SessionLineInline(admin.TabularInline):
+    model = SessionLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ("position", "line_id", "sku", "qty", "unit_price_q", "line_total_q", "meta")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = ("session_key", "channel", "state", "rev", "total_q", "handle_type", "handle_ref", "created_at")
@@ -41,6 +52,7 @@ class SessionAdmin(admin.ModelAdmin):
     list_select_related = ("channel",)
     search_fields = ("session_key", "handle_ref", "order_ref")
     readonly_fields = [f.name for f in Session._meta.fields]
+    inlines = [SessionLineInline]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

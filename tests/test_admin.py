@@ -41,12 +41,12 @@ def omniman_admins():
 
 
 def test_every_omniman_model_is_in_the_admin():
-    """Items and events are inlines of their order."""
+    """Items and events are inlines of their order, lines of their session."""
     from django.apps import apps
 
-    from omniman.models import OrderItem
+    from omniman.models import OrderItem, SessionLine
 
-    inlines = {OrderItem, OrderEvent}  # shown inside their order
+    inlines = {OrderItem, OrderEvent, SessionLine}  # shown inside their order or session
     assert {m for m, _ in omniman_admins()} == set(apps.get_app_config("omniman").get_models()) - inlines
 
 
