@@ -183,3 +183,13 @@ def clerk(pos, web) -> tuple[Any, str]:
 def live(live_server: Any, clerk: tuple[Any, str]) -> Http:
     """A client of the live server with the clerk's token (pos and web channels)."""
     return Http(live_server.url, clerk[1])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` are soak-only: they run under ``OMNIMAN_SOAK=1``."""
+    if SOAK:
+        return
+    skip = pytest.mark.skip(reason="soak test: set OMNIMAN_SOAK=1")
+    for item in items:
+        if "slow" in item.keywords and "tests/reliability/" in item.nodeid:
+            item.add_marker(skip)

@@ -284,7 +284,9 @@ def assert_one_full_order(cluster: Cluster, key: str, lines: int, channel: str =
 # -- PostgreSQL restarted under load --------------------------------------------
 
 
-def test_postgresql_restarted_under_load_is_503_then_recovers(stack: Stack, cluster: Cluster) -> None:
+def test_postgresql_restarted_under_load_is_503_then_recovers(
+    stack: Stack, cluster: Cluster, record_property: Any
+) -> None:
     api = stack.client()
     sessions = [f"PGR-{i}" for i in range(12)]
     for key in sessions:
@@ -340,6 +342,8 @@ def test_postgresql_restarted_under_load_is_503_then_recovers(stack: Stack, clus
             assert a.headers["content-type"] == "application/problem+json"
             assert a.json()["code"] == "unavailable" and int(a.headers["retry-after"]) > 0
     assert [a.status for a in during] == [503] * 4
+    record_property("requests", len(answers) + len(during))
+    record_property("unavailable", statuses.count(503) + len(during))
     # Recovered, by the same workers: nobody restarted the app.
     assert statuses[-1] == 200 and stack.workers() == workers
     assert api.get("/api/health/").status == 200
@@ -475,3 +479,49 @@ def test_commits_succeed_with_redis_down_and_directives_are_delivered_later(
     assert all(d["attempts"] == 1 for d in done)  # each ran once
     for key in keys:
         assert_one_full_order(cluster, key, 2, channel="ifood")
+
+
+@pytest.mark.slow
+def test_commits_retried_through_five_postgresql_restarts_make_one_order_each(stack: Stack, cluster: Cluster) -> None:
+    """Soak: 8 clients commit 40 sessions, each retrying on 503 or a dropped connection
+    with its key, while the database is stopped and started five times."""
+    api = stack.client()
+    keys = [f"SOAK-{i}" for i in range(40)]
+    for key in keys:
+        open_with_lines(api, "pos", key, 4)
+    results: dict[str, set[bytes]] = {key: set() for key in keys}
+    bad: list[Any] = []
+
+    def client(n: int) -> None:
+        for key in keys[n::8]:
+            body = {"channel_code": "pos", "idempotency_key": f"C-{key}"}
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    answer = api.post(f"/api/sessions/{key}/commit/", body, timeout=20)
+                except OSError:
+                    time.sleep(0.2)
+                    continue
+                if answer.status == 201:
+                    results[key].add(answer.raw)
+                    break
+                if answer.status != 503:
+                    bad.append((key, answer.status, answer.raw))
+                    break
+                time.sleep(float(answer.headers["retry-after"]) / 4)
+            time.sleep(0.3)
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(8)]
+    for t in threads:
+        t.start()
+    for _ in range(5):
+        time.sleep(0.8)
+        cluster.stop("immediate")
+        time.sleep(1.5)
+        cluster.start()
+    for t in threads:
+        t.join(180)
+    assert not bad, bad[:5]
+    assert all(len(bodies) == 1 for bodies in results.values()), results
+    for key in keys:
+        assert_one_full_order(cluster, key, 4)
