@@ -149,3 +149,34 @@ def test_stale_rev_in_two_tabs_is_shown_and_reconciled(example: Example, browser
     assert "warning" in browser.find_element(By.ID, "message").get_attribute("class")
     # Tapping again now works on the fresh rev.
     tap(browser, "CAKE", 3)
+
+
+def test_web_channel_shows_the_stock_check_and_resolves_its_issue(example: Example, browser) -> None:
+    """On web, a sold-out product fails the stock check: the commit is refused with the
+    reason, the issue's action removes the line, and the order then goes through."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    log_in(browser, example, "/pos/")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#channel option[value="web"]'))
+    Select(browser.find_element(By.ID, "channel")).select_by_value("web")
+    new_session(browser)
+    tap(browser, "COFFEE", 1)
+    tap(browser, "SOLDOUT", 2)
+    # Prices come from the catalog, not from the page.
+    assert "9.00" in browser.find_element(By.CSS_SELECTOR, 'tr[data-sku="SOLDOUT"]').text
+    wait(browser, lambda d: "stock: failed" in d.find_element(By.ID, "checks").text)
+    assert "SOLDOUT is out of stock" in browser.find_element(By.ID, "issues").text
+
+    browser.find_element(By.ID, "commit").click()
+    wait(browser, lambda d: "commit_blocked" in d.find_element(By.ID, "message").text)
+    assert browser.find_element(By.ID, "session-state").text == "open"
+
+    browser.find_element(By.XPATH, '//div[@id="issues"]//button[text()="Remove SOLDOUT"]').click()
+    wait(browser, text_is("#session-rev", "3"))
+    wait(browser, lambda d: "stock: ok" in d.find_element(By.ID, "checks").text)
+    assert [r.get_attribute("data-sku") for r in browser.find_elements(By.CSS_SELECTOR, "#lines tr[data-line-id]")] == [
+        "COFFEE"
+    ]
+    browser.find_element(By.ID, "commit").click()
+    wait(browser, lambda d: d.find_element(By.ID, "order-ref").text.startswith("WEB-"))

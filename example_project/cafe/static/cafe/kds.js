@@ -91,7 +91,20 @@ async function follow() {
   }
 }
 
+// The stream brings new orders; moves made on another screen are picked up by
+// re-reading the newest orders now and then.
+async function refreshShown() {
+  try {
+    const {data} = await api("GET", "orders/?page_size=100");
+    for (const order of data.results || []) {
+      const shown = kds.orders.get(order.ref);
+      if (shown && shown.status !== order.status) place(order);
+    }
+  } catch (err) { /* the stream reports connection problems */ }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setInterval(refreshShown, 15000);
   $("show-done").addEventListener("change", (e) => {
     document.querySelector(".column.done").hidden = !e.target.checked;
   });

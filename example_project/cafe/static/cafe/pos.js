@@ -187,6 +187,8 @@ function resolve(issueId, actionId) {
     const s = pos.session;
     const {data} = await api("POST", sessionPath("resolve"), {channel_code: s.channel_code, issue_id: issueId, action_id: actionId});
     setSession(data);
+    say("");
+    refreshChecksSoon();
   });
 }
 
