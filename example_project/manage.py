@@ -12,6 +12,8 @@ from pathlib import Path
 def main() -> None:
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here))
+    # From a checkout: an installed omniman wins, else the one next to this folder.
+    sys.path.append(str(here.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
