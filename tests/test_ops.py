@@ -10,7 +10,17 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from omniman.exceptions import ValidationError
 from omniman.money import MAX_SAFE_Q, line_total_q
-from omniman.ops import Adjustment, Limits, State, modify, parse_ops
+from omniman.ops import (
+    Adjustment,
+    IncompleteState,
+    Limits,
+    State,
+    apply_ops,
+    modify,
+    named_line_ids,
+    needs_all_lines,
+    parse_ops,
+)
 
 CATALOG = {"COFFEE": 500, "CAKE": 1200}
 
@@ -368,23 +378,102 @@ class OpEngineMachine(RuleBasedStateMachine):
         self.state = State()
         self.model: dict[str, tuple[str, Decimal, int, dict]] = {}  # line_id -> (sku, qty, price, meta)
         self.next_id = 1
+        # The stored lines as the line table holds them: line_id -> (position, line).
+        self.rows: dict[str, tuple[int, dict]] = {}
+        self.next_position = 0
 
     def apply(self, ops):
         before = orjson.dumps(self.state.as_dict())
         try:
             new = modify(self.state, ops)
-        except ValidationError:
+        except ValidationError as exc:
             assert orjson.dumps(self.state.as_dict()) == before
+            # The partial state fails the same way (or asks for every line, and then does).
+            assert self.partial(ops) in (None, ("error", exc.errors[0].pointer, exc.errors[0].code))
             return None
         assert orjson.dumps(self.state.as_dict()) == before  # the input is never mutated
+        # The full state's diff, written to the rows, gives the new list of lines; so
+        # does the partial state's (the lines the ops name and the aggregates only).
+        assert self.written(new) == new.items
+        partial = self.partial(ops)
+        if partial is not None:
+            assert partial[0] == "ok", partial
+            _, result = partial
+            assert self.written(result) == new.items
+            assert (result.total_q, result.pricing, result.next_line, result.line_count, result.subtotal_q,
+                    result.data) == (new.total_q, new.pricing, new.next_line, new.line_count, new.subtotal_q,
+                                     new.data)
+        self.rows, self.next_position = self.write(new)
         self.state = new
         return new
+
+    def partial(self, ops):
+        """Run ``ops`` on the partial state a modify loads; None when they need every line."""
+        try:
+            parsed = parse_ops(ops)
+        except ValidationError as exc:
+            return "error", exc.errors[0].pointer, exc.errors[0].code
+        if needs_all_lines(parsed):
+            return None
+        ids, auto = named_line_ids(parsed)
+        loaded = ids | {f"L{self.state.next_line + n}" for n in range(auto)}
+        lines = [line for _, line in sorted(self.rows[i] for i in loaded if i in self.rows)]
+        state = State.partial(
+            lines, loaded=loaded, line_count=self.state.line_count, subtotal_q=self.state.subtotal_q,
+            data=self.state.data, pricing=self.state.pricing, total_q=self.state.total_q,
+            next_line=self.state.next_line,
+        )
+        try:
+            return "ok", apply_ops(state, parsed)
+        except ValidationError as exc:
+            return "error", exc.errors[0].pointer, exc.errors[0].code
+        except IncompleteState:
+            return None
+
+    def write(self, new):
+        rows = dict(self.rows)
+        position = self.next_position
+        fresh = {}
+        for line_id in new.diff.added:
+            fresh[line_id] = position
+            position += 1
+        for line_id in new.diff.deletes:
+            assert line_id in rows
+            del rows[line_id]
+        for line in new.diff.upserts:
+            line_id = line["line_id"]
+            assert line_id in fresh or line_id in rows
+            rows[line_id] = (fresh[line_id] if line_id in fresh else rows[line_id][0], line)
+        return rows, position
+
+    def written(self, new):
+        rows, _ = self.write(new)
+        return [line for _, line in sorted(rows.values(), key=lambda row: row[0])]
 
     @rule(sku=skus, qty=fractional_qtys, price=small_prices, meta=metas)
     def add_line(self, sku, qty, price, meta):
         assert self.apply([add(sku, qty=qty, price=price, meta=meta)]) is not None
         self.model[f"L{self.next_id}"] = (sku, Decimal(qty), price, meta)
         self.next_id += 1
+
+    @rule(line_id=st.sampled_from(["A", "L2", "L3", "L9"]), sku=skus, price=small_prices)
+    def add_line_with_an_id(self, line_id, sku, price):
+        new = self.apply([add(sku, qty=1, price=price, line_id=line_id)])
+        assert (new is None) == (line_id in self.model)  # an id in use is a duplicate
+        if new is not None:
+            self.model[line_id] = (sku, Decimal(1), price, {})
+            if line_id.startswith("L"):  # server-made ids move past a client's L<n>
+                self.next_id = max(self.next_id, int(line_id[1:]) + 1)
+
+    @rule(data=st.data())
+    def remove_and_add_again(self, data):
+        """One modify that removes a line and adds one with its id: one upsert, last."""
+        if not self.model:
+            return
+        line_id = data.draw(st.sampled_from(sorted(self.model)))
+        assert self.apply([{"op": "remove_line", "line_id": line_id}, add("C", qty=2, price=3, line_id=line_id)])
+        del self.model[line_id]
+        self.model[line_id] = ("C", Decimal(2), 3, {})
 
     @precondition(lambda self: self.model)
     @rule(data=st.data(), qty=st.sampled_from(["0", "1", "2.5", "0.125"]))
@@ -452,9 +541,52 @@ class OpEngineMachine(RuleBasedStateMachine):
             assert line["line_total_q"] == line_total_q(qty, price)
         assert self.state.total_q == sum(line["line_total_q"] for line in items)
         assert self.state.pricing.get("total_q", 0) == self.state.total_q
+        assert (self.state.line_count, self.state.subtotal_q) == (len(items), self.state.total_q)
 
 
 OpEngineMachine.TestCase.settings = settings(
     max_examples=60, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 test_op_engine_against_a_model = OpEngineMachine.TestCase
+
+
+# -- partial states: only the lines the ops name ------------------------------------
+
+
+def partial_of(full, ids, **kwargs):
+    return State.partial(
+        [line for line in full.items if line["line_id"] in ids], loaded=ids, line_count=full.line_count,
+        subtotal_q=full.subtotal_q, data=full.data, pricing=full.pricing, total_q=full.total_q,
+        next_line=full.next_line, **kwargs,
+    )
+
+
+def test_a_partial_state_keeps_the_aggregates_and_returns_a_net_diff():
+    full = cart(add(), add("CAKE", price=1200), add("TEA", price=300))
+    s = run(partial_of(full, {"L2", "L3", "L4"}), [
+        {"op": "set_qty", "line_id": "L2", "qty": 2}, {"op": "remove_line", "line_id": "L3"}, add("X", price=7),
+    ])
+    assert (s.line_count, s.subtotal_q, s.total_q, s.next_line) == (3, 500 + 2400 + 7, 2907, 5)
+    assert [line["line_id"] for line in s.diff.upserts] == ["L2", "L4"] and s.diff.added == ["L4"]
+    assert s.diff.deletes == ["L3"]
+
+
+def test_a_line_removed_and_added_again_is_one_upsert_that_goes_last():
+    full = cart(add(), add())
+    s = run(full, [{"op": "remove_line", "line_id": "L1"}, add("CAKE", price=1200, line_id="L1")])
+    assert [line["line_id"] for line in s.items] == ["L2", "L1"]
+    assert (s.diff.added, s.diff.deletes, len(s.diff.upserts)) == (["L1"], [], 1)
+
+
+def test_a_partial_state_asks_for_every_line_when_an_op_needs_more():
+    full = cart(add(), add())
+    for ops in ([{"op": "merge_lines"}], [{"op": "remove_line", "line_id": "L2"}], [add(line_id="L2")]):
+        with pytest.raises(IncompleteState):
+            apply_ops(partial_of(full, {"L1"}), parse_ops(ops))
+    with pytest.raises(IncompleteState):  # a modifier sees every line
+        apply_ops(partial_of(full, {"L1"}), parse_ops([add()]), modifiers=[lambda view: []])
+
+
+def test_a_client_id_of_the_server_form_moves_the_next_server_id_past_it():
+    s = cart(add(line_id="L5"), add())
+    assert [line["line_id"] for line in s.items] == ["L5", "L6"] and s.next_line == 7
