@@ -1,0 +1,79 @@
+"""The example's settings follow the environment, as SPEC's example project says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.example.harness import EXAMPLE, example_env
+
+PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+from config.celery import app
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "name": str(db["NAME"]), "options": db.get("OPTIONS", {}),
+    "conn_max_age": db.get("CONN_MAX_AGE"), "health": db.get("CONN_HEALTH_CHECKS"),
+    "backend": settings.OMNIMAN["DIRECTIVE_BACKEND"], "cache": settings.CACHES["default"]["BACKEND"],
+    "debug": settings.DEBUG, "hosts": settings.ALLOWED_HOSTS, "silk": "silk" in settings.INSTALLED_APPS,
+    "broker": app.conf.broker_url, "acks_late": app.conf.task_acks_late,
+    "reject_lost": app.conf.task_reject_on_worker_lost, "prefetch": app.conf.worker_prefetch_multiplier,
+    "beat": {k: v["task"] for k, v in app.conf.beat_schedule.items()},
+}))
+"""
+
+
+def probe(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+        env=example_env(DJANGO_SETTINGS_MODULE="config.settings", **env),
+    )
+
+
+def test_defaults_need_no_server() -> None:
+    """Nothing set: SQLite in the project folder, directives in process, a memory cache."""
+    result = probe()
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["engine"] == "django.db.backends.sqlite3"
+    assert got["name"] == str(EXAMPLE / "db.sqlite3")
+    assert got["options"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in got["options"]["init_command"]
+    assert "busy_timeout=5000" in got["options"]["init_command"]
+    assert got["backend"] == "inline"
+    assert got["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert got["debug"] is True
+    assert got["silk"] is False
+
+
+def test_production_environment() -> None:
+    result = probe(
+        DATABASE_URL="postgres://shop@db.internal:5432/shop",
+        CELERY_BROKER_URL="redis://cache.internal:6379/1",
+        REDIS_URL="redis://cache.internal:6379/2",
+        SECRET_KEY="s3cret-for-the-test",
+        ALLOWED_HOSTS="shop.example.com, api.example.com",
+        OMNIMAN_SILK="1",
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["engine"] == "django.db.backends.postgresql"
+    assert got["conn_max_age"] >= 60
+    assert got["health"] is True
+    assert got["backend"] == "celery"
+    assert got["broker"] == "redis://cache.internal:6379/1"
+    assert got["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert got["debug"] is False  # off by default with a DATABASE_URL
+    assert got["hosts"] == ["shop.example.com", "api.example.com"]
+    assert got["silk"] is True
+    assert (got["acks_late"], got["reject_lost"], got["prefetch"]) == (True, True, 1)
+    assert "omniman.reap_directives" in got["beat"].values()
+
+
+def test_debug_off_needs_a_secret_key() -> None:
+    result = probe(DEBUG="0")
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
