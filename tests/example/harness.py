@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -22,7 +23,8 @@ PORTS = range(8300, 8400)
 
 
 def free_port() -> int:
-    for port in PORTS:
+    # In random order, so that parallel test processes rarely try the same port.
+    for port in random.sample(PORTS, len(PORTS)):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
