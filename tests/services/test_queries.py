@@ -30,7 +30,9 @@ def set_qty_ops(count):
     return [{"op": "set_qty", "line_id": "L1", "qty": 1 + n % 3} for n in range(count)]
 
 
-# SAVEPOINT, SELECT ... FOR UPDATE OF session (with its channel), UPDATE session, RELEASE SAVEPOINT.
+# SAVEPOINT, SELECT ... FOR UPDATE OF session (with its channel and the lines the ops
+# name), one write (the lines' upsert and delete ride as CTEs of the session's UPDATE),
+# RELEASE SAVEPOINT.
 MODIFY_QUERIES = 4
 
 
@@ -41,6 +43,23 @@ def test_modify_costs_the_same_whatever_the_ops_and_lines(pos, django_assert_num
         modify_session(channel="pos", session_key="S", ops=set_qty_ops(ops))
     lock = captured.captured_queries[1]["sql"]
     assert lock.endswith('FOR UPDATE OF "omniman_session"'), lock  # never the channel row
+
+
+@pytest.mark.parametrize("lines", [3, 500])
+@pytest.mark.parametrize("load_items", [False, True])
+def test_every_kind_of_op_together_costs_the_same(pos, django_assert_num_queries, lines, load_items):
+    session_with_lines("pos", "S", lines)
+    ops = [{"op": "remove_line", "line_id": f"L{lines}"},
+           {"op": "remove_line", "line_id": "L1"}, {"op": "set_qty", "line_id": "L2", "qty": 3},
+           add_line_op("NEW", unit_price_q=1), add_line_op("AGAIN", unit_price_q=2, line_id="L1"),
+           {"op": "replace_sku", "line_id": "L2", "sku": "X"}, {"op": "set_data", "path": "a", "value": 1}]
+    with django_assert_num_queries(MODIFY_QUERIES) as captured:
+        s = modify_session(channel="pos", session_key="S", ops=ops, load_items=load_items)
+    lock = captured.captured_queries[1]["sql"]
+    assert ("= ANY(" in lock) != load_items  # only the named lines, unless every one is asked for
+    assert s.line_count == lines
+    if load_items:
+        assert len(s.items) == lines  # no further query
 
 
 @pytest.mark.parametrize("adds", [1, 100])

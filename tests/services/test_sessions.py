@@ -173,7 +173,7 @@ def test_a_rejected_modify_leaves_the_stored_session_byte_for_byte_equal(pos):
     def snapshot():
         s = Session.objects.get(session_key="S")
         return orjson.dumps([s.items, s.data, s.pricing, s.total_q, s.rev, s.version, s.next_line,
-                             s.updated_at.isoformat()])
+                             s.next_position, s.line_count, s.subtotal_q, s.updated_at.isoformat()])
 
     before = snapshot()
     with pytest.raises(ValidationError) as exc:
@@ -303,3 +303,86 @@ def test_expire_command(pos, capsys):
     call_command("omniman_expire_sessions")
     assert capsys.readouterr().out.strip() == "Expired 1 session(s)."
     assert get_session("pos", "S").state == "abandoned"
+
+
+def test_resolve_issue_behaves_like_a_modify(web, django_capture_on_commit_callbacks):
+    _with_issue(web)
+    with pytest.raises(PreconditionFailed):
+        resolve_issue(channel="web", session_key="S", issue_id="I1", action_id="swap", if_match=['"old"'])
+    with pytest.raises(PreconditionFailed):
+        resolve_issue(channel="web", session_key="S", issue_id="I1", action_id="swap", expected_rev=0)
+    seen = []
+
+    def receiver(sender, session, ops, actor, **kwargs):
+        seen.append((session.rev, len(ops), actor))
+
+    signals.session_modified.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            resolve_issue(channel="web", session_key="S", issue_id="I1", action_id="remove", actor="ana",
+                          expected_rev=1)
+    finally:
+        signals.session_modified.disconnect(receiver)
+    assert seen == [(2, 1, "ana")]
+    s = get_session("web", "S")
+    assert (s.items, s.line_count, s.subtotal_q, s.total_q) == ([], 0, 0, 0)
+
+
+def test_resolve_issue_on_a_locked_channel_is_channel_locked(web):
+    _with_issue(web)
+    make_channel("web", edit_policy="locked", pricing_policy="internal", checks={"stock": "stock.check"})
+    with pytest.raises(ChannelLocked):
+        resolve_issue(channel="web", session_key="S", issue_id="I1", action_id="swap")
+    assert len(get_session("web", "S").issues) == 1
+
+
+# -- lines ----------------------------------------------------------------------------
+
+
+def test_lines_keep_their_place_and_a_line_added_again_goes_last(pos):
+    create_session(channel="pos", session_key="S")
+    modify_session(channel="pos", session_key="S", ops=[add(sku="A"), add(sku="B"), add(sku="C")])
+    s = modify_session(channel="pos", session_key="S", ops=[
+        {"op": "set_qty", "line_id": "L2", "qty": 3},
+        {"op": "remove_line", "line_id": "L1"},
+        add(sku="D", line_id="L1"),
+    ])
+    assert s.line_count == 3 and s.subtotal_q == s.total_q == 500 * 5
+    assert [(line["line_id"], line["sku"], line["qty"]) for line in get_session("pos", "S").items] == [
+        ("L2", "B", "3"), ("L3", "C", "1"), ("L1", "D", "1"),
+    ]
+    assert s.items == get_session("pos", "S").items  # loaded again after a partial modify
+
+
+def test_merge_lines_reads_and_writes_every_line(pos):
+    create_session(channel="pos", session_key="S")
+    modify_session(channel="pos", session_key="S", ops=[add(), add(sku="B"), add(qty=2), add(qty="0.5")])
+    s = modify_session(channel="pos", session_key="S", ops=[{"op": "merge_lines"}])
+    rows = [(line["line_id"], line["qty"]) for line in get_session("pos", "S").items]
+    assert rows == [("L1", "3.5"), ("L2", "1")] == [(line["line_id"], line["qty"]) for line in s.items]
+    assert (s.line_count, s.total_q) == (2, 500 * 4 + 250)
+
+
+def test_a_server_id_that_is_taken_by_a_stored_line_is_skipped(pos):
+    """Lines written behind the kernel's back: the lock brings the taken id, the engine
+    asks for every line, and the new line gets the next free id."""
+    from omniman.models import SessionLine
+
+    s = create_session(channel="pos", session_key="S")
+    SessionLine.objects.create(session=s, line_id="L1", position=0, sku="X", qty="1", unit_price_q=5,
+                               line_total_q=5)
+    SessionLine.objects.create(session=s, line_id="L2", position=1, sku="X", qty="1", unit_price_q=5,
+                               line_total_q=5)
+    Session.objects.filter(pk=s.pk).update(line_count=2, subtotal_q=10, next_position=2)
+    s = modify_session(channel="pos", session_key="S", ops=[add()])
+    assert [line["line_id"] for line in get_session("pos", "S").items] == ["L1", "L2", "L3"]
+    assert (s.next_line, s.line_count, s.total_q) == (4, 3, 510)
+
+
+def test_the_line_limit_counts_every_stored_line(pos, settings):
+    settings.OMNIMAN = {**settings.OMNIMAN, "MAX_LINES_PER_SESSION": 3}
+    create_session(channel="pos", session_key="S")
+    modify_session(channel="pos", session_key="S", ops=[add(), add(), add()])
+    with pytest.raises(ValidationError) as exc:
+        modify_session(channel="pos", session_key="S", ops=[add()])
+    assert exc.value.errors[0].code == "max_lines"
