@@ -521,3 +521,15 @@ def test_commits_retried_through_five_postgresql_restarts_make_one_order_each(st
     assert all(len(bodies) == 1 for bodies in results.values()), results
     for key in keys:
         assert_one_full_order(cluster, key, 4)
+
+
+def test_the_server_log_never_shows_a_token(stack: Stack) -> None:
+    """After every request of this module (and a few failing ones), gunicorn's output,
+    where the app logs at INFO, holds no token."""
+    api = stack.client()
+    api.post("/api/sessions/NOPE/commit/", {"channel_code": "pos"})
+    api.post("/api/sessions/", b"{not json")
+    api.get("/api/directives/", token=stack.token[::-1])
+    log = (stack.workdir / "gunicorn.log").read_text(errors="replace")
+    assert "order committed" in log  # the app does log there
+    assert stack.token not in log and stack.token[::-1] not in log
