@@ -168,7 +168,9 @@ function addProduct(button) {
   const s = pos.session;
   if (!s) return;
   const sku = button.dataset.sku;
-  const external = pos.channel && pos.channel.pricing_policy === "external";
+  // The session's own channel decides who prices, whatever the picker shows now.
+  const channel = pos.channels.find(c => c.code === s.channel_code) || pos.channel;
+  const external = channel && channel.pricing_policy === "external";
   const price = Number(button.dataset.price);
   const same = (s.items || []).find(l => l.sku === sku && (!external || l.unit_price_q === price));
   if (same) return changeQty(same, +1);
