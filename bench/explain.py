@@ -2,7 +2,7 @@
 
 Run against the large scale database: ``python -m bench.explain OUTDIR``. Each request's
 statements are captured with CaptureQueriesContext and every SELECT / UPDATE among them
-is explained inside a transaction that is rolled back."""
+(and the line upsert) is explained inside a transaction that is rolled back."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def main() -> None:
         scans: list[str] = []
         for sql in statements:
             head = sql.lstrip().split(" ", 1)[0].upper()
-            if head not in ("SELECT", "UPDATE"):
+            if head not in ("SELECT", "UPDATE", "WITH", "INSERT"):
                 parts.append(f"-- {sql}\n(not explained)\n")
                 continue
             plan = explain(sql)

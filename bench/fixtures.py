@@ -23,37 +23,52 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
-from omniman.models import ChannelGrant, Session  # noqa: E402
+from omniman.models import ChannelGrant, Session, SessionLine  # noqa: E402
 from omniman.testing import make_channel  # noqa: E402
 
 LINE = {"line_id": "L1", "sku": "COFFEE", "qty": "1", "unit_price_q": 500, "line_total_q": 500, "meta": {}}
 
 
-def sessions(prefix: str, count: int) -> None:
+def sessions(prefix: str, count: int, items: list[dict] | None = None) -> list[Session]:
+    """``count`` open sessions ``{prefix}-i`` with ``items`` (one COFFEE line by default)."""
     ch = make_channel("pos")
+    items = items or [LINE]
+    total = sum(line["line_total_q"] for line in items)
     now = timezone.now()
-    Session.objects.bulk_create([
-        Session(channel=ch, session_key=f"{prefix}-{i}", items=[LINE], total_q=500, next_line=2, rev=1,
-                version=1, pricing={"subtotal_q": 500, "adjustments": [], "total_q": 500},
+    rows = Session.objects.bulk_create([
+        Session(channel=ch, session_key=f"{prefix}-{i}", total_q=total, subtotal_q=total,
+                line_count=len(items), next_line=len(items) + 1, next_position=len(items), rev=1, version=1,
+                pricing={"subtotal_q": total, "adjustments": [], "total_q": total},
                 expires_at=now + timezone.timedelta(days=2))
         for i in range(count)
     ], batch_size=1000)
+    SessionLine.objects.bulk_create([
+        SessionLine(session=s, position=pos, line_id=line["line_id"], sku=line["sku"], qty=line["qty"],
+                    unit_price_q=line["unit_price_q"], line_total_q=line["line_total_q"], meta=line["meta"])
+        for s in rows for pos, line in enumerate(items)
+    ], batch_size=2000)
+    return rows
 
 
 def bulk(n: int) -> None:
     """``n`` sessions, ``n`` committed orders with one item each and ``n`` finished
     directives, by SQL."""
     ch = make_channel("pos")
-    line = orjson.dumps([LINE]).decode()
     pricing = '{"subtotal_q": 500, "adjustments": [], "total_q": 500}'
     with connection.cursor() as c:
         c.execute(
-            "INSERT INTO omniman_session (channel_id, session_key, state, rev, version, items, data, pricing,"
-            " total_q, checks, issues, next_line, handle_type, handle_ref, order_ref, created_at, updated_at,"
-            " expires_at) SELECT %s, 'B-' || g, 'open', 1, 1, %s::jsonb, '{}'::jsonb, %s::jsonb, 500,"
-            " '{}'::jsonb, '[]'::jsonb, 2, '', '', '', now() - (%s - g) * interval '1 second',"
+            "INSERT INTO omniman_session (channel_id, session_key, state, rev, version, data, pricing,"
+            " line_count, subtotal_q, total_q, checks, issues, next_line, next_position, handle_type,"
+            " handle_ref, order_ref, created_at, updated_at, expires_at)"
+            " SELECT %s, 'B-' || g, 'open', 1, 1, '{}'::jsonb, %s::jsonb, 1, 500, 500,"
+            " '{}'::jsonb, '[]'::jsonb, 2, 1, '', '', '', now() - (%s - g) * interval '1 second',"
             " now(), now() + interval '2 days' FROM generate_series(1, %s) g",
-            [ch.pk, line, pricing, n, n],
+            [ch.pk, pricing, n, n],
+        )
+        c.execute(
+            "INSERT INTO omniman_sessionline (session_id, line_id, position, sku, qty, unit_price_q,"
+            " line_total_q, meta) SELECT id, 'L1', 0, 'COFFEE', '1', 500, 500, '{}'::jsonb"
+            " FROM omniman_session WHERE session_key LIKE 'B-%%'"
         )
         c.execute(
             "INSERT INTO omniman_order (ref, channel_id, session_key, handle_type, handle_ref, data, pricing,"
@@ -75,7 +90,8 @@ def bulk(n: int) -> None:
         )
     # Vacuumed and frozen now, so that autovacuum does not wake up during the measurement.
     with connection.cursor() as c:
-        for table in ("omniman_session", "omniman_order", "omniman_orderitem", "omniman_directive"):
+        for table in ("omniman_session", "omniman_sessionline", "omniman_order", "omniman_orderitem",
+                      "omniman_directive"):
             c.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
 
 

@@ -8,7 +8,6 @@ import argparse
 import os
 import sys
 import time
-from decimal import Decimal
 from typing import Any
 
 import django
@@ -19,12 +18,12 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
+from bench.baseline import rows  # noqa: E402
 from bench.stats import interleave, ratio, summary  # noqa: E402
-from omniman.models import Channel, Order, OrderItem, Session  # noqa: E402
+from omniman.models import Channel, Session  # noqa: E402
 from omniman.services import commit_session, create_session, modify_session  # noqa: E402
 from omniman.testing import add_line_op, make_channel  # noqa: E402
 
@@ -43,58 +42,18 @@ def line_template(n: int) -> list[dict[str, Any]]:
 
 
 def make_sessions(prefix: str, count: int, items: list[dict[str, Any]]) -> list[str]:
-    ch = Channel.objects.get(code="pos")
-    total = sum(line["line_total_q"] for line in items)
-    now = timezone.now()
-    rows = [
-        Session(
-            channel=ch, session_key=f"{prefix}-{i}", items=items, total_q=total,
-            pricing={"subtotal_q": total, "adjustments": [], "total_q": total},
-            next_line=len(items) + 1, rev=1, version=1, expires_at=now + timezone.timedelta(days=1),
-        )
-        for i in range(count)
-    ]
-    Session.objects.bulk_create(rows, batch_size=200)
-    return [r.session_key for r in rows]
+    from bench.fixtures import sessions
+
+    return [row.session_key for row in sessions(prefix, count, items)]
 
 
 def raw_modify(ch: Channel, key: str, ops: list[dict[str, Any]]) -> None:
     """The baseline: lock the same row, change the same lines, write the same columns."""
-    with transaction.atomic():
-        s = Session.objects.select_for_update().get(channel=ch, session_key=key)
-        items = [dict(line) for line in s.items]
-        by_id = {line["line_id"]: line for line in items}
-        for op in ops:
-            line = by_id[op["line_id"]]
-            qty = Decimal(str(op["qty"]))
-            line["qty"] = str(qty)
-            line["line_total_q"] = int(qty * line["unit_price_q"])
-        s.items = items
-        s.total_q = sum(line["line_total_q"] for line in items)
-        s.pricing = {"subtotal_q": s.total_q, "adjustments": [], "total_q": s.total_q}
-        s.rev += 1
-        s.version += 1
-        s.updated_at = timezone.now()
-        s.save(update_fields=["items", "pricing", "total_q", "rev", "version", "updated_at"])
+    rows.lock_update(ch, key, ops)
 
 
 def raw_commit(ch: Channel, key: str) -> None:
-    with transaction.atomic():
-        s = Session.objects.select_for_update().get(channel=ch, session_key=key)
-        order = Order.objects.create(
-            ref=f"RAW-{key}", channel=ch, session=s, session_key=key, data=s.data, pricing=s.pricing,
-            total_q=s.total_q, currency=ch.currency, status="new",
-        )
-        OrderItem.objects.bulk_create([
-            OrderItem(order=order, position=i, line_id=line["line_id"], sku=line["sku"],
-                      qty=Decimal(line["qty"]), unit_price_q=line["unit_price_q"],
-                      line_total_q=line["line_total_q"], meta=line["meta"])
-            for i, line in enumerate(s.items)
-        ])
-        s.state = Session.State.COMMITTED
-        s.order_ref = order.ref
-        s.version += 1
-        s.save(update_fields=["state", "order_ref", "version", "updated_at"])
+    rows.commit(ch, key)
 
 
 def timed(fn: Any, calls: list[Any]) -> float:

@@ -7,16 +7,14 @@ no idempotency, no grants. They are the ceiling omniman is measured against."""
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from omniman.models import Channel, Order, OrderItem, Session
+from bench.baseline import rows
+from omniman.models import Channel, Order, Session
 
 
 def session_json(s: Session) -> dict[str, Any]:
@@ -40,35 +38,12 @@ def session_json(s: Session) -> dict[str, Any]:
     }
 
 
-def _lock(channel_code: str, key: str) -> Session:
-    return (
-        Session.objects.select_for_update(of=("self",))
-        .select_related("channel")
-        .get(channel__code=channel_code, session_key=key)
-    )
-
-
 class BareModify(APIView):
-    """Lock the row, set the qty of one line, recompute totals, write once, return it."""
+    """Lock the row, set the qty of the named lines, keep the totals, write, return it."""
 
     def post(self, request: Request) -> Response:
         body = request.data
-        with transaction.atomic():
-            s = _lock(body["channel_code"], body["session_key"])
-            items = [dict(line) for line in s.items]
-            for op in body["ops"]:
-                for line in items:
-                    if line["line_id"] == op["line_id"]:
-                        qty = Decimal(str(op["qty"]))
-                        line["qty"] = str(qty)
-                        line["line_total_q"] = int(qty * line["unit_price_q"])
-            s.items = items
-            s.total_q = sum(line["line_total_q"] for line in items)
-            s.pricing = {"subtotal_q": s.total_q, "adjustments": [], "total_q": s.total_q}
-            s.rev += 1
-            s.version += 1
-            s.updated_at = timezone.now()
-            s.save(update_fields=["items", "pricing", "total_q", "rev", "version", "updated_at"])
+        s = rows.lock_update(body["channel_code"], body["session_key"], body["ops"])
         return Response(session_json(s), headers={"ETag": s.etag})
 
 
@@ -97,36 +72,11 @@ class BareCommit(APIView):
     """Lock the row, write the order and its items, close the session."""
 
     def post(self, request: Request, key: str) -> Response:
-        with transaction.atomic():
-            s = _lock(request.data["channel_code"], key)
-            ch = s.channel
-            order = Order.objects.create(
-                ref=f"{ch.code.upper()}-{secrets.token_hex(5).upper()}",
-                channel=ch,
-                session=s,
-                session_key=s.session_key,
-                data=s.data,
-                pricing=s.pricing,
-                total_q=s.total_q,
-                currency=ch.currency,
-                status="new",
-            )
-            OrderItem.objects.bulk_create([
-                OrderItem(
-                    order=order, position=i, line_id=line["line_id"], sku=line["sku"],
-                    qty=Decimal(line["qty"]), unit_price_q=line["unit_price_q"],
-                    line_total_q=line["line_total_q"], meta=line.get("meta") or {},
-                )
-                for i, line in enumerate(s.items)
-            ])
-            s.state = Session.State.COMMITTED
-            s.order_ref = order.ref
-            s.version += 1
-            s.save(update_fields=["state", "order_ref", "version", "updated_at"])
+        order, s, count = rows.commit(request.data["channel_code"], key)
         return Response({
             "order_ref": order.ref, "status": order.status, "total_q": order.total_q,
-            "currency": order.currency, "items_count": len(s.items),
-            "session_key": s.session_key, "channel_code": ch.code,
+            "currency": order.currency, "items_count": count,
+            "session_key": s.session_key, "channel_code": s.channel.code,
         }, status=201)
 
 
