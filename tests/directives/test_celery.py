@@ -99,16 +99,22 @@ def celery_backend(settings, marks):
 def _open_sessions(channel_code: str, prefix: str, n: int) -> list[str]:
     """``n`` open one-line sessions: one made by the services, the others copied from
     it in one INSERT (the commits, which write the directives, are what is under test)."""
-    from omniman.models import Session
+    from omniman.models import Session, SessionLine
 
     create_session(channel=channel_code, session_key=f"{prefix}0")
     t = modify_session(channel=channel_code, session_key=f"{prefix}0", ops=[add_line_op()])
-    Session.objects.bulk_create(
+    copies = Session.objects.bulk_create(
         Session(
-            channel=t.channel, session_key=f"{prefix}{i}", rev=t.rev, version=t.version, items=t.items,
-            data=t.data, pricing=t.pricing, total_q=t.total_q, next_line=t.next_line, expires_at=t.expires_at,
+            channel=t.channel, session_key=f"{prefix}{i}", rev=t.rev, version=t.version, data=t.data,
+            pricing=t.pricing, total_q=t.total_q, subtotal_q=t.subtotal_q, line_count=t.line_count,
+            next_line=t.next_line, next_position=t.next_position, expires_at=t.expires_at,
         )
         for i in range(1, n)
+    )
+    SessionLine.objects.bulk_create(
+        SessionLine(session=s, position=position, **line)
+        for s in copies
+        for position, line in enumerate(t.items)
     )
     return [f"{prefix}{i}" for i in range(n)]
 
