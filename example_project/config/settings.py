@@ -134,6 +134,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker that is down must not stall a request's publish (kombu retries ~6 s per
+# message by default); the directive row stays queued and the reaper sends it.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2.0}
 CELERY_BEAT_SCHEDULE = {
     "omniman-reap-directives": {"task": "omniman.reap_directives", "schedule": 5.0},
 }
