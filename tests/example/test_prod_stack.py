@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.example.harness import EXAMPLE, ROOT
+from tests.example.harness import EXAMPLE, ROOT, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery]
 
@@ -30,7 +30,7 @@ def test_production_stack_commits_end_to_end() -> None:
             pytest.fail("Redis is not running on 127.0.0.1:6379")
         pytest.skip("Redis is not running on 127.0.0.1:6379")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    env["PROD_PORT"] = "8381"
+    env["PROD_PORT"] = str(free_port())
     result = subprocess.run(
         [sys.executable, str(EXAMPLE / "prod" / "run_stack.py"), "--fresh"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
