@@ -5,9 +5,10 @@
 
 For each mode (silk off, silk on with ``OMNIMAN_SILK=1``) it migrates and seeds a
 fresh SQLite database, serves the example with gunicorn (one sync worker, DEBUG
-off), opens a ``pos`` session with one line and times sequential modifies
-(``set_qty``, each with its rev) from this process, after a warm-up. It prints the
-median and the 95th percentile of each mode and their ratio.
+off) and opens a ``pos`` session with one line. Then it times modifies
+(``set_qty``, each with its rev) from this process, one request at a time,
+alternating between the two servers, after a warm-up. It prints the median and the
+95th percentile of each mode and their ratio.
 """
 
 from __future__ import annotations
@@ -47,70 +48,84 @@ def post(url: str, body: dict, token: str) -> dict:
         return json.loads(resp.read())
 
 
-def run_mode(silk: bool, requests: int) -> list[float]:
-    workdir = Path(tempfile.mkdtemp(prefix="omniman-silk-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "CELERY_", "REDIS_"))}
-    env.update({
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(30),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "OMNIMAN_SILK": "1" if silk else "0",
-        "PYTHONPATH": str(ROOT),
-        "LOG_LEVEL": "WARNING",
-    })
-    manage = [sys.executable, str(EXAMPLE / "manage.py")]
-    for args in (["migrate", "--noinput"], ["omniman_seed"]):
-        subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run([*manage, "omniman_token", "silk", "--channels", "pos"], cwd=ROOT, env=env,
-                           check=True, capture_output=True, text=True).stdout.strip()
-    port = free_port()
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    server = subprocess.Popen(
-        [str(gunicorn if gunicorn.exists() else "gunicorn"), "--chdir", str(EXAMPLE), "config.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}/api"
-        for _ in range(200):
+class Server:
+    """One mode: a freshly seeded SQLite database served by gunicorn, one session with one line."""
+
+    def __init__(self, silk: bool) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="omniman-silk-"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "CELERY_", "REDIS_"))}
+        env.update({
+            "DATABASE_URL": f"sqlite:///{self.workdir / 'db.sqlite3'}",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(30),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "OMNIMAN_SILK": "1" if silk else "0",
+            "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "WARNING",
+        })
+        manage = [sys.executable, str(EXAMPLE / "manage.py")]
+        for args in (["migrate", "--noinput"], ["omniman_seed"]):
+            subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True, capture_output=True)
+        self.token = subprocess.run([*manage, "omniman_token", "silk", "--channels", "pos"], cwd=ROOT, env=env,
+                                    check=True, capture_output=True, text=True).stdout.strip()
+        port = free_port()
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        self.process = subprocess.Popen(
+            [str(gunicorn if gunicorn.exists() else "gunicorn"), "--chdir", str(EXAMPLE), "config.wsgi:application",
+             "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.base = f"http://127.0.0.1:{port}/api"
+        for _ in range(300):
             try:
-                urllib.request.urlopen(base + "/health/", timeout=1)
+                urllib.request.urlopen(self.base + "/health/", timeout=1)
                 break
             except OSError:
                 time.sleep(0.1)
-        session = post(base + "/sessions/", {"channel_code": "pos"}, token)
-        key = session["session_key"]
-        session = post(f"{base}/sessions/{key}/modify/", {"channel_code": "pos", "rev": 0, "ops": [
-            {"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 500}]}, token)
-        line_id, rev = session["items"][0]["line_id"], session["rev"]
-        timings = []
-        for n in range(WARMUP + requests):
-            body = {"channel_code": "pos", "rev": rev, "ops": [{"op": "set_qty", "line_id": line_id, "qty": 1 + n % 2}]}
-            started = time.perf_counter()
-            rev = post(f"{base}/sessions/{key}/modify/", body, token)["rev"]
-            if n >= WARMUP:
-                timings.append(time.perf_counter() - started)
-        return timings
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
+        session = post(self.base + "/sessions/", {"channel_code": "pos"}, self.token)
+        self.key = session["session_key"]
+        session = post(f"{self.base}/sessions/{self.key}/modify/", {"channel_code": "pos", "rev": 0, "ops": [
+            {"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 500}]}, self.token)
+        self.line_id, self.rev = session["items"][0]["line_id"], session["rev"]
+
+    def modify(self) -> float:
+        body = {"channel_code": "pos", "rev": self.rev,
+                "ops": [{"op": "set_qty", "line_id": self.line_id, "qty": 1 + self.rev % 2}]}
+        started = time.perf_counter()
+        self.rev = post(f"{self.base}/sessions/{self.key}/modify/", body, self.token)["rev"]
+        return time.perf_counter() - started
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
+    servers = {False: Server(silk=False), True: Server(silk=True)}
+    timings: dict[bool, list[float]] = {False: [], True: []}
+    try:
+        # Interleaved, the order swapped each round, so that the neighbours' load
+        # falls on both modes alike.
+        for n in range(WARMUP + args.requests):
+            for silk in ((False, True) if n % 2 else (True, False)):
+                elapsed = servers[silk].modify()
+                if n >= WARMUP:
+                    timings[silk].append(elapsed)
+    finally:
+        for server in servers.values():
+            server.stop()
     results = {}
-    for silk in (False, True):
-        timings = run_mode(silk, args.requests)
-        q = statistics.quantiles(timings, n=20)
-        results[silk] = (statistics.median(timings) * 1000, q[18] * 1000)
+    for silk, values in timings.items():
+        q = statistics.quantiles(values, n=20)
+        results[silk] = (statistics.median(values) * 1000, q[18] * 1000)
     off, on = results[False], results[True]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}")
-    print(f"modify (set_qty), {args.requests} sequential requests, gunicorn 1 sync worker, SQLite")
+    print(f"modify (set_qty), {args.requests} requests per mode, interleaved, gunicorn 1 sync worker, SQLite")
     print(f"silk off: median {off[0]:.2f} ms, p95 {off[1]:.2f} ms")
     print(f"silk on:  median {on[0]:.2f} ms, p95 {on[1]:.2f} ms")
     print(f"overhead: median x{on[0] / off[0]:.2f} (+{on[0] - off[0]:.2f} ms), p95 x{on[1] / off[1]:.2f}")
