@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from omniman.exceptions import NotFound
 from omniman.models import Channel, Order, Session
@@ -39,16 +39,25 @@ def lock_session(
     ``lines`` (for a modify): ``ALL_LINES`` brings every line in the same query, as
     ``session.all_lines_json``; an iterable of line ids brings those that exist, and
     the ``auto_ids`` next server-made ids, as ``session.named_lines_json``. Each line
-    comes with its ``position``."""
+    comes with its ``position``.
+
+    Those lines are as of the query's snapshot. On PostgreSQL, a read that waited for
+    the lock returns the row as the other transaction left it but the lines as they
+    were before it: ``session.lines_version`` (the row's ``version`` in that snapshot)
+    then differs from ``session.version``, and the caller must read the lines again."""
     qs = _for_update(Session.objects.select_related("channel"))
     if lines == ALL_LINES:
-        qs = qs.annotate(all_lines_json=LinesJSON(positions=True))
+        qs = qs.annotate(all_lines_json=LinesJSON(positions=True), lines_version=_snapshot_version())
     elif lines is not None:
-        qs = qs.annotate(named_lines_json=LinesJSON(line_ids=lines, auto=auto_ids))
+        qs = qs.annotate(named_lines_json=LinesJSON(line_ids=lines, auto=auto_ids), lines_version=_snapshot_version())
     try:
         return qs.get(session_key=session_key, **channel_filter(channel))
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
+
+
+def _snapshot_version() -> Subquery:
+    return Subquery(Session.objects.filter(pk=OuterRef("pk")).values("version")[:1])
 
 
 def lock_expired_sessions(now: datetime, limit: int) -> list[int]:

@@ -229,6 +229,9 @@ def _locked_state(session: Session, ops: Sequence[Op], *, full: bool) -> tuple[S
     (or one more query when it brought none, or ``full`` asks for every line)."""
     named = session.__dict__.pop("named_lines_json", None)
     every = session.__dict__.pop("all_lines_json", None)
+    if session.__dict__.pop("lines_version", session.version) != session.version:
+        # The lock waited for another write: the lines it brought predate that write.
+        named = every = None
     ids, auto = named_line_ids(ops)
     if not full and every is None:
         lines = (

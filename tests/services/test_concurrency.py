@@ -106,3 +106,44 @@ def test_one_key_on_two_sessions_at_once_never_answers_with_the_other_order(pos)
             assert key != order.session_key
         else:
             assert r.order_ref == order.ref and key == order.session_key
+
+
+@pytest.mark.parametrize("load_items", [False, True])
+def test_a_modify_that_waited_for_the_lock_reads_the_lines_the_other_one_wrote(pos, load_items):
+    """The lines come with the locking read; after a wait, that read's snapshot predates
+    the write it waited for, so the lines are read again: a stale line would corrupt
+    the subtotal."""
+    from django.db import transaction
+
+    from omniman.models import Session
+
+    open_session()
+    holding, release = threading.Event(), threading.Event()
+
+    def first():
+        with transaction.atomic():
+            modify_session(channel="pos", session_key="S", ops=[{"op": "set_qty", "line_id": "L1", "qty": 3}])
+            holding.set()
+            release.wait(timeout=TIMEOUT)
+        connection.close()
+
+    def second():
+        holding.wait(timeout=TIMEOUT)
+        try:
+            return modify_session(channel="pos", session_key="S", load_items=load_items,
+                                  ops=[{"op": "set_qty", "line_id": "L1", "qty": 5}])
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = pool.submit(first)
+        waiting = pool.submit(second)
+        holding.wait(timeout=TIMEOUT)
+        threading.Event().wait(0.3)  # let the second modify block on the row lock
+        release.set()
+        done.result(timeout=TIMEOUT)
+        session = waiting.result(timeout=TIMEOUT)
+    stored = Session.objects.get(session_key="S")
+    assert [line["qty"] for line in stored.items] == ["5", "1"]
+    assert stored.subtotal_q == stored.total_q == 5 * 500 + 1200 == session.total_q
+    assert stored.rev == 3
