@@ -1,8 +1,10 @@
-"""The Celery app ``config``: ``celery --workdir example_project -A config worker``.
+"""The Celery app ``config``, run from the repository root:
 
-The worker must consume omniman's queue (``OMNIMAN["DIRECTIVE_QUEUE"]``, default
-``omniman``) as well as Celery's default queue, where beat sends the reaper:
-``celery --workdir example_project -A config worker -Q omniman,celery``."""
+    celery --workdir example_project -A config worker
+    celery --workdir example_project -A config beat
+
+The settings make omniman's queue (``OMNIMAN["DIRECTIVE_QUEUE"]``) Celery's default
+one, so a worker started without ``-Q`` runs the directives and beat's reaper."""
 
 from __future__ import annotations
 

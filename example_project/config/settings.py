@@ -123,12 +123,18 @@ else:
 # -- omniman ----------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 
+DIRECTIVE_QUEUE = "omniman"
+
 OMNIMAN = {
     "PRICING_BACKEND": "cafe.catalog.Catalog",
     "DIRECTIVE_BACKEND": "celery" if CELERY_BROKER_URL else "inline",
+    "DIRECTIVE_QUEUE": DIRECTIVE_QUEUE,
 }
 
 # -- Celery (only used with CELERY_BROKER_URL) ------------------------------
+# Directives and beat's reaper share one queue, the worker's default: a plain
+# ``celery --workdir example_project -A config worker`` consumes everything.
+CELERY_TASK_DEFAULT_QUEUE = DIRECTIVE_QUEUE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -5,7 +5,7 @@
     python example_project/prod/run_stack.py --keep     # ... and keep serving until Ctrl-C
 
 Everything runs on loopback: gunicorn serving ``config.wsgi:application``, a Celery
-worker (omniman's queue and Celery's default one) and Celery beat (the directive
+worker (started without -Q: it takes the settings' default queue) and Celery beat (the directive
 reaper), against PostgreSQL (its own database, created when missing) and Redis
 (cache and broker). The smoke test goes through HTTP only, on the ``web`` channel:
 a modify → the stock check run by the worker → commit with an idempotency key →
@@ -256,7 +256,7 @@ def main() -> None:
         )
         stack.spawn(
             "worker", tool("celery"), "--workdir", str(EXAMPLE), "-A", "config", "worker",
-            "-Q", "omniman,celery", "--concurrency", "2", "--loglevel", "INFO", "--without-gossip",
+            "--concurrency", "2", "--loglevel", "INFO", "--without-gossip",
             "--without-mingle", "--hostname", f"omniman-example-{port}@%h",
         )
         stack.spawn(

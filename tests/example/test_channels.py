@@ -1,4 +1,4 @@
-"""The seeded channels behave as SPEC's example project says, over HTTP."""
+"""The seeded channels behave as the example guide says, over HTTP."""
 
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def channel_codes(example: Example, token: str) -> set[str]:
 
 
 def test_seed_is_idempotent_and_repairs_the_demo_data(example: Example) -> None:
-    """Seeding again leaves exactly SPEC's catalog, three channels and one demo user,
+    """Seeding again leaves exactly the demo catalog, three channels and one demo user,
     and puts back a demo price that was edited in the admin."""
     before = state(example)
     assert {sku: tuple(v) for sku, v in before["products"].items()} == CATALOG

@@ -1,4 +1,4 @@
-"""The example's settings follow the environment, as SPEC's example project says."""
+"""The example's settings follow the environment."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ print(json.dumps({
     "broker": app.conf.broker_url, "acks_late": app.conf.task_acks_late,
     "reject_lost": app.conf.task_reject_on_worker_lost, "prefetch": app.conf.worker_prefetch_multiplier,
     "beat": {k: v["task"] for k, v in app.conf.beat_schedule.items()},
+    "default_queue": app.conf.task_default_queue, "directive_queue": settings.OMNIMAN["DIRECTIVE_QUEUE"],
 }))
 """
 
@@ -71,6 +72,8 @@ def test_production_environment() -> None:
     assert got["silk"] is True
     assert (got["acks_late"], got["reject_lost"], got["prefetch"]) == (True, True, 1)
     assert "omniman.reap_directives" in got["beat"].values()
+    # A worker started without -Q takes the default queue: directives and the reaper.
+    assert got["default_queue"] == got["directive_queue"] == "omniman"
 
 
 def test_debug_off_needs_a_secret_key() -> None:
