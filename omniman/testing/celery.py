@@ -57,6 +57,18 @@ def current_app(app: Any) -> Iterator[Any]:
         previous.set_current()
 
 
+def free_port(first: int, last: int) -> int:
+    """The first port in [first, last] on 127.0.0.1 that nothing listens on."""
+    for port in range(first, last + 1):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{last}")
+
+
 def _ping(port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -81,6 +93,8 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> None:
         if self.process is not None and self.process.poll() is None:
             return
+        if _ping(self.port):
+            raise RuntimeError(f"another server already answers on port {self.port}")
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed")
@@ -154,7 +168,9 @@ def start_worker(
     workdir: Path | None = None,
 ) -> Worker:
     """Start ``celery -A app worker`` (prefork, ``concurrency`` processes, with embedded
-    beat when ``beat``) and wait until it says it is ready."""
+    beat when ``beat``) and wait until it says it is ready (which it logs at INFO)."""
+    if loglevel.upper() not in ("INFO", "DEBUG"):
+        raise ValueError("the worker's readiness is read from its INFO log: loglevel must be INFO or DEBUG")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="omniman-worker-"))
     log = workdir / "worker.log"
     name = f"omniman-test-{os.getpid()}-{time.monotonic_ns()}@%h"

@@ -16,5 +16,12 @@ django.setup()
 import omniman.tasks  # noqa: E402,F401
 from omniman.testing.celery import make_app  # noqa: E402
 
-app = make_app("omniman_tests", os.environ["OMNIMAN_TEST_BROKER_URL"])
+# One queue per test run: runs that share a Redis database never take each other's tasks.
+app = make_app(
+    "omniman_tests",
+    os.environ["OMNIMAN_TEST_BROKER_URL"],
+    task_default_queue=os.environ["OMNIMAN_TEST_QUEUE"],
+    task_queues=None,
+)
+
 app.set_default()

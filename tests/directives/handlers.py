@@ -1,5 +1,6 @@
 """Handlers run by the test workers. Each notes every run in Redis (DB 6 by default),
-outside the database transaction, so a test sees every run, duplicates included."""
+outside the database transaction, so a test sees every run, duplicates included.
+Keys start with OMNIMAN_TEST_RUN, so that test runs sharing a Redis do not mix."""
 
 from __future__ import annotations
 
@@ -19,11 +20,15 @@ def marks() -> redis.Redis:
     return _client
 
 
+def key(name: str) -> str:
+    return f"omniman-test:{os.environ.get('OMNIMAN_TEST_RUN', 'x')}:{name}"
+
+
 def _note(directive: Any, ctx: Any) -> None:
     pipe = marks().pipeline(transaction=False)
-    pipe.hincrby("runs", str(directive.pk), 1)
-    pipe.rpush(f"attempts:{directive.pk}", f"{ctx.attempt} {time.time():.6f} {os.getpid()}")
-    pipe.hsetnx("first_start", str(directive.pk), f"{time.time():.6f}")
+    pipe.hincrby(key("runs"), str(directive.pk), 1)
+    pipe.rpush(key(f"attempts:{directive.pk}"), f"{ctx.attempt} {time.time():.6f} {os.getpid()}")
+    pipe.hsetnx(key("first_start"), str(directive.pk), f"{time.time():.6f}")
     pipe.execute()
 
 
@@ -36,7 +41,7 @@ def slow_first_time(directive: Any, ctx: Any) -> None:
     """The first attempt says where it runs and then hangs (the test kills it there)."""
     _note(directive, ctx)
     if ctx.attempt == 1:
-        marks().set(f"pid:{directive.pk}", os.getpid())
+        marks().set(key(f"pid:{directive.pk}"), os.getpid())
         time.sleep(120)
 
 

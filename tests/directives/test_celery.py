@@ -11,6 +11,7 @@ import signal
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -44,8 +45,9 @@ def _database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def _worker_env(broker_url: str) -> dict[str, str]:
+def _worker_env(broker_url: str, marks) -> dict[str, str]:
     return {
+        **marks.worker_env(),
         "DATABASE_URL": _database_url(),
         "DJANGO_SETTINGS_MODULE": "tests.directives.worker_settings",
         "OMNIMAN_TEST_BROKER_URL": broker_url,
@@ -73,12 +75,12 @@ def _report(line: str) -> None:
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, marks):
     """Four worker processes with the reaper on beat every 0.25 s, for the module."""
-    redis.Redis.from_url(BROKER_URL).flushdb()
     with django_db_blocker.unblock():
-        env = _worker_env(BROKER_URL)
+        env = _worker_env(BROKER_URL, marks)
     proc = start_worker("tests.directives.celery_app", env=env, concurrency=4, beat=True, cwd=ROOT)
     yield proc
     proc.stop()
+    redis.Redis.from_url(BROKER_URL).delete(marks.queue)
 
 
 def _no_fsync_wait() -> None:
@@ -89,10 +91,10 @@ def _no_fsync_wait() -> None:
 
 @pytest.fixture
 def celery_backend(settings, marks):
-    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery"}
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery", "DIRECTIVE_QUEUE": marks.queue}
     _no_fsync_wait()
-    marks.flushdb()
-    with current_app(make_app("omniman_tests_client", BROKER_URL)) as app:
+    marks.clear()
+    with current_app(client_app(BROKER_URL, marks)) as app:
         yield app
 
 
@@ -125,6 +127,21 @@ def _timed_commit(channel_code: str, key: str) -> float:
     return time.monotonic() - started
 
 
+def _commit_all(channel_code: str, keys: list[str], threads: int = 4) -> list[float]:
+    """Commit every session from ``threads`` threads (each with its own connection),
+    as concurrent requests would; returns each commit's duration."""
+
+    def work(chunk: list[str]) -> list[float]:
+        try:
+            _no_fsync_wait()
+            return [_timed_commit(channel_code, key) for key in chunk]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [t for times in pool.map(work, [keys[i::threads] for i in range(threads)]) for t in times]
+
+
 def _commit_order(channel_code: str, key: str) -> float:
     create_session(channel=channel_code, session_key=key)
     modify_session(channel=channel_code, session_key=key, ops=[add_line_op()])
@@ -133,13 +150,14 @@ def _commit_order(channel_code: str, key: str) -> float:
     return time.monotonic() - started
 
 
-def _runs(marks) -> dict[int, int]:
-    return {int(k): int(v) for k, v in marks.hgetall("runs").items()}
+def client_app(broker_url: str, marks):
+    """The Celery app the test process publishes with: the run's own queue."""
+    return make_app("omniman_tests_client", broker_url, task_default_queue=marks.queue, task_queues=None)
 
 
 def _assert_each_ran_once_in_effect(marks, rows) -> int:
     """Every directive ran; one ran more than once only where a retry is recorded."""
-    runs = _runs(marks)
+    runs = marks.runs()
     assert set(runs) == {pk for pk, _ in rows}
     duplicates = {pk: runs[pk] for pk, attempts in rows if runs[pk] > 1}
     attempts = dict(rows)
@@ -152,20 +170,21 @@ def test_every_directive_of_1000_orders_runs_and_ends_done(worker, celery_backen
     make_channel("pos", post_commit_directives=["test.count_a", "test.count_b"])
     keys = _open_sessions("pos", "S", ORDERS)
     started = time.monotonic()
-    commit_times = [_timed_commit("pos", key) for key in keys]
+    commit_times = _commit_all("pos", keys)
     committed = time.monotonic() - started
     total = 2 * ORDERS
-    done = _wait_until(lambda: Directive.objects.filter(status="done").count() == total, timeout=120, interval=0.2)
+    done = _wait_until(lambda: Directive.objects.filter(status="done").count() == total, timeout=240, interval=0.2)
     elapsed = time.monotonic() - started
     assert done, Directive.objects.values("status").order_by().annotate(n=models_count())
     rows = list(Directive.objects.values_list("pk", "attempts"))
     assert len(rows) == total
     duplicates = _assert_each_ran_once_in_effect(marks, rows)
-    firsts = {int(k): float(v) for k, v in marks.hgetall("first_start").items()}
+    firsts = marks.first_starts()
     created = dict(Directive.objects.values_list("pk", "created_at"))
     latencies = sorted(firsts[pk] - created[pk].timestamp() for pk, _ in rows)
     _report(
-        f"{ORDERS} orders, {total} directives, 4 processes: commits {committed:.1f}s "
+        f"{ORDERS} orders (4 committing threads), {total} directives, 4 worker processes: "
+        f"commits {committed:.1f}s "
         f"(commit p50 {statistics.median(commit_times) * 1000:.1f} ms), all done after {elapsed:.1f}s "
         f"({total / elapsed:.0f} directives/s overall); commit→handler start p50 "
         f"{latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms; "
@@ -187,7 +206,7 @@ def test_duplicate_messages_run_a_directive_once(worker, celery_backend, marks):
         ids = [enqueue("test.count_a", {"n": n}).pk for n in range(100)]
     assert send(ids) == [] and send(ids) == []  # two more messages for each
     assert _wait_until(lambda: Directive.objects.filter(status="done").count() == 100, timeout=30)
-    assert _runs(marks) == dict.fromkeys(ids, 1)
+    assert marks.runs() == dict.fromkeys(ids, 1)
     assert set(Directive.objects.values_list("attempts", flat=True)) == {1}
 
 
@@ -202,14 +221,14 @@ def test_a_rolled_back_transaction_sends_nothing(worker, celery_backend, marks):
         kept = enqueue("test.count_a", {"kept": True})
     assert _wait_until(lambda: Directive.objects.filter(pk=kept.pk, status="done").exists(), timeout=30)
     time.sleep(0.5)  # the reaper has run twice since
-    assert _runs(marks) == {kept.pk: 1}
+    assert marks.runs() == {kept.pk: 1}
     assert not Directive.objects.filter(pk=rolled_back.pk).exists()
 
 
 def test_a_worker_killed_mid_handler_runs_the_directive_again(worker, celery_backend, marks):
     with transaction.atomic():
         d = enqueue("test.slow", {})
-    pid = _wait_until(lambda: marks.get(f"pid:{d.pk}"), timeout=30)
+    pid = _wait_until(lambda: marks.pid(d.pk), timeout=30)
     assert pid, worker.output()[-3000:]
     killed_at = time.monotonic()
     os.kill(int(pid), signal.SIGKILL)
@@ -218,7 +237,7 @@ def test_a_worker_killed_mid_handler_runs_the_directive_again(worker, celery_bac
     ), worker.output()[-3000:]
     recovered = time.monotonic() - killed_at
     d.refresh_from_db()
-    attempts = [line.decode().split() for line in marks.lrange(f"attempts:{d.pk}", 0, -1)]
+    attempts = marks.attempts(d.pk)
     assert d.attempts == 2 and [a[0] for a in attempts] == ["1", "2"]
     assert attempts[0][2] == pid.decode() != attempts[1][2]  # another process ran it
     assert recovered >= LEASE_SECONDS - 1.0  # not before its lease could expire
@@ -233,7 +252,7 @@ def test_a_handler_that_always_raises_fails_after_max_attempts_with_growing_wait
     assert _wait_until(lambda: Directive.objects.filter(pk=d.pk, status="failed").exists(), timeout=30)
     d.refresh_from_db()
     assert d.attempts == 4 and "always fails (attempt 4)" in d.last_error
-    starts = [float(line.split()[1]) for line in marks.lrange(f"attempts:{d.pk}", 0, -1)]
+    starts = [float(a[1]) for a in marks.attempts(d.pk)]
     assert len(starts) == 4
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     for n, gap in enumerate(gaps, start=1):

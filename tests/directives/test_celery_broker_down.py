@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 from omniman.models import Directive
 from omniman.testing import make_channel
-from omniman.testing.celery import current_app, make_app, redis_server, start_worker
+from omniman.testing.celery import current_app, free_port, redis_server, start_worker
 from tests.directives.test_celery import (
     ROOT,
     _assert_each_ran_once_in_effect,
@@ -22,23 +22,26 @@ from tests.directives.test_celery import (
     _report,
     _wait_until,
     _worker_env,
+    client_app,
 )
 
 pytestmark = [pytest.mark.celery, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-OWN_REDIS_PORT = int(os.environ.get("OMNIMAN_TEST_REDIS_PORT", "8201"))
+#: Our own redis-server listens on the first free port from here to PORT_LAST.
+PORT_FIRST = int(os.environ.get("OMNIMAN_TEST_REDIS_PORT", "8201"))
+PORT_LAST = int(os.environ.get("OMNIMAN_TEST_REDIS_PORT_LAST", "8299"))
 
 
 def test_redis_down_at_commit_then_the_reaper_delivers_everything(django_db_blocker, settings, marks):
     """Our own redis-server (not the shared one) is stopped while orders commit."""
-    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery"}
-    marks.flushdb()
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery", "DIRECTIVE_QUEUE": marks.queue}
+    marks.clear()
     make_channel("pos", post_commit_directives=["test.count_a", "test.count_b"])
-    with redis_server(OWN_REDIS_PORT) as broker:
-        env = _worker_env(broker.url)
+    with redis_server(free_port(PORT_FIRST, PORT_LAST)) as broker:
+        env = _worker_env(broker.url, marks)
         proc = start_worker("tests.directives.celery_app", env=env, concurrency=2, cwd=ROOT)
         try:
-            with current_app(make_app("omniman_tests_down", broker.url)):
+            with current_app(client_app(broker.url, marks)):
                 for i in range(10):
                     _commit_order("pos", f"UP{i}")
                 assert _wait_until(lambda: Directive.objects.filter(status="done").count() == 20, timeout=30)
@@ -50,12 +53,13 @@ def test_redis_down_at_commit_then_the_reaper_delivers_everything(django_db_bloc
                 time.sleep(0.5)
                 assert down.filter(status="queued").count() == 100  # nothing can run them
                 broker.start()
+                restarted = time.monotonic()
                 passes = 0
-                deadline = time.monotonic() + 60
-                while Directive.objects.exclude(status="done").exists() and time.monotonic() < deadline:
+                while Directive.objects.exclude(status="done").exists() and time.monotonic() < restarted + 60:
                     call_command("omniman_dispatch_directives", verbosity=0)
                     passes += 1
                     time.sleep(0.5)
+                recovered = time.monotonic() - restarted
         finally:
             proc.stop()
     assert not Directive.objects.exclude(status="done").exists(), proc.output()[-3000:]
@@ -66,5 +70,5 @@ def test_redis_down_at_commit_then_the_reaper_delivers_everything(django_db_bloc
     _report(
         f"broker down: 50 commits succeeded (max {max(down_times) * 1000:.0f} ms, "
         f"p50 {statistics.median(down_times) * 1000:.1f} ms), 100 directives queued; "
-        f"after restart the reaper delivered all in {passes} pass(es)"
+        f"after the restart the reaper ({passes} passes, one every 0.5 s) had all done in {recovered:.1f}s"
     )

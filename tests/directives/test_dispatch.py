@@ -15,17 +15,16 @@ from omniman.testing import add_line_op, make_channel
 celery = pytest.importorskip("celery")
 
 from omniman.celery import CELERY_SETTINGS, configure  # noqa: E402
-from omniman.testing.celery import current_app, make_app  # noqa: E402
+from omniman.testing.celery import current_app, free_port, make_app  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-NOBODY = "redis://127.0.0.1:8202/0"  # a port of ours where nothing listens
-
-
 @pytest.fixture
 def dead_broker(settings):
+    """A broker URL on one of our ports where nothing listens."""
+    port = free_port(8250, 8299)
     settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery", "DIRECTIVE_DISPATCH_PAUSE_SECONDS": 60}
-    with current_app(make_app("omniman_tests_dead", NOBODY)) as app:
+    with current_app(make_app("omniman_tests_dead", f"redis://127.0.0.1:{port}/0")) as app:
         yield app
 
 

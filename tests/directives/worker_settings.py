@@ -15,6 +15,7 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_comm
 OMNIMAN = {
     **OMNIMAN,
     "DIRECTIVE_BACKEND": "celery",
+    "DIRECTIVE_QUEUE": os.environ.get("OMNIMAN_TEST_QUEUE", "omniman"),
     "AUTODISCOVER": False,
     "DIRECTIVE_LEASE_SECONDS": float(os.environ.get("OMNIMAN_TEST_LEASE", "2")),
     "DIRECTIVE_BACKOFF_BASE_SECONDS": float(os.environ.get("OMNIMAN_TEST_BACKOFF_BASE", "0.4")),
