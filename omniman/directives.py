@@ -277,14 +277,19 @@ def reap(*, limit: int | None = None) -> dict[str, int]:
     now = timezone.now()
     limit = conf.get("DIRECTIVE_REAPER_BATCH") if limit is None else limit
     expired = Directive.objects.filter(status=Status.RUNNING, lease_until__lt=now)
-    exhausted = expired.filter(attempts__gte=F("max_attempts")).update(
-        status=Status.FAILED,
-        last_error="The lease expired on the last attempt (worker lost or handler too slow).",
-        lease_until=None,
-        updated_at=now,
-    )
-    if exhausted:
-        logger.error("%d directive(s) failed: lease expired on their last attempt", exhausted)
+    last = list(expired.filter(attempts__gte=F("max_attempts")).values_list("pk", flat=True)[:limit])
+    exhausted = 0
+    if last:
+        exhausted = expired.filter(pk__in=last).update(
+            status=Status.FAILED,
+            last_error="The lease expired on the last attempt (worker lost or handler too slow).",
+            lease_until=None,
+            updated_at=now,
+        )
+        for directive in Directive.objects.filter(pk__in=last, status=Status.FAILED, updated_at=now):
+            logger.error("directive %s (%s) failed: lease expired on its last attempt",
+                         directive.pk, directive.topic)
+            signals.directive_failed.send(Directive, directive=directive)
     reclaimed = expired.update(status=Status.QUEUED, lease_until=None, available_at=now, updated_at=now)
     if reclaimed:
         logger.warning("%d directive(s) with an expired lease returned to the queue", reclaimed)

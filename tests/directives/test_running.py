@@ -252,9 +252,16 @@ def test_a_lease_that_expires_on_the_last_attempt_fails(handlers):
     time.sleep(0.002)
     assert directives.claim(d.pk) is not None
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert directives.reap()["failed"] == 1
+    failed = []
+    signals.directive_failed.connect(lambda sender, directive, **kw: failed.append(directive.pk),
+                                     dispatch_uid="t-lease", weak=False)
+    try:
+        assert directives.reap()["failed"] == 1
+    finally:
+        signals.directive_failed.disconnect(dispatch_uid="t-lease")
     d.refresh_from_db()
     assert d.status == "failed" and "lease expired" in d.last_error
+    assert failed == [d.pk]
 
 
 def test_the_reaper_sends_a_dispatched_row_again_only_after_the_grace(handlers, settings):
