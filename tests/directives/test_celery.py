@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BROKER_URL = os.environ.get("OMNIMAN_TEST_BROKER_URL", "redis://127.0.0.1:6379/5")
 MARKS_URL = os.environ.get("OMNIMAN_TEST_MARKS_URL", "redis://127.0.0.1:6379/6")
 OWN_REDIS_PORT = int(os.environ.get("OMNIMAN_TEST_REDIS_PORT", "8201"))
-ORDERS = int(os.environ.get("OMNIMAN_TEST_ORDERS", "1000"))
+ORDERS = int(os.environ.get("OMNIMAN_TEST_ORDERS", "10000" if os.environ.get("OMNIMAN_SOAK") else "1000"))
 LEASE_SECONDS = 2.0
 BACKOFF_BASE = 0.4
 
