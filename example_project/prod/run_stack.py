@@ -276,6 +276,8 @@ def main() -> None:
         pass
     finally:
         stack.stop()
+    # Reached only when the smoke test passed: the logs are not needed any more.
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
