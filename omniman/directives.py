@@ -183,15 +183,18 @@ def run_directive(pk: int) -> str | None:
         # Retried: during a rolling deploy an old worker may not know a new topic yet.
         return _retry(directive, f"No handler registered for topic {directive.topic!r}.")
     try:
+        recorded = False
         if getattr(handler, "omniman_atomic", True):
             with transaction.atomic():
                 handler(directive, ctx)
-                if not _record(directive, Status.DONE, ""):
-                    raise _LeaseLost
+                if not _nothing_written_yet():
+                    if not _record(directive, Status.DONE, ""):
+                        raise _LeaseLost
+                    recorded = True
         else:
             handler(directive, ctx)
-            if not _record(directive, Status.DONE, ""):
-                raise _LeaseLost
+        if not recorded and not _record(directive, Status.DONE, ""):
+            raise _LeaseLost
     except _LeaseLost:
         log.warning(
             "directive %s (%s) lost its lease during attempt %s; its outcome was not recorded",
@@ -213,6 +216,17 @@ def run_directive(pk: int) -> str | None:
         return _retry(directive, "".join(traceback.format_exception_only(exc)).strip())
     log.debug("directive %s (%s) done on attempt %s", directive.pk, directive.topic, directive.attempts)
     return Status.DONE
+
+
+def _nothing_written_yet() -> bool:
+    """True when the handler sent no statement in its transaction (PostgreSQL starts
+    one lazily): its outcome then needs no transaction, which saves two round trips
+    for handlers that only talk to outside services."""
+    if connection.vendor != "postgresql" or connection.connection is None:
+        return False
+    from psycopg import pq
+
+    return connection.connection.info.transaction_status == pq.TransactionStatus.IDLE
 
 
 def _owned(directive: Directive) -> Q:
