@@ -151,7 +151,7 @@ def test_stale_rev_in_two_tabs_is_shown_and_reconciled(example: Example, browser
     tap(browser, "CAKE", 3)
 
 
-def test_web_channel_shows_the_stock_check_and_resolves_its_issue(example: Example, browser) -> None:
+def test_web_channel_shows_the_stock_check_and_resolves_its_issue(example: Example, browser, tmp_path: Path) -> None:
     """On web, a sold-out product fails the stock check: the commit is refused with the
     reason, the issue's action removes the line, and the order then goes through."""
     from selenium.webdriver.common.by import By
@@ -171,6 +171,7 @@ def test_web_channel_shows_the_stock_check_and_resolves_its_issue(example: Examp
     browser.find_element(By.ID, "commit").click()
     wait(browser, lambda d: "commit_blocked" in d.find_element(By.ID, "message").text)
     assert browser.find_element(By.ID, "session-state").text == "open"
+    browser.save_screenshot(str(screenshot_dir(tmp_path) / "pos-web.png"))
 
     browser.find_element(By.XPATH, '//div[@id="issues"]//button[text()="Remove SOLDOUT"]').click()
     wait(browser, text_is("#session-rev", "3"))

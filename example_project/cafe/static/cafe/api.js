@@ -66,12 +66,15 @@ function el(tag, attrs, ...children) {
 function describeError(err) {
   if (!(err instanceof ApiError)) return String(err);
   const p = err.problem;
-  let msg = (p.title || "Error") + (p.detail ? ": " + p.detail : "") + " [" + err.status + (err.code ? " " + err.code : "") + "]";
+  const tag = " [" + err.status + (err.code ? " " + err.code : "") + "]";
+  const title = p.title || "Error";
+  // The most precise part: the fields at fault, else the reasons, else the detail.
   if (Array.isArray(p.errors) && p.errors.length) {
-    msg += " — " + p.errors.map(e => (e.pointer || "") + " " + (e.detail || e.code)).join("; ");
+    return title + tag + ": " + p.errors.map(e => (e.pointer || "") + " " + (e.detail || e.code)).join("; ");
   }
   if (Array.isArray(p.reasons) && p.reasons.length) {
-    msg += " — " + p.reasons.map(r => typeof r === "string" ? r : (r.detail || r.message || r.code || JSON.stringify(r))).join("; ");
+    const reasons = p.reasons.map(r => typeof r === "string" ? r : (r.detail || r.message || r.code || JSON.stringify(r)));
+    return title + tag + ": " + reasons.map(r => r.replace(/\.$/, "")).join("; ") + ".";
   }
-  return msg;
+  return title + tag + (p.detail ? ": " + p.detail : "");
 }
