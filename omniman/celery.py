@@ -48,10 +48,32 @@ def beat_schedule(interval: float | None = None) -> dict[str, dict[str, Any]]:
     }
 
 
+def _close_old_connections(**kwargs: Any) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
+def keep_database_connections(app: Any) -> None:
+    """Let workers keep their database connections as ``CONN_MAX_AGE`` says.
+
+    Celery's Django fix-up closes every connection before and after every task unless
+    ``CELERY_DB_REUSE_MAX`` is set, so each directive would pay for a new PostgreSQL
+    connection (measured: about half of a directive's time in a worker). This turns
+    that off and does what Django does around a request instead: before and after
+    each task, close connections that are too old or broken."""
+    from celery.signals import task_postrun, task_prerun
+
+    app.conf.update({"CELERY_DB_REUSE_MAX": 2**31})
+    task_prerun.connect(_close_old_connections, weak=False, dispatch_uid="omniman.celery.prerun")
+    task_postrun.connect(_close_old_connections, weak=False, dispatch_uid="omniman.celery.postrun")
+
+
 def configure(app: Any, *, beat: bool = True, queue: str | None = None) -> Any:
     """Apply :data:`CELERY_SETTINGS` to ``app`` (keeping transport options the host set),
-    add the reaper to its beat schedule, and make its workers consume omniman's queue
-    (``OMNIMAN["DIRECTIVE_QUEUE"]``) as well as the default one. Returns ``app``."""
+    add the reaper to its beat schedule, make its workers consume omniman's queue
+    (``OMNIMAN["DIRECTIVE_QUEUE"]``) as well as the default one, and keep database
+    connections between tasks (:func:`keep_database_connections`). Returns ``app``."""
     from kombu import Queue
 
     from omniman import conf
@@ -60,6 +82,7 @@ def configure(app: Any, *, beat: bool = True, queue: str | None = None) -> Any:
     transport = dict(settings.pop("broker_transport_options"))
     transport.update(app.conf.broker_transport_options or {})
     app.conf.update(settings, broker_transport_options=transport)
+    keep_database_connections(app)
     if beat:
         schedule = dict(app.conf.beat_schedule or {})
         schedule.update(beat_schedule())
