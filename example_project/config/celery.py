@@ -12,8 +12,13 @@ import os
 
 from celery import Celery
 
+import omniman.celery
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# At-least-once settings, the reaper on beat, and database connections kept between
+# tasks (Celery would otherwise open one per task).
+omniman.celery.configure(app)
 app.autodiscover_tasks()
