@@ -151,17 +151,24 @@ function modify(ops) {
   });
 }
 
-// Checks (stock) are written by a handler after the modify commits: look again shortly.
-function refreshChecksSoon() {
+// Checks (stock) are written by a handler after the modify commits: in process that
+// is before the answer, with Celery a moment later. Look again until every check is
+// fresh for this rev, backing off, and give up after a few tries.
+function checksPending(s) {
+  const checks = Object.values(s.checks || {});
+  if (!checks.length) return !!pos.channel && pos.channel.pricing_policy === "internal" && s.items.length > 0;
+  return checks.some(c => c.rev !== s.rev);
+}
+
+function refreshChecksSoon(attempt = 0) {
   const s = pos.session;
-  if (!s || !s.checks || !pos.channel) return;
-  const hasChecks = Object.keys(s.checks).length || pos.channel.pricing_policy === "internal";
-  if (!hasChecks) return;
+  if (!s || s.state !== "open" || attempt > 5 || !checksPending(s)) return;
   const rev = s.rev;
   setTimeout(() => enqueue(async () => {
     if (!pos.session || pos.session.rev !== rev || pos.session.state !== "open") return;
     await reloadSession(pos.session.session_key, pos.session.channel_code);
-  }), 400);
+    refreshChecksSoon(attempt + 1);
+  }), 300 * 2 ** attempt);
 }
 
 function addProduct(button) {
