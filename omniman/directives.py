@@ -224,9 +224,9 @@ def _nothing_written_yet() -> bool:
     for handlers that only talk to outside services."""
     if connection.vendor != "postgresql" or connection.connection is None:
         return False
-    from psycopg import pq
-
-    return connection.connection.info.transaction_status == pq.TransactionStatus.IDLE
+    # psycopg 3 and psycopg2 both report libpq's PQTRANS_IDLE (0) here.
+    status = getattr(getattr(connection.connection, "info", None), "transaction_status", None)
+    return status is not None and int(status) == 0
 
 
 def _owned(directive: Directive) -> Q:

@@ -289,3 +289,15 @@ def test_the_reaper_sends_a_dispatched_row_again_only_after_the_grace(handlers, 
     assert directives.reap()["dispatched"] == 1
     assert runs == [failed_send.pk, lost.pk]
     assert set(Directive.objects.values_list("status", flat=True)) == {"done"}
+
+
+@pytest.mark.postgres
+def test_a_directive_costs_two_statements_on_postgresql(handlers, django_assert_num_queries):
+    """Claim (UPDATE … RETURNING) and outcome; no transaction for a handler that
+    wrote nothing."""
+    handlers("t.outside", lambda d, ctx: None)
+    with transaction.atomic():
+        d = enqueue("t.outside", {}, delay=0.001)
+    time.sleep(0.002)
+    with django_assert_num_queries(2):
+        assert directives.run_directive(d.pk) == "done"
