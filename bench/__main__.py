@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results file (default bench/results/latest.json)")
     parser.add_argument("--large", type=int, default=None,
                         help="rows in the large scale database (default 1,000,000; 100,000 with --quick)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other scenarios of the existing results file (each keeps its own date)")
     args = parser.parse_args(argv)
     from bench import http, report, scenarios
 
@@ -81,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     env.drop_db(env.TEMPLATE)
     results["seconds"] = round(time.time() - started, 1)
     out = Path(args.out) if args.out else env.results_dir(args.quick) / "latest.json"
+    if args.merge and out.exists():
+        previous = json.loads(out.read_text())
+        dates = previous.get("scenario_dates") or dict.fromkeys(previous["scenarios"], previous["date"])
+        dates.update(dict.fromkeys(results["scenarios"], results["date"]))
+        previous["scenarios"].update(results["scenarios"])
+        previous["errors"] = {**{k: v for k, v in previous.get("errors", {}).items() if k not in chosen},
+                              **results["errors"]}
+        previous["scenario_dates"] = dates
+        previous.setdefault("machines", {})[results["date"]] = results["machine"]
+        results = previous
     report.write(results, out)
     print(report.table(results))
     return 1 if results["errors"] else 0

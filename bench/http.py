@@ -46,8 +46,10 @@ def _body(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
-def cases(token: str, port: int, n_sessions: int) -> dict[str, tuple[Callable, Callable]]:
-    """name → (omniman request maker, bare request maker)."""
+def cases(token: str, port: int, n_sessions: int,
+          counters: tuple[itertools.count, itertools.count]) -> dict[str, tuple[Callable, Callable]]:
+    """name → (omniman request maker, bare request maker). ``counters`` hand out the
+    sessions to commit (``CK-i``, ``CB-i``), each once across every server kind."""
     req = loadgen.request
     key = lambda t, i: f"H-{(t * 7919 + i * 104729) % n_sessions}"  # noqa: E731
     qty = lambda i: 1 + i % 3  # noqa: E731
@@ -55,8 +57,7 @@ def cases(token: str, port: int, n_sessions: int) -> dict[str, tuple[Callable, C
     def op(i: int) -> list[dict[str, Any]]:
         return [{"op": "set_qty", "line_id": "L1", "qty": qty(i)}]
 
-    ck = itertools.count()
-    cb = itertools.count()
+    ck, cb = counters
     etags: dict[str, str] = {}
     bare_etags: dict[str, str] = {}
 
@@ -151,18 +152,19 @@ def measure_pair(server: Gunicorn, makers: tuple[Callable, Callable], *, repeats
 
 def run_http(args: argparse.Namespace) -> dict[str, Any]:
     repeats, seconds = (2, 1.0) if args.quick else (5, 4.0)
-    commit_budget = int(repeats * seconds * 900) + 2000
+    commit_budget = 2 * (int(repeats * seconds * 600) + 1000)  # both server kinds
     env.recreate_db("omniman_bench_http")
     env.log("http: loading fixtures")
     token = setup_db("omniman_bench_http", "--sessions", "1000", "--commit", str(commit_budget))
     e = env.bench_env(db="omniman_bench_http")
     out: dict[str, Any] = {"connections": CONNECTIONS, "repeats": repeats, "seconds": seconds, "workers": 2}
     kinds = ["gthread"] if args.quick else ["gthread", "sync"]
+    counters = (itertools.count(), itertools.count())
     for kind in kinds:
         with Gunicorn(env.PORT_BASE + 1, APP, e, worker_class=kind) as server:
             has_api = api_available(server.port)
             out["api"] = has_api
-            all_cases = cases(token, server.port, 1000)
+            all_cases = cases(token, server.port, 1000, counters)
             names = [n for n in all_cases if not n.startswith("_")]
             if kind == "sync" and args.quick:
                 names = ["modify_spread"]
