@@ -12,14 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def _bars(ax: Any, labels: list[str], values: list[float], title: str, goal: float | None = None,
-          higher_is_better: bool = False) -> None:
+          higher_is_better: bool = False, neutral: int = 0) -> None:
+    """Horizontal bars; the last ``neutral`` bars have no goal (grey)."""
     if not values:
         ax.set_visible(False)
         return
     colors = []
-    for v in values:
+    for i, v in enumerate(values):
         good = goal is None or (v >= goal if higher_is_better else v <= goal)
-        colors.append("#4c72b0" if good else "#c44e52")
+        colors.append("#999999" if i >= len(values) - neutral else "#4c72b0" if good else "#c44e52")
     ax.barh(range(len(values)), values, color=colors)
     ax.set_yticks(range(len(values)))
     ax.set_yticklabels(labels, fontsize=7)
@@ -59,9 +60,10 @@ def draw(results: dict[str, Any], path: Path) -> None:
             values.append(c["cost_ratio"]["median"])
     d = sc.get("directives")
     if d:
-        labels.append("directives: raw Celery time / omniman")
+        labels.append("directives: drain time, omniman / raw Celery")
         values.append(1 / d["throughput"]["ratio"]["median"])
-    _bars(axes[1][1], labels, values, "scale: cost ratio (goal <= 1.2); directives drain time ratio", 1.2)
+    _bars(axes[1][1], labels, values, "scale: cost ratio (goal <= 1.2); directives: time ratio (no goal)", 1.2,
+          neutral=1 if d else 0)
     m = results.get("machine", {})
     fig.suptitle(f"omniman bench {results.get('date', '')} ({results.get('mode')}) - {m.get('cores')} cores "
                  f"{m.get('cpu')}, Python {m.get('python')}, PostgreSQL {m.get('postgresql')}", fontsize=10)
