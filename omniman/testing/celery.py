@@ -141,7 +141,11 @@ class Worker:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def remove_files(self) -> None:
+        """Delete the log and beat schedule (keep them when a test failed, to read)."""
+        shutil.rmtree(self.log.parent, ignore_errors=True)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Warm shutdown of the group (SIGTERM), then SIGKILL whatever is left."""
@@ -192,6 +196,7 @@ def start_worker(
         if process.poll() is not None or time.monotonic() > deadline:
             output = worker.output()
             worker.stop()
+            worker.remove_files()
             raise RuntimeError(f"celery worker did not start:\n{output[-4000:]}")
         time.sleep(0.1)
     return worker
@@ -204,3 +209,4 @@ def celery_worker(app: str, **kwargs: Any) -> Iterator[Worker]:
         yield worker
     finally:
         worker.stop()
+    worker.remove_files()

@@ -73,13 +73,16 @@ def _report(line: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, marks):
+def worker(request, django_db_setup, django_db_blocker, marks):
     """Four worker processes with the reaper on beat every 0.25 s, for the module."""
     with django_db_blocker.unblock():
         env = _worker_env(BROKER_URL, marks)
     proc = start_worker("tests.directives.celery_app", env=env, concurrency=4, beat=True, cwd=ROOT)
+    failed_before = request.session.testsfailed
     yield proc
     proc.stop()
+    if request.session.testsfailed == failed_before:
+        proc.remove_files()
     redis.Redis.from_url(BROKER_URL).delete(marks.queue)
 
 
