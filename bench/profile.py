@@ -70,8 +70,10 @@ def main() -> None:
                 if resp.status_code >= 400:
                     raise RuntimeError(f"{name} {side}: {resp.status_code} {resp.content[:200]!r}")
             session = prof.stop()
-            (outdir / f"{name}-{side}.txt").write_text(
-                prof.output_text(unicode=False, color=False, show_all=False, timeline=False))
+            text = prof.output_text(unicode=False, color=False, show_all=False, timeline=False)
+            for local in (sys.prefix, str(Path(__file__).resolve().parent.parent)):
+                text = text.replace(local + "/", "")  # no paths of this machine in results
+            (outdir / f"{name}-{side}.txt").write_text(text)
             summary[f"{name}-{side}"] = {"cpu_us_per_req": session.cpu_time / (n - 1) * 1e6,
                                          "wall_us_per_req": session.duration / (n - 1) * 1e6}
     sys.stdout.write(orjson.dumps(summary).decode() + "\n")

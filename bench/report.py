@@ -116,8 +116,27 @@ def rst(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def docs_section(results: dict[str, Any]) -> str:
+    """The "Measured figures" section of docs/guide/bench.rst."""
+    m = results["machine"]
+    dates = results.get("scenario_dates")
+    when = results["date"] if not dates else ", ".join(f"{k} {v}" for k, v in sorted(dates.items()))
+    return "\n".join([
+        f"Run of {when} ({results['mode']} mode), on {m['cores']} cores of an {m['cpu']}, "
+        f"{m['os']}, Python {m['python']}, Django {m['django']}, PostgreSQL {m['postgresql']}, "
+        f"Redis {m['redis']}; load average at start {', '.join(map(str, m['loadavg_at_start']))} "
+        "(the machine was shared with other builds: absolute times are several times "
+        "what a quiet machine gives, ratios are what to read). ``xR`` is omniman over its "
+        "baseline: time in process (lower is better), requests per second over HTTP (higher "
+        "is better), cost for scale (lower is better). Median over the repeats, minimum in "
+        "brackets.",
+        "",
+        rst(results),
+    ])
+
+
 if __name__ == "__main__":
     import sys
 
     loaded = json.loads(Path(sys.argv[1]).read_text())
-    print(rst(loaded) if "--rst" in sys.argv else table(loaded))
+    print(docs_section(loaded) if "--rst" in sys.argv else table(loaded))
