@@ -3,6 +3,7 @@
 
     python3 dev.py serve   # venv, install, migrate, seed, serve the example at http://127.0.0.1:8000/
     python3 dev.py test    # venv, install, then lint, tests on SQLite, tests on PostgreSQL, docs
+    python3 dev.py bench [--quick] [--only SCENARIO]   # venv, install, then python -m bench
 
 Environment: DATABASE_URL (PostgreSQL for the second test run; default
 postgres://postgres@127.0.0.1:5432/omniman), OMNIMAN_REQUIRE_SERVICES=1 (fail instead of
@@ -129,6 +130,11 @@ def test(pytest_args: list[str]) -> None:
     say(f"all green in {time.monotonic() - started:.0f} s")
 
 
+def bench(args: list[str]) -> None:
+    ensure_venv("dev,bench", example_requirements())
+    os.execv(str(PY), [str(PY), "-m", "bench", *args])
+
+
 def main() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit("omniman needs Python 3.11 or newer")
@@ -137,6 +143,8 @@ def main() -> None:
         serve()
     elif command == "test":
         test(rest)
+    elif command == "bench":
+        bench(rest)
     else:
         print(__doc__)
         sys.exit(0 if command in ("help", "-h", "--help") else 2)
