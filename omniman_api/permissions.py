@@ -1,7 +1,9 @@
 """Who sees what: channels granted per user (superusers see all), operators for
 directives. Everything of another channel answers 404 exactly like a missing one.
 
-Grants and channels are read once per request and cached on it."""
+The per-object endpoints read no channel apart: they pass a :class:`GrantedChannel`
+and the kernel checks the grant in the query that finds the session or order (a
+join). Create reads the channel and the grant in one query, cached on the request."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from rest_framework.permissions import BasePermission
 from omniman.exceptions import FieldError, NotFound, ValidationError
 from omniman.models import Channel, ChannelGrant
 from omniman.ops import IDENT_RE
+from omniman.services import GrantedChannel
 
 
 def is_operator(user: Any) -> bool:
@@ -69,6 +72,21 @@ class Access:
         if active and not channel.is_active:
             raise ValidationError(FieldError(pointer, "this channel is not active.", "inactive_channel"))
         return channel
+
+    def granted(self, code: Any, *, active: bool = False, pointer: str = "/channel_code") -> GrantedChannel:
+        """Channel ``code`` as the caller may reach it, for a kernel lookup that checks
+        the grant in its own query (none here); ``active``: an inactive channel is a
+        validation error at ``pointer``."""
+        return GrantedChannel(check_code(code, pointer), self.grantee, active=active, pointer=pointer)
+
+    def any_granted(self) -> GrantedChannel:
+        """Every channel the caller may reach (for an order, which is named by its ref alone)."""
+        return GrantedChannel(None, self.grantee)
+
+    @property
+    def grantee(self) -> Any:
+        """The user whose grants limit a lookup; None for a superuser (every channel)."""
+        return None if self.all else self.user
 
     def scope(self, qs: QuerySet, field: str = "channel") -> QuerySet:
         """``qs`` limited to the caller's channels (a subquery: no extra statement)."""

@@ -27,9 +27,11 @@ from omniman import conf
 from omniman.exceptions import FieldError, NotFound, ValidationError
 from omniman.models import Directive, Order, OrderItem, Session
 from omniman.services import (
+    GrantedChannel,
     abandon_session,
     commit_session,
     create_session,
+    get_session,
     modify_session,
     resolve_issue,
     transition_order,
@@ -269,23 +271,20 @@ class SessionListView(OmnimanView):
 
 class SessionView(OmnimanView):
     """Base for the views under ``sessions/{key}/``: the channel comes from the body
-    (or, for GET, the query string) and must be one the caller may use."""
+    (or, for GET, the query string) and must be one the caller may use. The grant is
+    checked by the query that finds the session: no statement of its own."""
 
-    def session_channel(self, code: Any, *, active: bool = True) -> Any:
-        return self.access.channel(code, active=active)
+    def session_channel(self, code: Any, *, active: bool = True) -> GrantedChannel:
+        return self.access.granted(code, active=active)
 
 
 class SessionDetailView(SessionView):
     @docs.session_detail
     def get(self, request: Request, session_key: str) -> Response:
-        channel = self.access.channel(request.query_params.get("channel_code"))
-        qs = Session.objects.filter(channel=channel, session_key=session_key)
-        # With If-None-Match, read the row alone first: a 304 needs no lines.
-        conditional = "HTTP_IF_NONE_MATCH" in request.META
-        session = (qs if conditional else qs.with_items()).first()
-        if session is None:
-            raise NotFound("No such session.")
-        session.channel = channel
+        channel = self.session_channel(request.query_params.get("channel_code"), active=False)
+        # With If-None-Match, read the row alone first: a 304 needs no lines (a 200
+        # then reads them with one more query).
+        session = get_session(channel, session_key, lines="HTTP_IF_NONE_MATCH" not in request.META)
         if none_match(request, session.etag):
             return Response(status=304, headers={"ETag": session.etag})
         return _session_response(session)
@@ -316,11 +315,13 @@ class SessionModifyView(SessionView):
         for attempt in range(1, IDEMPOTENCY_ATTEMPTS + 1):
             try:
                 with transaction.atomic():
-                    result = modify_session(**kwargs, on_locked=lambda session: store.lookup(channel, key, fp))
+                    result = modify_session(
+                        **kwargs, on_locked=lambda session: store.lookup(session.channel, key, fp)
+                    )
                     if isinstance(result, Replay):
                         return replay_response(result.status_code, result.body, result.headers)
                     response = _session_response(result)
-                    store.record(channel, key, fp, 200, _as_json(response.data), {"ETag": response["ETag"]})
+                    store.record(result.channel, key, fp, 200, _as_json(response.data), {"ETag": response["ETag"]})
                     return response
             except IntegrityError:
                 # The same key recorded at the same instant for another session: the
@@ -428,9 +429,9 @@ class OrderTransitionView(OmnimanView):
     def post(self, request: Request, ref: str) -> Response:
         body = self.body()
         s.check_fields(body, required=["to"])
-        order = _visible_order(self, ref)
+        # The lock's query checks the grant: an order of another channel is not found.
         order = transition_order(
-            ref=ref, to=body["to"], channel=order.channel, if_match=if_match(request), actor=self.actor()
+            ref=ref, to=body["to"], channel=self.access.any_granted(), if_match=if_match(request), actor=self.actor()
         )
         return _order_response(order, order.items.order_by("position"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from omniman.services.commit import CommitResult, commit_session
+from omniman.services.locks import GrantedChannel
 from omniman.services.orders import transition_order
 from omniman.services.sessions import (
     abandon_session,
@@ -16,6 +17,7 @@ from omniman.services.sessions import (
 
 __all__ = [
     "CommitResult",
+    "GrantedChannel",
     "abandon_session",
     "apply_check_result",
     "commit_session",

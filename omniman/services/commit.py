@@ -26,7 +26,7 @@ from omniman.ops import State
 from omniman.registry import registry
 from omniman.services import idempotency
 from omniman.services.directives import enqueue_many
-from omniman.services.locks import lock_session, stream_lock
+from omniman.services.locks import ChannelRef, lock_session, stream_lock
 from omniman.services.sessions import check_preconditions
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def _external_ref(session: Session) -> str:
 
 def commit_session(
     *,
-    channel: Any,
+    channel: ChannelRef,
     session_key: str,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
@@ -137,7 +137,7 @@ def commit_session(
 
 
 def _commit_once(
-    channel: Any,
+    channel: ChannelRef,
     session_key: str,
     key: str | None,
     fingerprint: str | None,

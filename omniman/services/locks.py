@@ -4,12 +4,14 @@ joining the channel must never lock the channel row, or a channel becomes one ho
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from omniman.exceptions import NotFound
+from omniman.exceptions import FieldError, NotFound, ValidationError
 from omniman.models import Channel, Order, Session
 from omniman.models.queries import LinesJSON
 
@@ -23,12 +25,46 @@ def _for_update(qs: QuerySet) -> QuerySet:
     return qs.select_for_update()
 
 
-def channel_filter(channel: Channel | str) -> dict[str, object]:
-    return {"channel": channel} if isinstance(channel, Channel) else {"channel__code": channel}
+@dataclass(frozen=True)
+class GrantedChannel:
+    """A channel by code, as one user may reach it. The query that finds the session
+    or order also checks the grant (a join on the channel's grants, no extra
+    statement): an object of a channel not granted to ``user`` is not found, exactly
+    like a missing one. ``code`` None: any channel granted to ``user`` (an order's
+transition names no channel). ``user`` None: every channel (superusers). ``active``: a
+    session of an inactive channel is a ``validation_error`` at ``pointer``, checked
+    on the channel row the same query brought."""
+
+    code: str | None
+    user: Any = None
+    active: bool = False
+    pointer: str = "/channel_code"
+
+
+ChannelRef = Channel | str | GrantedChannel
+
+
+def channel_filter(channel: ChannelRef) -> dict[str, object]:
+    """The filters that limit a session or order query to ``channel``."""
+    if isinstance(channel, Channel):
+        return {"channel": channel}
+    if isinstance(channel, GrantedChannel):
+        filters: dict[str, object] = {} if channel.code is None else {"channel__code": channel.code}
+        if channel.user is not None:
+            filters["channel__grants__user_id"] = channel.user.pk
+        return filters
+    return {"channel__code": channel}
+
+
+def check_active(channel: ChannelRef, found: Channel) -> None:
+    """With a ``GrantedChannel`` that asks for it, an inactive ``found`` channel is a
+    validation error (no query: ``found`` came with the object)."""
+    if isinstance(channel, GrantedChannel) and channel.active and not found.is_active:
+        raise ValidationError(FieldError(channel.pointer, "this channel is not active.", "inactive_channel"))
 
 
 def lock_session(
-    channel: Channel | str,
+    channel: ChannelRef,
     session_key: str,
     *,
     lines: Iterable[str] | str | None = None,
@@ -51,9 +87,11 @@ def lock_session(
     elif lines is not None:
         qs = qs.annotate(named_lines_json=LinesJSON(line_ids=lines, auto=auto_ids), lines_version=_snapshot_version())
     try:
-        return qs.get(session_key=session_key, **channel_filter(channel))
+        session = qs.get(session_key=session_key, **channel_filter(channel))
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
+    check_active(channel, session.channel)
+    return session
 
 
 def _snapshot_version() -> Subquery:
@@ -69,7 +107,8 @@ def lock_expired_sessions(now: datetime, limit: int) -> list[int]:
     return list(qs.values_list("pk", flat=True)[:limit])
 
 
-def lock_order(ref: str, channel: Channel | str | None = None) -> Order:
+def lock_order(ref: str, channel: ChannelRef | None = None) -> Order:
+    """The order row, locked until the transaction ends, with its channel: one query."""
     qs = _for_update(Order.objects.select_related("channel"))
     filters = channel_filter(channel) if channel is not None else {}
     try:

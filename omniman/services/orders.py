@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from omniman import signals
 from omniman.exceptions import FieldError, PreconditionFailed, TransitionNotAllowed, ValidationError
-from omniman.models import Channel, Order, OrderEvent
-from omniman.services.locks import lock_order
+from omniman.models import Order, OrderEvent
+from omniman.services.locks import ChannelRef, lock_order
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def transition_order(
     *,
     ref: str,
     to: str,
-    channel: Channel | str | None = None,
+    channel: ChannelRef | None = None,
     if_match: Sequence[str] | None = None,
     actor: str = "",
     payload: dict | None = None,

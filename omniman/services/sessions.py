@@ -40,7 +40,13 @@ from omniman.ops import (
 )
 from omniman.registry import registry
 from omniman.services.directives import enqueue_many
-from omniman.services.locks import ALL_LINES, lock_expired_sessions, lock_session
+from omniman.services.locks import (
+    ALL_LINES,
+    ChannelRef,
+    channel_filter,
+    lock_expired_sessions,
+    lock_session,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +69,14 @@ def get_channel(code: Channel | str, *, pointer: str = "/channel_code") -> Chann
     return channel
 
 
-def get_session(channel: Channel | str, session_key: str) -> Session:
-    """A session with its channel and its lines, in one query."""
-    filters: dict[str, Any] = {"channel": channel} if isinstance(channel, Channel) else {"channel__code": channel}
+def get_session(channel: ChannelRef, session_key: str, *, lines: bool = True) -> Session:
+    """A session with its channel and (unless ``lines`` is false) its lines, in one
+    query; a ``GrantedChannel`` checks the grant in that query too."""
+    qs = Session.objects.select_related("channel")
+    if lines:
+        qs = qs.with_items()
     try:
-        return Session.objects.select_related("channel").with_items().get(session_key=session_key, **filters)
+        return qs.get(session_key=session_key, **channel_filter(channel))
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
 
@@ -204,7 +213,7 @@ def _check_directives(session: Session) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def _wants_all_lines(channel: Channel | str, ops: Sequence[Op]) -> bool:
+def _wants_all_lines(channel: ChannelRef, ops: Sequence[Op]) -> bool:
     """Whether a modify needs every line, not only those its ops name: ``merge_lines``,
     draft validators (they see the whole state) and a channel's modifiers."""
     if needs_all_lines(ops) or registry.validators_for("draft"):
@@ -212,7 +221,7 @@ def _wants_all_lines(channel: Channel | str, ops: Sequence[Op]) -> bool:
     return isinstance(channel, Channel) and bool(channel.conf.modifiers)
 
 
-def _lock_for_ops(channel: Channel | str, session_key: str, ops: Sequence[Op], *, load_items: bool) -> Session:
+def _lock_for_ops(channel: ChannelRef, session_key: str, ops: Sequence[Op], *, load_items: bool) -> Session:
     """Lock the session and bring, in the same query, the lines ``ops`` need."""
     if load_items or _wants_all_lines(channel, ops):
         return lock_session(channel, session_key, lines=ALL_LINES)
@@ -301,7 +310,7 @@ def _apply_locked(session: Session, ops: list[Op], *, now: datetime) -> dict[str
 
 def modify_session(
     *,
-    channel: Channel | str,
+    channel: ChannelRef,
     session_key: str,
     ops: Any,
     expected_rev: int | None = None,
@@ -355,7 +364,7 @@ def _require_modifiable(session: Session) -> None:
 
 
 def abandon_session(
-    *, channel: Channel | str, session_key: str, if_match: Sequence[str] | None = None, actor: str = ""
+    *, channel: ChannelRef, session_key: str, if_match: Sequence[str] | None = None, actor: str = ""
 ) -> Session:
     """open → abandoned; any other state is ``SessionNotOpen``."""
     with transaction.atomic():
@@ -374,7 +383,7 @@ def abandon_session(
 
 def resolve_issue(
     *,
-    channel: Channel | str,
+    channel: ChannelRef,
     session_key: str,
     issue_id: Any,
     action_id: Any,
@@ -424,7 +433,7 @@ def resolve_issue(
 
 def apply_check_result(
     *,
-    channel: Channel | str,
+    channel: ChannelRef,
     session_key: str,
     rev: int,
     code: str,

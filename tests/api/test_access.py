@@ -83,3 +83,53 @@ def test_retry_a_failed_directive_and_refuse_others(operator, settings):
     problem(operator.post_json(f"/api/directives/{done.pk}/retry/"), 409, "transition_not_allowed")
     problem(operator.post_json("/api/directives/999999/retry/"), 404, "not_found")
     assert data(operator.get("/api/directives/?status=queued"))["results"][0]["id"] == failed.pk
+
+
+def test_a_revoked_grant_takes_effect_on_the_next_request(api, user, pos):
+    from omniman.models import ChannelGrant
+
+    etag = open_session(api)["ETag"]
+    add_coffee(api)
+    ref = data(api.post_json("/api/sessions/SESS-001/commit/", {"channel_code": "pos"}))["order_ref"]
+    open_session(api, key="S2")
+    assert api.get("/api/sessions/SESS-001/?channel_code=pos").status_code == 200
+    ChannelGrant.objects.filter(user=user, channel=pos).delete()
+    missing = api.get("/api/sessions/NOPE/?channel_code=pos")
+    for answer in (
+        api.get("/api/sessions/SESS-001/?channel_code=pos"),
+        api.get("/api/sessions/SESS-001/?channel_code=pos", HTTP_IF_NONE_MATCH=etag),
+    ):
+        assert answer.status_code == 404 and answer.content == missing.content
+    for path, body in [
+        ("/api/sessions/S2/modify/", {"channel_code": "pos", "ops": [{"op": "merge_lines"}]}),
+        ("/api/sessions/S2/commit/", {"channel_code": "pos"}),
+        ("/api/sessions/S2/abandon/", {"channel_code": "pos"}),
+        ("/api/sessions/S2/resolve/", {"channel_code": "pos", "issue_id": "i", "action_id": "a"}),
+        (f"/api/orders/{ref}/transition/", {"to": "preparing"}),
+    ]:
+        problem(api.post_json(path, body), 404, "not_found")
+    problem(api.get(f"/api/orders/{ref}/"), 404, "not_found")
+
+
+def test_a_superuser_reaches_every_channels_objects(api):
+    open_session(api)
+    add_coffee(api)
+    root = client_for(make_user("root", superuser=True))
+    assert root.get("/api/sessions/SESS-001/?channel_code=pos").status_code == 200
+    assert root.post_json("/api/sessions/SESS-001/modify/", {"channel_code": "pos", "ops": [
+        {"op": "merge_lines"}]}).status_code == 200
+    ref = data(root.post_json("/api/sessions/SESS-001/commit/", {"channel_code": "pos"}))["order_ref"]
+    assert root.post_json(f"/api/orders/{ref}/transition/", {"to": "preparing"}).status_code == 200
+
+
+def test_an_inactive_channel_is_a_validation_error_on_every_session_action(api, pos):
+    open_session(api)
+    add_coffee(api)
+    pos.is_active = False
+    pos.save()
+    for action, extra in [("modify", {"ops": [{"op": "merge_lines"}]}), ("commit", {}), ("abandon", {}),
+                          ("resolve", {"issue_id": "i", "action_id": "a"})]:
+        answer = api.post_json(f"/api/sessions/SESS-001/{action}/", {"channel_code": "pos", **extra})
+        assert problem(answer, 400, "validation_error")["errors"][0]["pointer"] == "/channel_code", action
+    # Reading is allowed, as before.
+    assert api.get("/api/sessions/SESS-001/?channel_code=pos").status_code == 200
