@@ -12,6 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Our own extensions: openapi_reference renders the HTTP reference from the schema.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 # autodoc imports the package, so Django must be set up first.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
@@ -32,6 +34,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "openapi_reference",
 ]
 
 # The build machine has no network: no intersphinx.

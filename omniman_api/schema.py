@@ -16,6 +16,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers as rf
 from rest_framework.permissions import AllowAny
 
+from omniman import __version__
 from omniman.ops import OP_FIELDS
 
 IDENT = r"^[A-Za-z0-9._:-]{1,64}$"
@@ -221,7 +222,7 @@ PAGE_PARAMS = [
 ]
 CHANNEL_PARAM = _q("channel_code", "The session's channel.", required=True)
 IF_MATCH = OpenApiParameter(
-    "If-Match", str, OpenApiParameter.HEADER, description="One ETag, a list, or *; stale → 412."
+    "If-Match", str, OpenApiParameter.HEADER, description="One ETag, a list, or ``*``; stale → 412."
 )
 IF_NONE_MATCH = OpenApiParameter(
     "If-None-Match", str, OpenApiParameter.HEADER, description="A matching ETag answers 304."
@@ -231,46 +232,90 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 # One extend_schema per operation; views decorate their methods with these.
-health = extend_schema(responses=HealthOut, auth=[], tags=["health"])
-channel_list = extend_schema(parameters=PAGE_PARAMS, responses=ChannelPage, tags=["channels"])
+health = extend_schema(
+    summary="Check the service and its database",
+    description="No authentication. 503 ``unavailable`` with ``Retry-After`` when the database is down.",
+    responses=HealthOut, auth=[], tags=["health"],
+)
+channel_list = extend_schema(
+    summary="List the channels visible to the caller",
+    description="Superusers see every channel, other users the channels granted to them.",
+    parameters=PAGE_PARAMS, responses=ChannelPage, tags=["channels"],
+)
 session_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("channel_code", "Filter."), _q("state", "open, committed or abandoned."),
                 _q("handle_type", "Filter."), _q("handle_ref", "Filter.")],
+    summary="List sessions", description="Newest first, cursor-paginated.",
     responses=SessionPage, tags=["sessions"], operation_id="sessions_list",
 )
 session_create = extend_schema(
+    summary="Open a session",
+    description="201 with ``Location`` and ``ETag``; a ``session_key`` that exists in the channel is 409 "
+    "``session_exists``. Accepts an idempotency key.",
     request=SessionCreateIn, parameters=[IDEMPOTENCY_KEY], responses={201: SessionOut}, tags=["sessions"]
 )
 session_detail = extend_schema(
+    summary="Read a session",
+    description="With its ``ETag``; a matching ``If-None-Match`` answers 304 with no body.",
     parameters=[CHANNEL_PARAM, IF_NONE_MATCH], responses={200: SessionOut, 304: None}, tags=["sessions"]
 )
 session_modify = extend_schema(
+    summary="Apply ops to a session",
+    description="Preconditions: ``If-Match`` or the body's ``rev`` (stale: 412 with ``current_rev``; 428 when "
+    "the channel requires one and none is given). Accepts an idempotency key.",
     request=ModifyIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses=SessionOut, tags=["sessions"]
 )
 session_commit = extend_schema(
+    summary="Commit a session into an order",
+    description="Exactly once per idempotency key; a committed session answers 409 ``already_committed`` "
+    "with its ``order_ref``, blocking issues 409 ``commit_blocked``.",
     request=CommitIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={201: CommitOut}, tags=["sessions"]
 )
-session_abandon = extend_schema(request=ChannelIn, parameters=[IF_MATCH], responses=SessionOut, tags=["sessions"])
-session_resolve = extend_schema(request=ResolveIn, responses=SessionOut, tags=["sessions"])
+session_abandon = extend_schema(
+    summary="Abandon an open session", description="Honours ``If-Match`` when given.",
+    request=ChannelIn, parameters=[IF_MATCH], responses=SessionOut, tags=["sessions"],
+)
+session_resolve = extend_schema(
+    summary="Resolve an issue with one of its actions",
+    description="Applies the chosen action of one of the session's issues.",
+    request=ResolveIn, responses=SessionOut, tags=["sessions"],
+)
 order_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("channel_code", "Filter."), _q("status", "Filter."),
                 OpenApiParameter("created_after", str, OpenApiParameter.QUERY, description="ISO 8601."),
                 OpenApiParameter("created_before", str, OpenApiParameter.QUERY, description="ISO 8601.")],
+    summary="List orders", description="Newest first, cursor-paginated.",
     responses=OrderPage, tags=["orders"], operation_id="orders_list",
 )
-order_detail = extend_schema(parameters=[IF_NONE_MATCH], responses={200: OrderOut, 304: None}, tags=["orders"])
-order_transition = extend_schema(request=TransitionIn, parameters=[IF_MATCH], responses=OrderOut, tags=["orders"])
+order_detail = extend_schema(
+    summary="Read an order",
+    description="With its items and ``ETag``; a matching ``If-None-Match`` answers 304 with no body.",
+    parameters=[IF_NONE_MATCH], responses={200: OrderOut, 304: None}, tags=["orders"],
+)
+order_transition = extend_schema(
+    summary="Move an order to another status",
+    description="Along the channel's flow; any other move is 409 ``transition_not_allowed``.",
+    request=TransitionIn, parameters=[IF_MATCH], responses=OrderOut, tags=["orders"],
+)
 order_stream = extend_schema(
     parameters=[_q("after", "The cursor of the previous answer."),
                 OpenApiParameter("timeout", float, OpenApiParameter.QUERY, description="Seconds to wait."),
                 _q("channel_code", "Filter.")],
+    summary="Follow committed orders",
+    description="Orders committed after the cursor, oldest first, at most 100, and the next cursor; with none "
+    "the request waits up to ``timeout`` seconds (bounded by ``STREAM_MAX_TIMEOUT_SECONDS``).",
     responses=StreamOut, tags=["orders"],
 )
 directive_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("status", "queued, running, done or failed."), _q("topic", "Filter.")],
+    summary="List directives", description="Operators only (403 otherwise). Newest first, cursor-paginated.",
     responses=DirectivePage, tags=["directives"],
 )
-directive_retry = extend_schema(request=EmptyIn, responses=DirectiveOut, tags=["directives"])
+directive_retry = extend_schema(
+    summary="Retry a failed directive",
+    description="Operators only (403 otherwise): failed goes back to queued with its attempts at 0.",
+    request=EmptyIn, responses=DirectiveOut, tags=["directives"],
+)
 
 HEADERS = {
     "ETag": {"schema": {"type": "string"}, "description": "The resource's strong ETag."},
@@ -349,20 +394,38 @@ def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     return result
 
 
+SETTINGS: dict[str, Any] = {
+    "TITLE": "omniman",
+    "DESCRIPTION": "Sessions of ops, exactly-once commits, orders and directives.",
+    "VERSION": __version__,
+    "PREPROCESSING_HOOKS": ["omniman_api.schema.only_omniman"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "omniman_api.schema.postprocess",
+    ],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+
+def document(urlconf: str | None = "omniman_api.urls") -> dict[str, Any]:
+    """The OpenAPI document that ``schema/`` serves, without a request.
+
+    With the default ``urlconf`` the paths are relative to where the host mounts
+    ``omniman_api.urls`` (``/sessions/``); ``urlconf=None`` uses the host's
+    ``ROOT_URLCONF`` and so its prefix (``/api/sessions/``). The docs' HTTP reference
+    is generated from this (``docs/_ext/openapi_reference.py``)."""
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.settings import patched_settings
+
+    with patched_settings(SETTINGS):
+        return SchemaGenerator(urlconf=urlconf).get_schema(request=None, public=True)
+
+
 class SchemaView(SpectacularAPIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
-    custom_settings = {
-        "TITLE": "omniman",
-        "DESCRIPTION": "Sessions of ops, exactly-once commits, orders and directives.",
-        "PREPROCESSING_HOOKS": ["omniman_api.schema.only_omniman"],
-        "POSTPROCESSING_HOOKS": [
-            "drf_spectacular.hooks.postprocess_schema_enums",
-            "omniman_api.schema.postprocess",
-        ],
-        "COMPONENT_SPLIT_REQUEST": True,
-    }
+    custom_settings = SETTINGS
 
     def get_authenticators(self) -> list[Any]:
         return []
