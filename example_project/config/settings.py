@@ -50,6 +50,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Compresses lists and the order stream for clients that accept gzip (Django's
+    # GZipMiddleware with its BREACH padding), and leaves answers with a strong ETag
+    # alone so that If-Match keeps working: see omniman_api.middleware.
+    "omniman_api.middleware.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ (the admin's and the pages' files) under gunicorn too.
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -23,6 +23,7 @@ print(json.dumps({
     "reject_lost": app.conf.task_reject_on_worker_lost, "prefetch": app.conf.worker_prefetch_multiplier,
     "beat": {k: v["task"] for k, v in app.conf.beat_schedule.items()},
     "default_queue": app.conf.task_default_queue, "directive_queue": settings.OMNIMAN["DIRECTIVE_QUEUE"],
+    "middleware": settings.MIDDLEWARE,
 }))
 """
 
@@ -48,6 +49,8 @@ def test_defaults_need_no_server() -> None:
     assert got["cache"] == "django.core.cache.backends.locmem.LocMemCache"
     assert got["debug"] is True
     assert got["silk"] is False
+    # Lists go out gzip-compressed, ETag answers as they are (tests/api/test_gzip.py).
+    assert got["middleware"][0] == "omniman_api.middleware.GZipMiddleware"
 
 
 def test_production_environment() -> None:
