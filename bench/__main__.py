@@ -19,7 +19,9 @@ from typing import Any
 
 from bench import env
 
-SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain", "profile"]
+SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain", "profile", "silk", "payload"]
+# Scenarios on SQLite only: they need no migrated PostgreSQL template.
+SQLITE_ONLY = {"silk", "payload"}
 
 
 def run_inproc(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     chosen = args.only or SCENARIOS
     started = time.time()
     env.ensure_redis()
-    env.log("migrating the template database")
-    env.make_template()
+    needs_pg = not SQLITE_ONLY.issuperset(chosen)
+    if needs_pg:
+        env.log("migrating the template database")
+        env.make_template()
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         "locust": scenarios.run_locust,
         "explain": scenarios.run_explain,
         "profile": scenarios.run_profile,
+        "silk": scenarios.run_silk,
+        "payload": scenarios.run_payload,
     }
     for name in chosen:
         t0 = time.time()
@@ -80,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             env.log(f"{name} failed: {exc!r}")
             results["errors"][name] = "".join(traceback.format_exception(exc))[-4000:]
         env.log(f"{name} took {time.time() - t0:.0f} s")
-    env.drop_db(env.TEMPLATE)
+    if needs_pg:
+        env.drop_db(env.TEMPLATE)
     results["seconds"] = round(time.time() - started, 1)
     out = Path(args.out) if args.out else env.results_dir(args.quick) / "latest.json"
     if args.merge and out.exists():

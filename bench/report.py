@@ -63,6 +63,21 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             a, b = pr[f"{name}-api"]["cpu_us_per_req"], pr[f"{name}-bare"]["cpu_us_per_req"]
             out.append(("profile", f"{name} CPU per request", f"x{_f(a / b)} ({a:.0f} vs {b:.0f} us, API vs bare)",
                         "", ""))
+    si = sc.get("silk")
+    if si:
+        out.append(("silk", "modify, silk on vs off", f"x{_f(si['ratio']['median'])} ({si['on_ms']['median']:.1f} "
+                    f"vs {si['off_ms']['median']:.1f} ms), p95 x{_f(si['ratio']['p95'])}", "", ""))
+    pa = sc.get("payload")
+    if pa:
+        for case, c in pa["sizes"].items():
+            out.append(("payload", f"{case} gzipped", f"{c['plain_bytes'] / 1000:.1f} -> {c['gzip_bytes'] / 1000:.1f} KB"
+                        f" ({100 * c['ratio']:.1f} %)", "", ""))
+        g = pa["gzip_one_page"]
+        out.append(("payload", "gzip one sessions page", f"{g['us']['median']:.0f} us (min {g['us']['min']:.0f})",
+                    "", ""))
+        r = pa["render_500_lines"]
+        out.append(("payload", "render 500 lines", f"orjson {r['us']['orjson']['median']:.0f} us vs DRF JSONRenderer "
+                    f"{r['us']['drf_json']['median']:.0f} us (x{_f(r['ratio']['median'])})", "", ""))
     lo = sc.get("locust")
     if lo:
         out.append(("locust", "seed workload", f"{lo['rps']:.0f} req/s, {lo['failures']} failures "

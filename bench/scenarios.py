@@ -102,3 +102,23 @@ def run_profile(args: argparse.Namespace) -> dict[str, Any]:
     out = _module("bench.profile", env.bench_env(db=db), str(outdir), "50" if args.quick else "200")
     env.drop_db(db)
     return {"dir": str(outdir.relative_to(env.ROOT)), "per_request": out}
+
+
+def run_silk(args: argparse.Namespace) -> dict[str, Any]:
+    """What django-silk costs on a modify: ``example_project/prod/measure_silk.py``
+    (two gunicorn servers of the example on SQLite, silk off and on, interleaved)."""
+    script = env.ROOT / "example_project" / "prod" / "measure_silk.py"
+    requests = 100 if args.quick else 300
+    ports = f"{env.PORT_BASE + 30},{env.PORT_BASE + 31}"
+    proc = subprocess.run([sys.executable, str(script), "--requests", str(requests), "--ports", ports, "--json"],
+                          cwd=env.ROOT, stdout=subprocess.PIPE, check=True)
+    out = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    out["command"] = "python example_project/prod/measure_silk.py"
+    return out
+
+
+def run_payload(args: argparse.Namespace) -> dict[str, Any]:
+    """Answer sizes plain and gzipped, the gzip time and orjson vs DRF rendering (``bench.payload``)."""
+    with tempfile.TemporaryDirectory(prefix="omniman_bench_payload_") as tmp:
+        e = env.bench_env(sqlite=str(Path(tmp) / "payload.sqlite3"))
+        return _module("bench.payload", e, *(["--quick"] if args.quick else []))

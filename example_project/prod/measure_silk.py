@@ -1,14 +1,15 @@
 #!/usr/bin/env python
 """Measure what django-silk costs on a modify.
 
-    python example_project/prod/measure_silk.py [--requests 300]
+    python example_project/prod/measure_silk.py [--requests 300] [--ports 8530,8531] [--json]
 
 For each mode (silk off, silk on with ``OMNIMAN_SILK=1``) it migrates and seeds a
 fresh SQLite database, serves the example with gunicorn (one sync worker, DEBUG
 off) and opens a ``pos`` session with one line. Then it times modifies
 (``set_qty``, each with its rev) from this process, one request at a time,
 alternating between the two servers, after a warm-up. It prints the median and the
-95th percentile of each mode and their ratio.
+95th percentile of each mode and their ratio (``--json``: one JSON line instead).
+``python -m bench --only silk`` runs it and keeps its figures with the bench's results.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def post(url: str, body: dict, token: str) -> dict:
 class Server:
     """One mode: a freshly seeded SQLite database served by gunicorn, one session with one line."""
 
-    def __init__(self, silk: bool) -> None:
+    def __init__(self, silk: bool, port: int | None = None) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="omniman-silk-"))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "CELERY_", "REDIS_"))}
         env.update({
@@ -68,7 +69,7 @@ class Server:
             subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True, capture_output=True)
         self.token = subprocess.run([*manage, "omniman_token", "silk", "--channels", "pos"], cwd=ROOT, env=env,
                                     check=True, capture_output=True, text=True).stdout.strip()
-        port = free_port()
+        port = port or free_port()
         gunicorn = Path(sys.executable).parent / "gunicorn"
         self.process = subprocess.Popen(
             [str(gunicorn if gunicorn.exists() else "gunicorn"), "--chdir", str(EXAMPLE), "config.wsgi:application",
@@ -104,8 +105,11 @@ class Server:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--ports", default="", help="two ports for the servers (default: free ones)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
-    servers = {False: Server(silk=False), True: Server(silk=True)}
+    ports = [int(p) for p in args.ports.split(",")] if args.ports else [0, 0]
+    servers = {False: Server(silk=False, port=ports[0]), True: Server(silk=True, port=ports[1])}
     timings: dict[bool, list[float]] = {False: [], True: []}
     try:
         # Interleaved, the order swapped each round, so that the neighbours' load
@@ -123,6 +127,14 @@ def main() -> None:
         q = statistics.quantiles(values, n=20)
         results[silk] = (statistics.median(values) * 1000, q[18] * 1000)
     off, on = results[False], results[True]
+    if args.json:
+        print(json.dumps({
+            "requests": args.requests, "warmup": WARMUP,
+            "setup": "modify (set_qty), interleaved, gunicorn 1 sync worker, SQLite, DEBUG off",
+            "off_ms": {"median": off[0], "p95": off[1]}, "on_ms": {"median": on[0], "p95": on[1]},
+            "ratio": {"median": on[0] / off[0], "p95": on[1] / off[1]},
+        }))
+        return
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d')}")
     print(f"modify (set_qty), {args.requests} requests per mode, interleaved, gunicorn 1 sync worker, SQLite")
