@@ -60,6 +60,8 @@ OMNIMAN = {
     "DIRECTIVE_BACKEND": os.environ.get("BENCH_DIRECTIVES", "inline"),
     "HANDLERS": {"bench.noop": "bench.tasks.noop_handler"},
     "AUTODISCOVER": False,
+    # BENCH_ASYNC_COMMIT=0 measures the directives scenario with every worker write durable.
+    "DIRECTIVE_ASYNC_COMMIT": os.environ.get("BENCH_ASYNC_COMMIT", "1") != "0",
 }
 
 REST_FRAMEWORK = {

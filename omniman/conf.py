@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "DIRECTIVE_REAPER_INTERVAL_SECONDS": 5.0,
     # Most directives one reaper pass dispatches.
     "DIRECTIVE_REAPER_BATCH": 1000,
+    # PostgreSQL: a worker's claim, and the outcome of a handler that wrote nothing, commit
+    # without waiting for the WAL flush (a database crash can only make them run again).
+    "DIRECTIVE_ASYNC_COMMIT": True,
 }
 
 _TYPES: dict[str, type | tuple[type, ...]] = {
@@ -76,6 +79,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "DIRECTIVE_DISPATCH_PAUSE_SECONDS": (int, float),
     "DIRECTIVE_REAPER_INTERVAL_SECONDS": (int, float),
     "DIRECTIVE_REAPER_BATCH": int,
+    "DIRECTIVE_ASYNC_COMMIT": bool,
 }
 
 

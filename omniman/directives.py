@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -124,8 +124,9 @@ def claim(pk: int) -> Directive | None:
     """queued and due → running, attempts + 1, with a lease; None if another worker has it."""
     now = timezone.now()
     lease = now + timedelta(seconds=conf.get("DIRECTIVE_LEASE_SECONDS"))
-    if connection.vendor == "postgresql":
-        return _claim_returning(pk, now, lease)
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor == "postgresql":
+        return _claim_returning(conn, pk, now, lease)
     claimed = Directive.objects.filter(pk=pk, status=Status.QUEUED, available_at__lte=now).update(
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now
     )
@@ -137,45 +138,57 @@ def claim(pk: int) -> Directive | None:
     return directive
 
 
-def _claim_returning(pk: int, now: Any, lease: Any) -> Directive | None:
+#: PostgreSQL: commit the statement it ends without waiting for the WAL flush. Used on
+#: the claim and on the outcome of a handler that wrote nothing, when
+#: ``DIRECTIVE_ASYNC_COMMIT`` is on: a database crash can only forget such a write by
+#: forgetting everything after it, and a forgotten claim or outcome runs the directive
+#: again (delivery is at least once). A later synchronous commit (a handler's own
+#: writes, any request's) flushes it.
+_ASYNC_COMMIT = "set_config('synchronous_commit', 'off', true)"
+
+
+def _claim_returning(conn: Any, pk: int, now: Any, lease: Any) -> Directive | None:
     """The claim in one round trip (``UPDATE … RETURNING``), through a plain cursor:
     the ORM's compile and ``RawQuerySet`` cost more CPU than the round trip itself."""
-    sql, converters = _claim_sql()
-    with connection.cursor() as cursor:
+    # Inside a caller's transaction the setting would last until that one commits.
+    async_commit = conf.get("DIRECTIVE_ASYNC_COMMIT") and not conn.in_atomic_block
+    sql, converters, width = _claim_sql(conn, async_commit)
+    with conn.cursor() as cursor:
         cursor.execute(sql, [Status.RUNNING, lease, now, pk, Status.QUEUED, now])
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
+    values = list(row[:width])
     for i, field, convs in converters:
         for convert in convs:
-            values[i] = convert(values[i], field, connection)
-    return Directive.from_db(connection.alias, None, values)
+            values[i] = convert(values[i], field, conn)
+    return Directive.from_db(conn.alias, None, values)
 
 
-_CLAIM_SQL: dict[str, tuple[str, list[tuple[int, Any, list[Any]]]]] = {}
+_CLAIM_SQL: dict[tuple[str, bool], tuple[str, list[tuple[int, Any, list[Any]]], int]] = {}
 
 
-def _claim_sql() -> tuple[str, list[tuple[int, Any, list[Any]]]]:
-    """The claim statement and the converters of its returned columns, built once per
-    database alias."""
-    cached = _CLAIM_SQL.get(connection.alias)
+def _claim_sql(conn: Any, async_commit: bool) -> tuple[str, list[tuple[int, Any, list[Any]]], int]:
+    """The claim statement, the converters of its returned columns and how many
+    columns are the row's, built once per database alias."""
+    cached = _CLAIM_SQL.get((conn.alias, async_commit))
     if cached is None:
-        quote = connection.ops.quote_name
+        quote = conn.ops.quote_name
         table = Directive._meta.db_table
         fields = Directive._meta.concrete_fields
         converters = []
         for i, field in enumerate(fields):
             col = field.get_col(table)
-            convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            convs = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
             if convs:
                 converters.append((i, col, convs))
+        returning = [quote(f.column) for f in fields] + ([_ASYNC_COMMIT] if async_commit else [])
         sql = (
             f"UPDATE {quote(table)} SET status = %s, attempts = attempts + 1, lease_until = %s, "
             "updated_at = %s WHERE id = %s AND status = %s AND available_at <= %s RETURNING "
-            + ", ".join(quote(f.column) for f in fields)
+            + ", ".join(returning)
         )
-        cached = _CLAIM_SQL[connection.alias] = (sql, converters)
+        cached = _CLAIM_SQL[conn.alias, async_commit] = (sql, converters, len(fields))
     return cached
 
 
@@ -224,7 +237,7 @@ def run_directive(pk: int) -> str | None:
                     recorded = True
         else:
             handler(directive, ctx)
-        if not recorded and not _record(directive, Status.DONE, ""):
+        if not recorded and not _record(directive, Status.DONE, "", bookkeeping_only=True):
             raise _LeaseLost
     except _LeaseLost:
         log.warning(
@@ -253,10 +266,11 @@ def _nothing_written_yet() -> bool:
     """True when the handler sent no statement in its transaction (PostgreSQL starts
     one lazily): its outcome then needs no transaction, which saves two round trips
     for handlers that only talk to outside services."""
-    if connection.vendor != "postgresql" or connection.connection is None:
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql" or conn.connection is None:
         return False
     # psycopg 3 and psycopg2 both report libpq's PQTRANS_IDLE (0) here.
-    status = getattr(getattr(connection.connection, "info", None), "transaction_status", None)
+    status = getattr(getattr(conn.connection, "info", None), "transaction_status", None)
     return status is not None and int(status) == 0
 
 
@@ -270,15 +284,25 @@ def _owned(directive: Directive) -> Q:
     )
 
 
-def _record(directive: Directive, status: str, error: str) -> bool:
+def _record(directive: Directive, status: str, error: str, *, bookkeeping_only: bool = False) -> bool:
     """Write the outcome if this claim still owns the row (see :func:`_owned`); one
-    ``UPDATE`` through a plain cursor (it runs once per directive: no ORM compile)."""
-    adapt = connection.ops.adapt_datetimefield_value
-    table = connection.ops.quote_name(Directive._meta.db_table)
-    with connection.cursor() as cursor:
+    ``UPDATE`` through a plain cursor (it runs once per directive: no ORM compile).
+
+    ``bookkeeping_only``: the statement commits on its own and carries no write of the
+    handler, so it may commit asynchronously (see :data:`_ASYNC_COMMIT`)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    adapt = conn.ops.adapt_datetimefield_value
+    table = conn.ops.quote_name(Directive._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET status = %s, last_error = %s, lease_until = NULL, updated_at = %s "
+        "WHERE id = %s AND status = %s AND attempts = %s AND lease_until = %s"
+    )
+    if (bookkeeping_only and conn.vendor == "postgresql" and not conn.in_atomic_block
+            and conf.get("DIRECTIVE_ASYNC_COMMIT")):
+        sql += f" RETURNING {_ASYNC_COMMIT}"
+    with conn.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET status = %s, last_error = %s, lease_until = NULL, updated_at = %s "
-            "WHERE id = %s AND status = %s AND attempts = %s AND lease_until = %s",
+            sql,
             [status, error[:MAX_ERROR_CHARS], adapt(timezone.now()), directive.pk, Status.RUNNING,
              directive.attempts, adapt(directive.lease_until)],
         )

@@ -305,3 +305,67 @@ def test_a_directive_costs_two_statements_on_postgresql(handlers):
     # Django logs BEGIN/COMMIT around the handler; psycopg sends neither when the
     # handler ran no statement. The outcome comes after, on its own.
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE", "BEGIN", "COMMIT", "UPDATE"]
+
+
+def _claim_and_outcome_sql(pk):
+    with CaptureQueriesContext(connection) as queries:
+        status = directives.run_directive(pk)
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    return status, updates
+
+
+def _synchronous_commit():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_the_claim_and_a_bare_outcome_commit_without_waiting_for_the_wal_flush(handlers):
+    """Both are omniman's own bookkeeping, each its own transaction: losing one in a
+    database crash only runs the directive again. The setting lasts for that one
+    statement: the handler and the next statement run as the host configured."""
+    seen = []
+    handlers("t.outside", directives.non_atomic(lambda d, ctx: seen.append(_synchronous_commit())))
+    with transaction.atomic():
+        d = enqueue("t.outside", {}, delay=0.001)
+    time.sleep(0.002)
+    status, (claim, outcome) = _claim_and_outcome_sql(d.pk)
+    assert status == "done"
+    assert "synchronous_commit" in claim and "synchronous_commit" in outcome
+    assert seen == ["on"] and _synchronous_commit() == "on"
+
+
+@pytest.mark.postgres
+def test_the_outcome_of_a_handler_that_wrote_commits_durably_with_its_writes(handlers):
+    def write(d, ctx):
+        Directive.objects.filter(pk=d.pk).update(last_error="written by the handler")
+
+    handlers("t.writes", write)
+    with transaction.atomic():
+        d = enqueue("t.writes", {}, delay=0.001)
+    time.sleep(0.002)
+    status, (claim, handler_write, outcome) = _claim_and_outcome_sql(d.pk)
+    assert status == "done"
+    assert "synchronous_commit" in claim
+    assert "synchronous_commit" not in handler_write and "synchronous_commit" not in outcome
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("how", ["setting off", "inside a transaction"])
+def test_every_worker_write_is_durable_when_the_setting_is_off_or_inside_a_transaction(
+        handlers, settings, how):
+    handlers("t.outside", lambda d, ctx: None)
+    if how == "setting off":
+        settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_ASYNC_COMMIT": False}
+    with transaction.atomic():
+        d = enqueue("t.outside", {}, delay=0.001)
+    time.sleep(0.002)
+    if how == "setting off":
+        status, updates = _claim_and_outcome_sql(d.pk)
+    else:
+        with transaction.atomic():
+            status, updates = _claim_and_outcome_sql(d.pk)
+            assert _synchronous_commit() == "on"
+    assert status == "done" and len(updates) == 2
+    assert not [sql for sql in updates if "synchronous_commit" in sql]
