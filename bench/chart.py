@@ -62,7 +62,7 @@ def draw(results: dict[str, Any], path: Path) -> None:
     if d:
         labels.append("directives: drain time, omniman / raw Celery")
         values.append(1 / d["throughput"]["ratio"]["median"])
-    _bars(axes[1][1], labels, values, "scale: cost ratio (goal <= 1.2); directives: time ratio (no goal)", 1.2,
+    _bars(axes[1][1], labels, values, "scale: cost ratio (goal <= 1.2); directives: time ratio (goal <= 2)", 1.2,
           neutral=1 if d else 0)
     m = results.get("machine", {})
     fig.suptitle(f"omniman bench {results.get('date', '')} ({results.get('mode')}) - {m.get('cores')} cores "
