@@ -123,14 +123,15 @@ def commit_session(
         idempotency.check_key(idempotency_key)
         if fingerprint is None:
             fingerprint = idempotency.fingerprint("commit", session_key)
-    in_outer = transaction.get_connection().in_atomic_block
     for attempt in range(1, REF_ATTEMPTS + 1):
         try:
             return _commit_once(channel, session_key, idempotency_key, fingerprint, if_match, actor)
         except IntegrityError:
-            # A ref collision (or a key recorded at the same instant by a commit of another
-            # session): run again; the next run finds the record or draws a new ref.
-            if in_outer or attempt == REF_ATTEMPTS:
+            # A ref collision, or the same key recorded meanwhile by a commit of another
+            # session: run again (inside a caller's transaction, _commit_once's block is a
+            # savepoint, rolled back, so the transaction goes on); the next run finds the
+            # record (read committed: the other commit is visible now) or draws a new ref.
+            if attempt == REF_ATTEMPTS:
                 raise
             logger.warning("commit retried after an integrity error session_key=%s", session_key)
     raise AssertionError("unreachable")

@@ -94,10 +94,22 @@ def test_concurrent_commits_of_different_sessions_get_gap_free_stream_positions(
     assert seqs == list(range(1, 13))
 
 
-def test_one_key_on_two_sessions_at_once_never_answers_with_the_other_order(pos):
+@pytest.mark.parametrize("outer", [False, True], ids=["own transaction", "caller's transaction"])
+def test_one_key_on_two_sessions_at_once_never_answers_with_the_other_order(pos, outer):
+    """Inside a caller's transaction too: the loser's insert of the key waits for the
+    winner's commit, then fails; its savepoint is rolled back and the retry finds the
+    winner's key (another request: ``idempotency_key_reused``), not an IntegrityError."""
+    from django.db import transaction
+
+    def commit(i):
+        if not outer:
+            return commit_session(channel="pos", session_key="AB"[i % 2], idempotency_key="SHARED")
+        with transaction.atomic():
+            return commit_session(channel="pos", session_key="AB"[i % 2], idempotency_key="SHARED")
+
     open_session("A")
     open_session("B")
-    results = race(8, lambda i: commit_session(channel="pos", session_key="AB"[i % 2], idempotency_key="SHARED"))
+    results = race(8, commit)
     order = Order.objects.get()
     for i, r in enumerate(results):
         key = "AB"[i % 2]
