@@ -122,8 +122,18 @@ def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path:
     ticket.find_element(By.CSS_SELECTOR, 'button[data-to="preparing"]').click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-preparing article[data-ref="{ref}"]'))
     browser.save_screenshot(str(screenshot_dir(tmp_path) / "kds.png"))
-    order = example.request("GET", f"/api/orders/{ref}/", token=example.manage("omniman_token", "demo").stdout.strip())
+    demo = example.manage("omniman_token", "demo").stdout.strip()
+    order = example.request("GET", f"/api/orders/{ref}/", token=demo)
     assert order.body["status"] == "preparing"
+
+    # Another screen moves the second order: the stream brings only new orders, so this
+    # display learns of the move when it re-reads the newest ones (every 15 s; here at once).
+    moved = example.request("POST", f"/api/orders/{second}/transition/", {"to": "preparing"}, token=demo)
+    assert moved.status == 200, moved.body
+    assert browser.find_elements(By.CSS_SELECTOR, f'#col-new article[data-ref="{second}"]')
+    browser.execute_async_script("refreshShown().then(arguments[arguments.length - 1]);")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-preparing article[data-ref="{second}"]'))
+    assert not browser.find_elements(By.CSS_SELECTOR, f'#col-new article[data-ref="{second}"]')
 
 
 def test_stale_rev_in_two_tabs_is_shown_and_reconciled(example: Example, browser) -> None:
