@@ -31,7 +31,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -97,10 +97,12 @@ def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
     if conf.get("DIRECTIVE_QUEUE"):
         options["queue"] = conf.get("DIRECTIVE_QUEUE")
     sent = 0
+    # Every id here is due by this process's clock: say when, for workers whose clocks lag.
+    sent_at = timezone.now().timestamp()
     try:
         with task.app.producer_or_acquire() as producer:
             for pk in ids:
-                task.apply_async((pk,), producer=producer, **options)
+                task.apply_async((pk, sent_at), producer=producer, **options)
                 sent += 1
     except Exception as exc:
         _paused_until = time.monotonic() + conf.get("DIRECTIVE_DISPATCH_PAUSE_SECONDS")
@@ -120,14 +122,22 @@ def mark_unsent(ids: Sequence[int]) -> None:
 # -- claim and run ----------------------------------------------------------
 
 
-def claim(pk: int) -> Directive | None:
-    """queued and due → running, attempts + 1, with a lease; None if another worker has it."""
+def claim(pk: int, *, due_by: datetime | None = None) -> Directive | None:
+    """queued and due → running, attempts + 1, with a lease; None if another worker has it.
+
+    Due means ``available_at`` is not after this process's clock, or not after
+    ``due_by``: the clock of the process that sent the directive when it found it due
+    (the committing request, the reaper). Without it, a worker whose clock lags
+    behind the sender's by more than the broker's delivery time would refuse every
+    fresh directive, and each would wait for the reaper's next re-send. A message
+    sent before a retry pushed ``available_at`` forward still finds the row not due."""
     now = timezone.now()
     lease = now + timedelta(seconds=conf.get("DIRECTIVE_LEASE_SECONDS"))
+    due = max(now, due_by) if due_by is not None else now
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.vendor == "postgresql":
-        return _claim_returning(conn, pk, now, lease)
-    claimed = Directive.objects.filter(pk=pk, status=Status.QUEUED, available_at__lte=now).update(
+        return _claim_returning(conn, pk, now, lease, due)
+    claimed = Directive.objects.filter(pk=pk, status=Status.QUEUED, available_at__lte=due).update(
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now
     )
     if not claimed:
@@ -147,14 +157,14 @@ def claim(pk: int) -> Directive | None:
 _ASYNC_COMMIT = "set_config('synchronous_commit', 'off', true)"
 
 
-def _claim_returning(conn: Any, pk: int, now: Any, lease: Any) -> Directive | None:
+def _claim_returning(conn: Any, pk: int, now: Any, lease: Any, due: Any) -> Directive | None:
     """The claim in one round trip (``UPDATE … RETURNING``), through a plain cursor:
     the ORM's compile and ``RawQuerySet`` cost more CPU than the round trip itself."""
     # Inside a caller's transaction the setting would last until that one commits.
     async_commit = conf.get("DIRECTIVE_ASYNC_COMMIT") and not conn.in_atomic_block
     sql, converters, width = _claim_sql(conn, async_commit)
     with conn.cursor() as cursor:
-        cursor.execute(sql, [Status.RUNNING, lease, now, pk, Status.QUEUED, now])
+        cursor.execute(sql, [Status.RUNNING, lease, now, pk, Status.QUEUED, due])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -207,10 +217,11 @@ class _LeaseLost(Exception):
     pass
 
 
-def run_directive(pk: int) -> str | None:
+def run_directive(pk: int, *, due_by: datetime | None = None) -> str | None:
     """Claim and run one directive; returns its new status, or None when it was not
-    claimed (another worker has it, it is not due, or it is finished)."""
-    directive = claim(pk)
+    claimed (another worker has it, it is not due, or it is finished). ``due_by``:
+    see :func:`claim`."""
+    directive = claim(pk, due_by=due_by)
     if directive is None:
         logger.debug("directive %s not claimed (not queued and due)", pk)
         return None

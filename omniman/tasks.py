@@ -6,15 +6,22 @@ delivery harmless. Neither task stores a result."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from celery import shared_task
 
 from omniman import directives
 
 
 @shared_task(name="omniman.run_directive", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def run_directive_task(directive_id: int) -> str | None:
-    """Claim and run one directive (a no-op when another worker has it)."""
-    return directives.run_directive(directive_id)
+def run_directive_task(directive_id: int, sent_at: float | None = None) -> str | None:
+    """Claim and run one directive (a no-op when another worker has it).
+
+    ``sent_at`` is the sender's clock (a POSIX timestamp) when it found the directive
+    due: a worker whose clock lags behind still claims it (see
+    :func:`omniman.directives.claim`)."""
+    due_by = datetime.fromtimestamp(sent_at, tz=UTC) if sent_at is not None else None
+    return directives.run_directive(directive_id, due_by=due_by)
 
 
 @shared_task(name="omniman.reap_directives", ignore_result=True, expires=60)

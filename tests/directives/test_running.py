@@ -369,3 +369,46 @@ def test_every_worker_write_is_durable_when_the_setting_is_off_or_inside_a_trans
             assert _synchronous_commit() == "on"
     assert status == "done" and len(updates) == 2
     assert not [sql for sql in updates if "synchronous_commit" in sql]
+
+
+def _lagging_clock(monkeypatch, seconds):
+    """This process's clock, ``seconds`` behind the one that wrote the rows."""
+    real = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real() - timedelta(seconds=seconds))
+
+
+def test_a_worker_whose_clock_lags_claims_what_its_sender_found_due(handlers, monkeypatch):
+    """The sender (the committing request, the reaper) says when it found the
+    directive due; a worker 2 s behind would otherwise find every fresh directive not
+    due yet and leave it to the reaper's re-send, a minute later."""
+    from omniman.tasks import run_directive_task
+
+    runs = []
+    handlers("t.a", lambda d, ctx: runs.append(d.pk))
+    with transaction.atomic():
+        first = enqueue("t.a", {}, delay=0.001)
+        second = enqueue("t.a", {}, delay=0.001)
+    time.sleep(0.002)
+    sent_at = timezone.now()
+    with monkeypatch.context() as m:
+        _lagging_clock(m, 2)
+        assert directives.run_directive(first.pk) is None  # not due by its own clock
+        assert directives.run_directive(first.pk, due_by=sent_at) == "done"
+        assert run_directive_task.run(second.pk, sent_at.timestamp()) == "done"
+    assert runs == [first.pk, second.pk]
+
+
+def test_a_message_sent_before_a_retry_does_not_run_it_early(handlers):
+    def later(d, ctx):
+        raise RetryLater("gateway busy", delay=60)
+
+    handlers("t.later", later)
+    with transaction.atomic():
+        d = enqueue("t.later", {}, delay=0.001)
+    time.sleep(0.002)
+    sent_at = timezone.now()
+    assert directives.run_directive(d.pk, due_by=sent_at) == "queued"
+    # The same message delivered again (a redelivery, a reaper's re-send racing it).
+    assert directives.run_directive(d.pk, due_by=sent_at) is None
+    d.refresh_from_db()
+    assert d.status == "queued" and d.attempts == 1
