@@ -326,6 +326,7 @@ def test_the_claim_and_a_bare_outcome_commit_without_waiting_for_the_wal_flush(h
     database crash only runs the directive again. The setting lasts for that one
     statement: the handler and the next statement run as the host configured."""
     seen = []
+    server_setting = _synchronous_commit()  # "on" unless the server was configured otherwise
     handlers("t.outside", directives.non_atomic(lambda d, ctx: seen.append(_synchronous_commit())))
     with transaction.atomic():
         d = enqueue("t.outside", {}, delay=0.001)
@@ -333,7 +334,7 @@ def test_the_claim_and_a_bare_outcome_commit_without_waiting_for_the_wal_flush(h
     status, (claim, outcome) = _claim_and_outcome_sql(d.pk)
     assert status == "done"
     assert "synchronous_commit" in claim and "synchronous_commit" in outcome
-    assert seen == ["on"] and _synchronous_commit() == "on"
+    assert seen == [server_setting] and _synchronous_commit() == server_setting
 
 
 @pytest.mark.postgres
@@ -356,6 +357,7 @@ def test_the_outcome_of_a_handler_that_wrote_commits_durably_with_its_writes(han
 def test_every_worker_write_is_durable_when_the_setting_is_off_or_inside_a_transaction(
         handlers, settings, how):
     handlers("t.outside", lambda d, ctx: None)
+    server_setting = _synchronous_commit()
     if how == "setting off":
         settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_ASYNC_COMMIT": False}
     with transaction.atomic():
@@ -366,7 +368,7 @@ def test_every_worker_write_is_durable_when_the_setting_is_off_or_inside_a_trans
     else:
         with transaction.atomic():
             status, updates = _claim_and_outcome_sql(d.pk)
-            assert _synchronous_commit() == "on"
+            assert _synchronous_commit() == server_setting
     assert status == "done" and len(updates) == 2
     assert not [sql for sql in updates if "synchronous_commit" in sql]
 
