@@ -237,6 +237,10 @@ def run_directive(pk: int, *, due_by: datetime | None = None) -> str | None:
     if handler is None:
         # Retried: during a rolling deploy an old worker may not know a new topic yet.
         return _retry(directive, f"No handler registered for topic {directive.topic!r}.")
+    lease_seconds = registry.options_for(directive.topic).lease_seconds
+    if lease_seconds is not None and not _set_lease(directive, lease_seconds):
+        log.warning("directive %s (%s) was taken from this worker before it started", directive.pk, directive.topic)
+        return None
     try:
         recorded = False
         if getattr(handler, "omniman_atomic", True):
@@ -293,6 +297,17 @@ def _owned(directive: Directive) -> Q:
         attempts=directive.attempts,
         lease_until=directive.lease_until,
     )
+
+
+def _set_lease(directive: Directive, seconds: float) -> bool:
+    """Replace the claim's lease by the topic's own (one more statement, only for
+    topics that have one), before the handler runs and outside its transaction, so
+    the reaper sees it."""
+    lease = timezone.now() + timedelta(seconds=seconds)
+    if not Directive.objects.filter(_owned(directive)).update(lease_until=lease):
+        return False
+    directive.lease_until = lease
+    return True
 
 
 def _record(directive: Directive, status: str, error: str, *, bookkeeping_only: bool = False) -> bool:

@@ -3,6 +3,9 @@
 Register by decorator (``@registry.handler("stock.hold")``), by call
 (``registry.register_handler("stock.hold", fn)``) or by dotted path in
 ``OMNIMAN["HANDLERS"]`` and friends. A duplicate topic is an error.
+
+A handler may carry options for its topic (:class:`HandlerOptions`):
+``@registry.handler("export.build", max_attempts=3, lease_seconds=3600)``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,37 @@ class HandlerContext:
     def idempotency_key(self) -> str:
         """A key to give a gateway: the same on every attempt of this directive."""
         return f"omniman-directive-{self.directive_id}"
+
+
+@dataclass(frozen=True)
+class HandlerOptions:
+    """Per-topic overrides of the directive settings; ``None`` keeps the setting."""
+
+    #: ``max_attempts`` of new directives of this topic (``DIRECTIVE_MAX_ATTEMPTS``);
+    #: an explicit ``enqueue(..., max_attempts=)`` still wins.
+    max_attempts: int | None = None
+    #: How long a worker holds a running directive of this topic before the reaper
+    #: may queue it again (``DIRECTIVE_LEASE_SECONDS``): longer than the handler's
+    #: slowest run, or a second worker starts it while the first is still at it.
+    lease_seconds: float | None = None
+
+    @classmethod
+    def checked(cls, topic: str, max_attempts: Any = None, lease_seconds: Any = None) -> HandlerOptions:
+        def number(value: Any, kinds: tuple[type, ...], minimum: float, name: str) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum or value != value:
+                raise HandlerError(f"{name} of the handler for topic {topic!r} must be a number >= {minimum}, "
+                                   f"not {value!r}.")
+            return value
+
+        return cls(
+            max_attempts=number(max_attempts, (int,), 1, "max_attempts"),
+            lease_seconds=number(lease_seconds, (int, float), 0.001, "lease_seconds"),
+        )
+
+
+NO_OPTIONS = HandlerOptions()
 
 
 class Handler(Protocol):
@@ -84,28 +118,45 @@ class PricingBackend(Protocol):
 class Registry:
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
+        self.handler_options: dict[str, HandlerOptions] = {}
         self.modifiers: dict[str, Modifier] = {}
         self.validators: list[tuple[str, Validator]] = []
         self.resolvers: dict[str, IssueResolver] = {}
         self._settings_loaded = False
 
     # -- handlers ----------------------------------------------------------
-    def register_handler(self, topic: str, fn: Handler) -> Handler:
+    def register_handler(
+        self, topic: str, fn: Handler, *, max_attempts: int | None = None, lease_seconds: float | None = None
+    ) -> Handler:
+        """Register ``fn`` for ``topic``, with that topic's :class:`HandlerOptions`.
+
+        Registering the same function again with the same options does nothing
+        (an app imported twice); anything else for a known topic is an error."""
+        options = HandlerOptions.checked(topic, max_attempts, lease_seconds)
         existing = self.handlers.get(topic)
-        if existing is not None and existing is not fn:
+        if existing is not None and (existing is not fn or self.handler_options.get(topic, NO_OPTIONS) != options):
             raise HandlerError(f"A handler for topic {topic!r} is already registered: {existing!r}.")
         self.handlers[topic] = fn
+        if options != NO_OPTIONS:
+            self.handler_options[topic] = options
         return fn
 
-    def handler(self, topic: str) -> Callable[[Handler], Handler]:
+    def handler(
+        self, topic: str, *, max_attempts: int | None = None, lease_seconds: float | None = None
+    ) -> Callable[[Handler], Handler]:
         def decorate(fn: Handler) -> Handler:
-            return self.register_handler(topic, fn)
+            return self.register_handler(topic, fn, max_attempts=max_attempts, lease_seconds=lease_seconds)
 
         return decorate
 
     def get_handler(self, topic: str) -> Handler | None:
         self.load_settings()
         return self.handlers.get(topic)
+
+    def options_for(self, topic: str) -> HandlerOptions:
+        """The options registered with ``topic``'s handler (all ``None`` when none)."""
+        self.load_settings()
+        return self.handler_options.get(topic, NO_OPTIONS)
 
     # -- modifiers ---------------------------------------------------------
     def register_modifier(self, name: str, fn: Modifier) -> Modifier:
@@ -155,8 +206,15 @@ class Registry:
         if self._settings_loaded:
             return
         self._settings_loaded = True
-        for topic, path in conf.get("HANDLERS").items():
-            self.register_handler(topic, conf.import_path(path))
+        for topic, entry in conf.get("HANDLERS").items():
+            if isinstance(entry, dict):
+                options = {k: v for k, v in entry.items() if k != "path"}
+                unknown = set(options) - {"max_attempts", "lease_seconds"}
+                if unknown:
+                    raise HandlerError(f"Unknown option(s) {sorted(unknown)} for the handler of topic {topic!r}.")
+                self.register_handler(topic, conf.import_path(entry["path"]), **options)
+            else:
+                self.register_handler(topic, conf.import_path(entry))
         for path in conf.get("MODIFIERS"):
             self.register_modifier(path, conf.import_path(path))
         for entry in conf.get("VALIDATORS"):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from omniman import conf
 from omniman.models import Directive
+from omniman.registry import registry
 
 logger = logging.getLogger(__name__)
 
@@ -26,17 +27,25 @@ def enqueue_many(
 
     Must run inside the transaction of the change that causes them: a rolled-back
     change then leaves no directive (and sends nothing), and a committed one always
-    has its rows. ``delay`` seconds postpone the first attempt (the reaper sends it)."""
+    has its rows. ``delay`` seconds postpone the first attempt (the reaper sends it).
+    ``max_attempts`` defaults to the topic handler's option, then to
+    ``DIRECTIVE_MAX_ATTEMPTS``."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("directives must be enqueued inside the transaction of their change")
     now = timezone.now()
-    attempts = conf.get("DIRECTIVE_MAX_ATTEMPTS") if max_attempts is None else max_attempts
-    if attempts < 1:
+    if max_attempts is not None and max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    default_attempts = conf.get("DIRECTIVE_MAX_ATTEMPTS")
+
+    def attempts(topic: str) -> int:
+        if max_attempts is not None:
+            return max_attempts
+        return registry.options_for(topic).max_attempts or default_attempts
+
     available_at = now + timedelta(seconds=delay) if delay > 0 else now
     rows = [
-        Directive(topic=topic, payload=payload, max_attempts=attempts, available_at=available_at)
+        Directive(topic=topic, payload=payload, max_attempts=attempts(topic), available_at=available_at)
         for topic, payload in specs
     ]
     if not rows:

@@ -14,14 +14,15 @@ def handlers():
     """Register handlers for one test: ``handlers("topic", fn)``; removed afterwards."""
     added: list[str] = []
 
-    def register(topic, fn):
-        registry.register_handler(topic, fn)
+    def register(topic, fn, **options):
+        registry.register_handler(topic, fn, **options)
         added.append(topic)
         return fn
 
     yield register
     for topic in added:
         registry.handlers.pop(topic, None)
+        registry.handler_options.pop(topic, None)
 
 
 @pytest.fixture(autouse=True)
