@@ -125,7 +125,11 @@ class FakeGateway:
 gateway = FakeGateway()
 
 
-@registry.handler("payment.capture")
+# A gateway outage can last a while: more attempts than the default (backoff doubles
+# each time, capped at DIRECTIVE_BACKOFF_MAX_SECONDS), and a lease well above the
+# timeout a real gateway call would have, so no second worker starts a capture that
+# is still waiting.
+@registry.handler("payment.capture", max_attempts=10, lease_seconds=120)
 def capture_payment(directive: Any, ctx: HandlerContext) -> None:
     """Capture the order's total once, however often this runs.
 

@@ -125,6 +125,8 @@ def test_web_commit_runs_stock_check_then_payment_and_notification(example: Exam
     for topic in ("payment.capture", "notification.order_committed"):
         mine = [d for d in _directives(example, token, topic) if d["payload"].get("order_ref") == ref]
         assert [d["status"] for d in mine] == ["done"], topic
+        # The café's capture handler asks for more attempts than the default 5.
+        assert mine[0]["max_attempts"] == (10 if topic == "payment.capture" else 5), topic
 
 
 def test_web_refuses_to_commit_a_sold_out_product(example: Example, token: str) -> None:
