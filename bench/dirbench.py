@@ -69,9 +69,11 @@ def latencies(count: int) -> dict[str, Any]:
         modify_session(channel=ch, session_key=key, ops=[add_line_op()])
     t_om: dict[str, float] = {}
     t_raw: dict[str, float] = {}
+    commit_s: list[float] = []
     for key in keys:  # interleaved one by one, spaced so that nothing queues
         t_om[key] = time.time()
         commit_session(channel=ch, session_key=key)
+        commit_s.append(time.time() - t_om[key])
         time.sleep(0.02)
         t_raw[key] = time.time()
         raw_noop.apply_async(("rawlat", key), queue="bench_raw")
@@ -83,6 +85,7 @@ def latencies(count: int) -> dict[str, Any]:
         starts = {k.decode(): float(v) for k, v in r.hgetall(f"bench:start:{run}").items()}
         lat = [starts[k] - t0[k] for k in keys]
         out[name] = {"p50_ms": percentile(lat, 50) * 1000, "p99_ms": percentile(lat, 99) * 1000, "n": len(lat)}
+    out["commit_call"] = {"p50_ms": percentile(commit_s, 50) * 1000, "p99_ms": percentile(commit_s, 99) * 1000}
     out["note"] = ("omniman: from the call of commit_session (lock, order, items, directive row, "
                    "COMMIT, dispatch) to the handler's start; raw: from apply_async to the task's start")
     return out

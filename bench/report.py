@@ -61,6 +61,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         out.append(("directives", "commit -> handler start",
                     f"p50 {lat['omniman']['p50_ms']:.1f} ms, p99 {lat['omniman']['p99_ms']:.1f} ms "
                     f"(raw task p50 {lat['raw']['p50_ms']:.1f}, p99 {lat['raw']['p99_ms']:.1f})", "", ""))
+        if "commit_call" in lat:
+            out.append(("directives", "of which the commit_session call",
+                        f"p50 {lat['commit_call']['p50_ms']:.1f} ms, p99 {lat['commit_call']['p99_ms']:.1f} ms",
+                        "", ""))
     pr = sc.get("profile", {}).get("per_request", {})
     for name in ("modify", "get", "commit"):
         if f"{name}-api" in pr:
