@@ -121,6 +121,20 @@ class DirectiveOut(rf.Serializer):
     updated_at = rf.DateTimeField()
 
 
+class DirectiveMetricsOut(rf.Serializer):
+    queued = rf.IntegerField()
+    running = rf.IntegerField()
+    done = rf.IntegerField()
+    failed = rf.IntegerField()
+    oldest_queued_age_seconds = rf.FloatField(
+        help_text="Seconds since the oldest queued directive was created (0 when none is queued).")
+    oldest_due_wait_seconds = rf.FloatField(
+        help_text="Seconds the longest-waiting due directive has been due (0 when none is): above a few "
+                  "reaper intervals, workers or the reaper are not keeping up.")
+    expired_leases = rf.IntegerField(help_text="Running directives whose lease expired (their worker is "
+                                               "probably gone; the reaper queues them again).")
+
+
 class ChannelOut(rf.Serializer):
     code = rf.CharField()
     name = rf.CharField()
@@ -310,6 +324,13 @@ directive_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("status", "queued, running, done or failed."), _q("topic", "Filter.")],
     summary="List directives", description="Operators only (403 otherwise). Newest first, cursor-paginated.",
     responses=DirectivePage, tags=["directives"],
+)
+directive_metrics = extend_schema(
+    summary="Directive metrics",
+    description="Operators only (403 otherwise): directives by status, the age of the oldest queued one, how "
+                "long the longest-waiting due one has waited, and expired leases (three queries, one of which "
+                "counts every row by status: poll it every few seconds, not per request).",
+    responses=DirectiveMetricsOut, tags=["directives"],
 )
 directive_retry = extend_schema(
     summary="Retry a failed directive",

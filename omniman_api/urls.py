@@ -30,6 +30,7 @@ urlpatterns = [
     re_path(rf"^orders/{REF}/?$", views.OrderDetailView.as_view(), name="order-detail"),
     re_path(rf"^orders/{REF}/transition/?$", views.OrderTransitionView.as_view(), name="order-transition"),
     re_path(r"^directives/?$", views.DirectiveListView.as_view(), name="directive-list"),
+    re_path(r"^directives/metrics/?$", views.DirectiveMetricsView.as_view(), name="directive-metrics"),
     re_path(r"^directives/(?P<pk>[0-9]{1,18})/retry/?$", views.DirectiveRetryView.as_view(),
             name="directive-retry"),
     re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),

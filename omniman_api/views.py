@@ -37,7 +37,7 @@ from omniman.services import (
     transition_order,
 )
 from omniman.services import idempotency as store
-from omniman.services.directive_ops import retry_directive
+from omniman.services.directive_ops import directive_metrics, retry_directive
 from omniman.services.idempotency import Replay
 from omniman.services.locks import key_lock
 from omniman_api import schema as docs
@@ -506,6 +506,16 @@ class DirectiveListView(OmnimanView):
             qs = qs.filter(topic=topic)
         page = paginate(request, qs)
         return Response(page.body([s.directive_json(d) for d in page.rows]))
+
+
+class DirectiveMetricsView(OmnimanView):
+    """Counts by status and how far behind the queue is, for dashboards and alerts."""
+
+    permission_classes = [IsAuthenticated, IsOperator]
+
+    @docs.directive_metrics
+    def get(self, request: Request) -> Response:
+        return Response(directive_metrics().as_dict())
 
 
 class DirectiveRetryView(OmnimanView):

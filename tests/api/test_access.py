@@ -133,3 +133,28 @@ def test_an_inactive_channel_is_a_validation_error_on_every_session_action(api, 
         assert problem(answer, 400, "validation_error")["errors"][0]["pointer"] == "/channel_code", action
     # Reading is allowed, as before.
     assert api.get("/api/sessions/SESS-001/?channel_code=pos").status_code == 200
+
+
+def test_directive_metrics_are_for_operators_only(api, operator, anon, user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    Directive.objects.create(topic="t", payload={}, status="queued", available_at=now - timedelta(seconds=30))
+    Directive.objects.create(topic="t", payload={}, status="queued", available_at=now + timedelta(hours=1))
+    Directive.objects.create(topic="t", payload={}, status="running", attempts=1,
+                             lease_until=now - timedelta(seconds=1))
+    Directive.objects.create(topic="t", payload={}, status="done", attempts=1)
+    Directive.objects.create(topic="t", payload={}, status="failed", attempts=5)
+    problem(anon.get("/api/directives/metrics/"), 401, "not_authenticated")
+    problem(api.get("/api/directives/metrics/"), 403, "permission_denied")
+    for path in ("/api/directives/metrics/", "/api/directives/metrics"):
+        body = data(operator.get(path))
+        assert {k: body[k] for k in ("queued", "running", "done", "failed", "expired_leases")} == {
+            "queued": 2, "running": 1, "done": 1, "failed": 1, "expired_leases": 1,
+        }
+        assert 29 <= body["oldest_due_wait_seconds"] < 60
+        assert 0 <= body["oldest_queued_age_seconds"] < 60
+    user.user_permissions.add(Permission.objects.get(codename="operate", content_type__app_label="omniman"))
+    assert api.get("/api/directives/metrics/").status_code == 200

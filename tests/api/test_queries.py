@@ -108,3 +108,15 @@ def test_commit_and_transition_read_no_channel_apart(api):
     ref = data(api.get("/api/orders/"))["results"][0]["ref"]
     # token + user, BEGIN, lock (with the channel and the grant), update, event, COMMIT.
     assert count(lambda: api.post_json(f"/api/orders/{ref}/transition/", {"to": "preparing"})) == 6
+
+
+def test_directive_metrics_are_4_statements_however_many_directives(operator):
+    from omniman.models import Directive
+
+    few = count(lambda: operator.get("/api/directives/metrics/"))
+    Directive.objects.bulk_create(
+        Directive(topic="t", payload={}, status=status) for status in ["queued", "running", "done", "failed"] * 50
+    )
+    many = count(lambda: operator.get("/api/directives/metrics/"))
+    # token + user, then counts by status, the oldest queued, the expired leases.
+    assert few == many == 4

@@ -71,7 +71,7 @@ def test_api_matches_its_schema(token):
     """Every operation, EXAMPLES generated requests each, authenticated as an operator."""
     api_schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 15
+    assert len(operations) == 16
     for operation in operations:
 
         @given(case=operation.as_strategy())

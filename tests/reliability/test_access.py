@@ -124,8 +124,18 @@ ALL_ENDPOINTS = [
     ("GET", "/api/orders/POS-AAAAA-AAAAA/"),
     ("POST", "/api/orders/POS-AAAAA-AAAAA/transition/"),
     ("GET", "/api/directives/"),
+    ("GET", "/api/directives/metrics/"),
     ("POST", "/api/directives/1/retry/"),
 ]
+
+
+def test_the_list_covers_every_route() -> None:
+    from django.urls import resolve
+
+    from omniman_api.urls import urlpatterns
+
+    covered = {resolve(path.split("?")[0]).url_name for _, path in ALL_ENDPOINTS}
+    assert covered | {"health", "schema", "not-found"} == {p.name for p in urlpatterns}
 
 
 @pytest.mark.parametrize("credentials", ["", "Token nope", "Token ", "Bearer x", "Basic ZGVtbzpkZW1v"])
@@ -147,13 +157,15 @@ def test_every_endpoint_needs_credentials(world: dict[str, Any], credentials: st
 def test_directives_are_403_for_everyone_but_operators(world: dict[str, Any]) -> None:
     failed = Directive.objects.create(topic="payment.capture", payload={}, status="failed", attempts=5)
     for token in (world["insider"], world["outsider"]):
-        for method, path in [("GET", "/api/directives/"), ("POST", f"/api/directives/{failed.pk}/retry/")]:
+        for method, path in [("GET", "/api/directives/"), ("GET", "/api/directives/metrics/"),
+                             ("POST", f"/api/directives/{failed.pk}/retry/")]:
             answer = send(client(token), method, path)
             assert answer.status_code == 403 and orjson.loads(answer.content)["code"] == "permission_denied"
     failed.refresh_from_db()
     assert failed.status == "failed" and failed.attempts == 5
     for token in (world["operator"], world["root"]):
         assert client(token).get("/api/directives/").status_code == 200
+        assert client(token).get("/api/directives/metrics/").status_code == 200
 
 
 @pytest.fixture
