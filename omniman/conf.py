@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "IDEMPOTENCY_TTL_SECONDS": 24 * 60 * 60,
     # Abandoned (or expired) sessions are deleted by ``omniman_purge_sessions`` after this many days.
     "SESSION_RETENTION_DAYS": 30,
+    # ``omniman_purge_directives`` deletes directives done longer ago than this.
+    "DIRECTIVE_RETENTION_DAYS": 30,
     # Upper bound for ``orders/stream/?timeout=``.
     "STREAM_MAX_TIMEOUT_SECONDS": 25,
     # Dotted path to the catalog used by ``internal`` pricing channels.
@@ -62,6 +64,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "DEFAULT_SESSION_TTL_MINUTES": int,
     "IDEMPOTENCY_TTL_SECONDS": int,
     "SESSION_RETENTION_DAYS": int,
+    "DIRECTIVE_RETENTION_DAYS": int,
     "STREAM_MAX_TIMEOUT_SECONDS": (int, float),
     "PRICING_BACKEND": (str, type(None)),
     "HANDLERS": dict,
@@ -94,6 +97,8 @@ _POSITIVE = frozenset({
     "STREAM_MAX_TIMEOUT_SECONDS",
     "DIRECTIVE_MAX_ATTEMPTS",
     "DIRECTIVE_LEASE_SECONDS",
+    "SESSION_RETENTION_DAYS",
+    "DIRECTIVE_RETENTION_DAYS",
 })
 
 

@@ -1,10 +1,11 @@
 """Retention: what may ever be deleted, and when.
 
-Only two kinds of rows are ever deleted: expired idempotency keys
-(:func:`omniman.services.idempotency.purge_expired`) and sessions that ended without
+Only three kinds of rows are ever deleted: expired idempotency keys
+(:func:`omniman.services.idempotency.purge_expired`), sessions that ended without
 an order (abandoned, or open but expired) once they are older than
-``OMNIMAN["SESSION_RETENTION_DAYS"]``. Committed sessions, orders, their items and
-events, and directives are kept."""
+``OMNIMAN["SESSION_RETENTION_DAYS"]``, and directives that are ``done`` since longer
+than ``OMNIMAN["DIRECTIVE_RETENTION_DAYS"]``. Committed sessions, orders, their items
+and events, and directives that are queued, running or failed are kept."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from omniman import conf
-from omniman.models import Session
+from omniman.models import Directive, Session
 
 logger = logging.getLogger(__name__)
 
@@ -52,5 +53,31 @@ def purge_sessions(*, now: datetime | None = None, days: int | None = None, batc
             deleted = by_model.get(Session._meta.label, 0)
             total += deleted
         logger.info("purged %s sessions", deleted)
+        if len(ids) < batch_size:
+            return total
+
+
+def purge_directives(*, now: datetime | None = None, days: int | None = None, batch_size: int = 1000) -> int:
+    """Delete directives ``done`` more than ``days`` ago (default: the
+    ``DIRECTIVE_RETENTION_DAYS`` setting); returns how many. Queued, running and
+    failed ones are never deleted (a failed one waits for an operator). Batches of
+    ``batch_size``, each its own transaction, skipping rows someone holds."""
+    now = now or timezone.now()
+    days = conf.get("DIRECTIVE_RETENTION_DAYS") if days is None else days
+    cutoff = now - timedelta(days=days)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Directive.objects.filter(status=Directive.Status.DONE, updated_at__lt=cutoff)
+                .order_by("pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return total
+            deleted, _ = Directive.objects.filter(pk__in=ids, status=Directive.Status.DONE).delete()
+            total += deleted
+        logger.info("purged %s directives", deleted)
         if len(ids) < batch_size:
             return total

@@ -1,5 +1,6 @@
 """Retention: idempotency keys expire and are purged, abandoned and expired sessions
-are deleted after the retention period, and nothing else is ever deleted."""
+and done directives are deleted after their retention periods, and nothing else is
+ever deleted."""
 
 from __future__ import annotations
 
@@ -134,3 +135,31 @@ def test_expire_then_purge_is_the_whole_life_of_an_idle_session(pos: Any) -> Non
     Session.objects.update(closed_at=timezone.now() - timedelta(days=31))
     assert run("omniman_purge_sessions") == "Purged 1 session(s).\n"
     assert not Session.objects.exists()
+
+
+def test_purge_directives_deletes_only_those_done_long_ago(history: dict[str, Any], settings: Any) -> None:
+    old = timezone.now() - timedelta(days=31)
+    for status in ("queued", "running"):
+        Directive.objects.create(topic="t", payload={}, status=status)
+    Directive.objects.update(updated_at=old)  # all of them, failed and queued included
+    Directive.objects.create(topic="t", payload={}, status="done", attempts=1)  # done just now
+    orders_before, sessions_before = counts()[:3], Session.objects.count()
+    assert run("omniman_purge_directives") == "Purged 1 directive(s).\n"
+    assert sorted(Directive.objects.values_list("status", flat=True)) == ["done", "failed", "queued", "running"]
+    assert run("omniman_purge_directives") == "Purged 0 directive(s).\n"
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_RETENTION_DAYS": 60}
+    Directive.objects.filter(status="done").update(updated_at=old)
+    assert run("omniman_purge_directives") == "Purged 0 directive(s).\n"  # 31 days < 60
+    assert run("omniman_purge_directives", "--days", "0", "--batch-size", "1") == "Purged 1 directive(s).\n"
+    # Failed ones wait for an operator; queued and running ones are work to do.
+    assert sorted(Directive.objects.values_list("status", flat=True)) == ["failed", "queued", "running"]
+    assert counts()[:3] == orders_before and Session.objects.count() == sessions_before
+
+
+@pytest.mark.parametrize("command", ["omniman_purge_directives", "omniman_purge_sessions"])
+@pytest.mark.parametrize("args", [("--days", "-1"), ("--batch-size", "0")])
+def test_purge_commands_refuse_nonsense(pos: Any, command: str, args: tuple[str, ...]) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="must be"):
+        run(command, *args)

@@ -22,5 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["days"] is not None and options["days"] < 0:
             raise CommandError("--days must be 0 or more.")
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be 1 or more.")
         count = purge_sessions(days=options["days"], batch_size=options["batch_size"])
         self.stdout.write(f"Purged {count} session(s).")
