@@ -33,19 +33,28 @@ CELERY_SETTINGS: dict[str, Any] = {
 }
 
 
-def beat_schedule(interval: float | None = None) -> dict[str, dict[str, Any]]:
-    """The beat entry that runs the reaper every ``interval`` seconds
-    (default ``OMNIMAN["DIRECTIVE_REAPER_INTERVAL_SECONDS"]``)."""
-    if interval is None:
-        from omniman import conf
+def beat_schedule(interval: float | None = None, housekeeping: float | None = None) -> dict[str, dict[str, Any]]:
+    """Beat entries: the reaper every ``interval`` seconds (default
+    ``OMNIMAN["DIRECTIVE_REAPER_INTERVAL_SECONDS"]``) and housekeeping (expire idle
+    sessions, purge what is past its retention) every ``housekeeping`` seconds
+    (default ``OMNIMAN["HOUSEKEEPING_INTERVAL_SECONDS"]``)."""
+    from omniman import conf
 
+    if interval is None:
         interval = conf.get("DIRECTIVE_REAPER_INTERVAL_SECONDS")
+    if housekeeping is None:
+        housekeeping = conf.get("HOUSEKEEPING_INTERVAL_SECONDS")
     return {
         "omniman-reap-directives": {
             "task": "omniman.reap_directives",
             "schedule": float(interval),
             "options": {"expires": max(float(interval), 1.0)},
-        }
+        },
+        "omniman-housekeeping": {
+            "task": "omniman.housekeeping",
+            "schedule": float(housekeeping),
+            "options": {"expires": max(float(housekeeping), 1.0)},
+        },
     }
 
 
@@ -97,7 +106,7 @@ def keep_database_connections(app: Any) -> None:
 
 def configure(app: Any, *, beat: bool = True, queue: str | None = None) -> Any:
     """Apply :data:`CELERY_SETTINGS` to ``app`` (keeping transport options the host set),
-    add the reaper to its beat schedule, make its workers consume omniman's queue
+    add the reaper and housekeeping to its beat schedule, make its workers consume omniman's queue
     (``OMNIMAN["DIRECTIVE_QUEUE"]``) as well as the default one, and keep database
     connections between tasks (:func:`keep_database_connections`). Returns ``app``."""
     from kombu import Queue

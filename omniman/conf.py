@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "DIRECTIVE_REAPER_INTERVAL_SECONDS": 5.0,
     # Most directives one reaper pass dispatches.
     "DIRECTIVE_REAPER_BATCH": 1000,
+    # How often the beat task ``omniman.housekeeping`` expires and purges.
+    "HOUSEKEEPING_INTERVAL_SECONDS": 3600.0,
     # PostgreSQL: a worker's claim, and the outcome of a handler that wrote nothing, commit
     # without waiting for the WAL flush (a database crash can only make them run again).
     "DIRECTIVE_ASYNC_COMMIT": True,
@@ -82,6 +84,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "DIRECTIVE_DISPATCH_PAUSE_SECONDS": (int, float),
     "DIRECTIVE_REAPER_INTERVAL_SECONDS": (int, float),
     "DIRECTIVE_REAPER_BATCH": int,
+    "HOUSEKEEPING_INTERVAL_SECONDS": (int, float),
     "DIRECTIVE_ASYNC_COMMIT": bool,
 }
 
@@ -99,6 +102,7 @@ _POSITIVE = frozenset({
     "DIRECTIVE_LEASE_SECONDS",
     "SESSION_RETENTION_DAYS",
     "DIRECTIVE_RETENTION_DAYS",
+    "HOUSEKEEPING_INTERVAL_SECONDS",
 })
 
 

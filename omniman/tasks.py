@@ -28,3 +28,12 @@ def run_directive_task(directive_id: int, sent_at: float | None = None) -> str |
 def reap_directives_task() -> dict[str, int]:
     """One reaper pass; scheduled by beat (see :func:`omniman.celery.beat_schedule`)."""
     return directives.reap()
+
+
+@shared_task(name="omniman.housekeeping", ignore_result=True, expires=600)
+def housekeeping_task() -> dict[str, int]:
+    """Every retention job once (:func:`omniman.services.retention.housekeeping`);
+    scheduled by beat (see :func:`omniman.celery.beat_schedule`)."""
+    from omniman.services.retention import housekeeping
+
+    return housekeeping()

@@ -81,3 +81,27 @@ def purge_directives(*, now: datetime | None = None, days: int | None = None, ba
         logger.info("purged %s directives", deleted)
         if len(ids) < batch_size:
             return total
+
+
+def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
+    """Every retention job once, each in its own batches: delete ended sessions past
+    their retention, abandon the open sessions that expired, delete done directives
+    and expired idempotency keys past theirs. Returns how many rows each job touched. Run it from
+    beat (:func:`omniman.celery.beat_schedule`), cron (``omniman_housekeeping``) or
+    your own scheduler; running it twice at once is harmless (rows a job holds are
+    skipped by the other)."""
+    from omniman.services.idempotency import purge_expired
+    from omniman.services.sessions import expire_sessions
+
+    now = now or timezone.now()
+    counts = {
+        # Purge first: a session that expired long ago is deleted now, not abandoned
+        # today and kept for another retention period.
+        "purged_sessions": purge_sessions(now=now),
+        "expired_sessions": expire_sessions(now=now),
+        "purged_directives": purge_directives(now=now),
+        "purged_idempotency_keys": purge_expired(now),
+    }
+    if any(counts.values()):
+        logger.info("housekeeping: %s", counts)
+    return counts

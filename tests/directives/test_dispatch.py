@@ -70,6 +70,8 @@ def test_configure_sets_at_least_once_worker_settings_and_the_reaper_schedule():
     }
     assert app.conf.beat_schedule["omniman-reap-directives"]["task"] == "omniman.reap_directives"
     assert app.conf.beat_schedule["omniman-reap-directives"]["schedule"] == 5.0
+    assert app.conf.beat_schedule["omniman-housekeeping"]["task"] == "omniman.housekeeping"
+    assert app.conf.beat_schedule["omniman-housekeeping"]["schedule"] == 3600.0
     assert [q.name for q in app.conf.task_queues] == ["celery", "omniman"]
     # Celery's Django fix-up would open a new database connection for every task.
     assert app.conf.get("CELERY_DB_REUSE_MAX") >= 10**6

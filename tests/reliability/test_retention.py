@@ -163,3 +163,30 @@ def test_purge_commands_refuse_nonsense(pos: Any, command: str, args: tuple[str,
 
     with pytest.raises(CommandError, match="must be"):
         run(command, *args)
+
+
+def test_housekeeping_runs_every_job_once(history: dict[str, Any]) -> None:
+    """What beat's ``omniman.housekeeping`` and ``omniman_housekeeping`` do: the purge
+    before the expiry, so a session that expired 40 days ago goes now instead of being
+    abandoned today and kept 30 days more."""
+    from omniman.tasks import housekeeping_task
+
+    IdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    Directive.objects.filter(status="done").update(updated_at=timezone.now() - timedelta(days=31))
+    assert orjson.loads(run("omniman_housekeeping", "--json")) == {
+        "purged_sessions": 2,  # OLD-ABANDONED, OLD-EXPIRED
+        "expired_sessions": 1,  # RECENTLY-EXPIRED, now abandoned
+        "purged_directives": 1,
+        "purged_idempotency_keys": 1,
+    }
+    assert dict(Session.objects.values_list("session_key", "state")) == {
+        "NEW-ABANDONED": "abandoned", "RECENTLY-EXPIRED": "abandoned", "OLD-OPEN": "open",
+        "OLD-COMMITTED": "committed",
+    }
+    assert list(Directive.objects.values_list("status", flat=True)) == ["failed"]
+    assert Order.objects.count() == 1
+    assert housekeeping_task.run() == dict.fromkeys(
+        ["purged_sessions", "expired_sessions", "purged_directives", "purged_idempotency_keys"], 0)
+    assert run("omniman_housekeeping").splitlines() == [
+        "purged sessions: 0", "expired sessions: 0", "purged directives: 0", "purged idempotency keys: 0",
+    ]
