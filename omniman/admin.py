@@ -133,7 +133,8 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(Directive)
 class DirectiveAdmin(admin.ModelAdmin):
-    list_display = ("id", "topic", "status", "attempts", "max_attempts", "available_at", "updated_at")
+    list_display = ("id", "topic", "status", "attempts", "max_attempts", "available_at", "dispatched_at",
+                    "updated_at")
     list_filter = ("status", "topic")
     search_fields = ("topic", "last_error")
     readonly_fields = [f.name for f in Directive._meta.fields]

@@ -21,8 +21,8 @@ The rules, all kept in the database (never in a broker ETA nor in process memory
   row that was not sent since it became due, or was sent longer than
   ``DIRECTIVE_REDISPATCH_AFTER_SECONDS`` ago.
 
-A queued row's ``updated_at`` records its last dispatch: ``updated_at <= available_at``
-means "due and not sent yet"."""
+A queued row's ``dispatched_at`` records its last dispatch: a null one, or one before
+``available_at``, means "due and not sent yet"."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
 
 def mark_unsent(ids: Sequence[int]) -> None:
     """Let the next reaper pass send these queued rows at once (their dispatch failed)."""
-    Directive.objects.filter(pk__in=list(ids), status=Status.QUEUED).update(updated_at=F("available_at"))
+    Directive.objects.filter(pk__in=list(ids), status=Status.QUEUED).update(dispatched_at=None)
 
 
 # -- claim and run ----------------------------------------------------------
@@ -352,7 +352,8 @@ def _retry(directive: Directive, error: str, delay: float | None = None) -> str 
         return _fail(directive, error)
     now = timezone.now()
     wait = backoff_seconds(directive.attempts) if delay is None else max(float(delay), 0.0)
-    # updated_at = now <= available_at: "not sent since due", so the reaper sends it when due.
+    # dispatched_at stays before the new available_at: "not sent since due", so the
+    # reaper sends it when due.
     updated = Directive.objects.filter(_owned(directive)).update(
         status=Status.QUEUED,
         last_error=error[:MAX_ERROR_CHARS],
@@ -399,7 +400,9 @@ def reap(*, limit: int | None = None) -> dict[str, int]:
     grace = now - timedelta(seconds=conf.get("DIRECTIVE_REDISPATCH_AFTER_SECONDS"))
     due = list(
         Directive.objects.filter(status=Status.QUEUED, available_at__lte=now)
-        .filter(Q(updated_at__lte=F("available_at")) | Q(updated_at__lt=grace))
+        .filter(
+            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=F("available_at")) | Q(dispatched_at__lt=grace)
+        )
         .order_by("available_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
@@ -407,7 +410,7 @@ def reap(*, limit: int | None = None) -> dict[str, int]:
     if due:
         # Mark first: in process the run itself updates the rows, and a worker may
         # claim a row before this pass ends.
-        Directive.objects.filter(pk__in=due, status=Status.QUEUED).update(updated_at=timezone.now())
+        Directive.objects.filter(pk__in=due, status=Status.QUEUED).update(dispatched_at=timezone.now())
         unsent = send(due, wait_for_broker=False)
         if unsent:
             mark_unsent(unsent)

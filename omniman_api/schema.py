@@ -117,6 +117,8 @@ class DirectiveOut(rf.Serializer):
     available_at = rf.DateTimeField()
     last_error = rf.CharField(allow_blank=True)
     payload = rf.DictField()
+    dispatched_at = rf.DateTimeField(
+        allow_null=True, help_text="When it was last sent to the workers; null when it waits for the reaper.")
     created_at = rf.DateTimeField()
     updated_at = rf.DateTimeField()
 

@@ -126,6 +126,7 @@ def directive_json(directive: Directive) -> dict[str, Any]:
         "available_at": directive.available_at,
         "last_error": directive.last_error,
         "payload": directive.payload,
+        "dispatched_at": directive.dispatched_at,
         "created_at": directive.created_at,
         "updated_at": directive.updated_at,
     }

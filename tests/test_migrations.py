@@ -33,3 +33,33 @@ def test_session_items_move_into_lines():
     s = Session.objects.get(session_key="S")
     assert [(i["line_id"], i["qty"], i["meta"]) for i in s.items] == [("L7", "0.5", {"k": 1}), ("X", "1", {"k": 1})]
     assert (s.line_count, s.subtotal_q, s.next_position, s.next_line) == (2, 150, 2, 8)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queued_directives_keep_their_last_dispatch_and_the_unsent_are_sent_again():
+    """0006: updated_at after available_at meant "sent"; those rows keep it as
+    dispatched_at, the others get none and go out at the next reaper pass."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.utils import timezone
+
+    before = [("omniman", "0005_remove_session_items")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    Directive = executor.loader.project_state(before).apps.get_model("omniman", "Directive")
+    now = timezone.now()
+    for name, status, available_at in [("sent", "queued", now - timedelta(seconds=5)),
+                                       ("unsent", "queued", now + timedelta(seconds=5)),
+                                       ("finished", "done", now - timedelta(seconds=5))]:
+        Directive.objects.create(topic=name, payload={}, status=status, available_at=available_at)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+
+    from omniman.models import Directive as Current
+
+    rows = {d.topic: d for d in Current.objects.all()}
+    assert rows["sent"].dispatched_at == rows["sent"].updated_at
+    assert rows["unsent"].dispatched_at is None and rows["finished"].dispatched_at is None

@@ -23,6 +23,10 @@ class Directive(models.Model):
     available_at = models.DateTimeField(default=timezone.now)
     lease_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    #: When the row was last handed to the broker (or run in process); None when it
+    #: must be sent (its first attempt was delayed, or a send failed). A queued row
+    #: sent before its ``available_at`` (a retry pushed it back) is sent again when due.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -37,7 +37,9 @@ def retry_directive(pk: int, *, actor: str = "") -> Directive:
         directive.attempts = 0
         directive.available_at = now
         directive.lease_until = None
-        directive.save(update_fields=["status", "attempts", "available_at", "lease_until", "updated_at"])
+        directive.dispatched_at = now  # sent right after this commit
+        directive.save(update_fields=["status", "attempts", "available_at", "lease_until", "dispatched_at",
+                                      "updated_at"])
         transaction.on_commit(lambda: dispatch([pk]))
     logger.info("directive %s (%s) retried by %s", pk, directive.topic, actor or "-")
     return directive

@@ -44,19 +44,20 @@ def enqueue_many(
         return registry.options_for(topic).max_attempts or default_attempts
 
     available_at = now + timedelta(seconds=delay) if delay > 0 else now
+    # Sent by id right after the commit, unless delayed (the reaper sends those when due).
+    by_id = delay <= 0 and connection.features.can_return_rows_from_bulk_insert
     rows = [
-        Directive(topic=topic, payload=payload, max_attempts=attempts(topic), available_at=available_at)
+        Directive(topic=topic, payload=payload, max_attempts=attempts(topic), available_at=available_at,
+                  dispatched_at=now if by_id else None)
         for topic, payload in specs
     ]
     if not rows:
         return []
     Directive.objects.bulk_create(rows)
-    if delay > 0:
-        return rows  # not due yet: the reaper sends them when they are
-    if connection.features.can_return_rows_from_bulk_insert:
+    if by_id:
         ids = [row.pk for row in rows]
         transaction.on_commit(lambda: dispatch(ids))
-    else:  # pragma: no cover - every supported backend returns ids
+    elif delay <= 0:  # pragma: no cover - every supported backend returns ids
         transaction.on_commit(dispatch_due)
     return rows
 

@@ -68,7 +68,7 @@ def test_directives_are_for_operators_only(api, operator, user):
     listed = data(operator.get("/api/directives/?status=failed&topic=payment.capture"))["results"]
     assert [x["id"] for x in listed] == [d.pk]
     assert set(listed[0]) == {"id", "topic", "status", "attempts", "max_attempts", "available_at", "last_error",
-                              "payload", "created_at", "updated_at"}
+                              "payload", "dispatched_at", "created_at", "updated_at"}
     user.user_permissions.add(Permission.objects.get(codename="operate", content_type__app_label="omniman"))
     assert api.get("/api/directives/").status_code == 200
 

@@ -42,7 +42,7 @@ def test_commits_succeed_fast_with_the_broker_down_and_rows_wait_for_the_reaper(
     assert len(rows) == 10
     assert {(d.status, d.attempts) for d in rows} == {("queued", 0)}
     # Marked as never sent: the reaper's next pass sends every one (and fails again here).
-    assert all(d.updated_at == d.available_at for d in rows)
+    assert all(d.dispatched_at is None for d in rows)
     result = directives.reap()
     assert (result["dispatched"], result["unsent"]) == (0, 10)
 
