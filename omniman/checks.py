@@ -14,6 +14,8 @@ from typing import Any
 from django.core.checks import Error
 
 from omniman import conf
+from omniman.exceptions import HandlerError
+from omniman.registry import HandlerOptions
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
@@ -29,14 +31,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         return errors
     paths = [conf.get("PRICING_BACKEND")] if conf.get("PRICING_BACKEND") else []
     for topic, entry in conf.get("HANDLERS").items():
-        if not isinstance(entry, dict):
-            paths.append(entry)
-            continue
-        problem = _handler_entry_problem(topic, entry)
-        if problem:
-            errors.append(Error(problem, id="omniman.E004"))
-        else:
-            paths.append(entry["path"])
+        try:
+            paths.append(HandlerOptions.from_setting(topic, entry)[0])
+        except HandlerError as exc:
+            errors.append(Error(str(exc), id="omniman.E004"))
     paths += list(conf.get("ISSUE_RESOLVERS").values())
     paths += [p["path"] if isinstance(p, dict) else p for p in conf.get("VALIDATORS")]
     paths += list(conf.get("MODIFIERS"))
@@ -47,20 +45,3 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             errors.append(Error(f"Cannot import {path!r}: {exc}", id="omniman.E003"))
     return errors
 
-
-def _handler_entry_problem(topic: str, entry: dict[str, Any]) -> str:
-    """What is wrong with ``{"path": ..., "max_attempts": ..., "lease_seconds": ...}``."""
-    from omniman.exceptions import HandlerError
-    from omniman.registry import HandlerOptions
-
-    where = f"OMNIMAN['HANDLERS'][{topic!r}]"
-    if not isinstance(entry.get("path"), str):
-        return f"{where} needs a 'path' (the handler's dotted path)."
-    unknown = sorted(set(entry) - {"path", "max_attempts", "lease_seconds"})
-    if unknown:
-        return f"{where} has unknown option(s) {unknown}; known: max_attempts, lease_seconds."
-    try:
-        HandlerOptions.checked(topic, entry.get("max_attempts"), entry.get("lease_seconds"))
-    except HandlerError as exc:
-        return f"{where}: {exc}"
-    return ""

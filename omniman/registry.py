@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omniman import conf
@@ -69,6 +69,20 @@ class HandlerOptions:
             max_attempts=number(max_attempts, (int,), 1, "max_attempts"),
             lease_seconds=number(lease_seconds, (int, float), 0.001, "lease_seconds"),
         )
+
+    @classmethod
+    def from_setting(cls, topic: str, entry: Any) -> tuple[str, HandlerOptions]:
+        """The dotted path and the options of an ``OMNIMAN["HANDLERS"]`` value: a path,
+        or ``{"path": ..., "max_attempts": ..., "lease_seconds": ...}``."""
+        if not isinstance(entry, dict):
+            return entry, NO_OPTIONS
+        where = f"OMNIMAN['HANDLERS'][{topic!r}]"
+        if not isinstance(entry.get("path"), str):
+            raise HandlerError(f"{where} needs a 'path' (the handler's dotted path).")
+        unknown = sorted(set(entry) - {"path", *(f.name for f in fields(cls))})
+        if unknown:
+            raise HandlerError(f"{where} has unknown option(s) {unknown}; known: max_attempts, lease_seconds.")
+        return entry["path"], cls.checked(topic, entry.get("max_attempts"), entry.get("lease_seconds"))
 
 
 NO_OPTIONS = HandlerOptions()
@@ -207,14 +221,8 @@ class Registry:
             return
         self._settings_loaded = True
         for topic, entry in conf.get("HANDLERS").items():
-            if isinstance(entry, dict):
-                options = {k: v for k, v in entry.items() if k != "path"}
-                unknown = set(options) - {"max_attempts", "lease_seconds"}
-                if unknown:
-                    raise HandlerError(f"Unknown option(s) {sorted(unknown)} for the handler of topic {topic!r}.")
-                self.register_handler(topic, conf.import_path(entry["path"]), **options)
-            else:
-                self.register_handler(topic, conf.import_path(entry))
+            path, options = HandlerOptions.from_setting(topic, entry)
+            self.register_handler(topic, conf.import_path(path), **asdict(options))
         for path in conf.get("MODIFIERS"):
             self.register_modifier(path, conf.import_path(path))
         for entry in conf.get("VALIDATORS"):
