@@ -120,6 +120,14 @@ def test(pytest_args: list[str]) -> None:
                 sys.exit("Redis is not running on 127.0.0.1:6379")
             print("Redis is not running: Celery tests will be skipped")
         run(PY, "-m", "pytest", *pytest_args, env=env)
+        if not pytest_args:
+            # Hosts may turn on psycopg's server-side binding and prepared statements
+            # (OPTIONS server_side_binding, prepare_threshold): the kernel, the API and
+            # the directives once more that way (the example and reliability tests
+            # start servers with their own settings).
+            say("tests on PostgreSQL, server-side binding")
+            run(PY, "-m", "pytest", "-q", "tests", "--ignore=tests/example", "--ignore=tests/reliability",
+                env={**env, "OMNIMAN_TEST_SERVER_SIDE_BINDING": "1"})
     elif REQUIRE:
         sys.exit("PostgreSQL is not reachable on 127.0.0.1:5432")
     else:

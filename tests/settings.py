@@ -53,6 +53,9 @@ if os.environ.get("DATABASE_URL"):
     import dj_database_url
 
     DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+    if os.environ.get("OMNIMAN_TEST_SERVER_SIDE_BINDING") == "1":
+        # psycopg 3 binding parameters on the server, and preparing repeated statements.
+        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
 else:
     DATABASES = {
         "default": {
