@@ -1,14 +1,18 @@
-"""Create or update an API user and print its token (only the token, on stdout)."""
+"""Create or update an API user and print its token (only the token, on stdout).
+
+Every host with the HTTP API has it: ``python manage.py omniman_token USERNAME
+[--channels pos,web] [--operator]``. It needs ``rest_framework.authtoken`` in
+``INSTALLED_APPS``, as DRF's token authentication does."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from omniman.models import Channel, ChannelGrant
 
@@ -29,6 +33,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not apps.is_installed("rest_framework.authtoken"):
+            raise CommandError(
+                'API tokens need DRF\'s token app: add "rest_framework.authtoken" to INSTALLED_APPS '
+                "and run migrate."
+            )
+        from rest_framework.authtoken.models import Token
+
         codes = [c.strip() for c in options["channels"].split(",") if c.strip()]
         with transaction.atomic():
             if codes:
