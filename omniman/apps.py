@@ -12,9 +12,12 @@ class OmnimanConfig(AppConfig):
         from django.core import checks
 
         from omniman import conf
-        from omniman.checks import check_settings
+        from omniman.celery import connect_worker_checks
+        from omniman.checks import check_celery, check_settings
 
         checks.register(check_settings, "omniman")
+        checks.register(check_celery, "omniman")
+        connect_worker_checks()
         if conf.get("AUTODISCOVER"):
             from django.utils.module_loading import autodiscover_modules
 

@@ -11,8 +11,11 @@ prefix, upper case) and :func:`beat_schedule` into ``CELERY_BEAT_SCHEDULE``."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 #: What every worker and every publisher of directives should run with.
 CELERY_SETTINGS: dict[str, Any] = {
@@ -128,3 +131,59 @@ def configure(app: Any, *, beat: bool = True, queue: str | None = None) -> Any:
         names = dict.fromkeys([default, queue])
         app.conf.task_queues = [Queue(name) for name in names]
     return app
+
+
+WORKER_QUEUE_ERROR = "omniman.E204"
+WORKER_QUEUE_WARNING = "omniman.W204"
+
+
+def check_worker_queues(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    """At worker start (Celery's ``celeryd_after_setup``, once ``-Q`` is applied): with the
+    ``celery`` backend, a worker whose app does not even declare the directive queue
+    (``OMNIMAN["DIRECTIVE_QUEUE"]``) would never run a directive, which then waits
+    forever while the worker looks healthy. That is what a ``celery.py`` without
+    :func:`configure` does; the worker stops with ``omniman.E204``. A worker that
+    leaves the declared queue out on purpose (``-Q celery``, beside workers for
+    ``omniman``) only logs ``omniman.W204``. ``SILENCED_SYSTEM_CHECKS`` silences both."""
+    from django.conf import settings
+
+    from omniman import conf
+
+    if instance is None or conf.problems() or conf.get("DIRECTIVE_BACKEND") != "celery":
+        return
+    queue = conf.get("DIRECTIVE_QUEUE")
+    queues = instance.app.amqp.queues
+    consumed = sorted(queues.consume_from or {})
+    if not queue or queue in consumed:
+        return
+    silenced = set(getattr(settings, "SILENCED_SYSTEM_CHECKS", ()))
+    if queue in queues:
+        if WORKER_QUEUE_WARNING not in silenced:
+            logger.warning(
+                "%s: worker %s consumes %s, not omniman's directive queue %r: make sure another "
+                "worker does (celery worker -Q %s).", WORKER_QUEUE_WARNING, sender, consumed, queue, queue,
+            )
+        return
+    if WORKER_QUEUE_ERROR in silenced:
+        return
+    from celery.exceptions import WorkerShutdown
+
+    message = (
+        f"{WORKER_QUEUE_ERROR}: worker {sender} consumes {consumed}, but omniman sends directives to the "
+        f"queue {queue!r} (OMNIMAN['DIRECTIVE_QUEUE']), which its Celery app does not declare: no "
+        "directive would ever run. Call omniman.celery.configure(app) in your celery.py, or start "
+        f"workers with -Q {','.join([queue, *consumed])}."
+    )
+    logger.critical(message)
+    raise WorkerShutdown(1)
+
+
+def connect_worker_checks() -> None:
+    """Connect :func:`check_worker_queues` to Celery's ``celeryd_after_setup`` (when Celery
+    is installed). Called by omniman's ``AppConfig.ready``: a worker sets Django up
+    before it sends that signal, whatever its ``celery.py`` says."""
+    try:
+        from celery.signals import celeryd_after_setup
+    except ImportError:
+        return
+    celeryd_after_setup.connect(check_worker_queues, weak=False, dispatch_uid="omniman.celery.check_worker_queues")

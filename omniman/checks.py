@@ -5,6 +5,16 @@
 - ``omniman.E003``: a dotted path (pricing backend, handler, ...) that does not import;
 - ``omniman.E004``: a handler given as a dict without a ``path``, or with unknown or
   invalid options.
+
+With ``DIRECTIVE_BACKEND = "celery"`` (:func:`check_celery`):
+
+- ``omniman.E201``: Celery is not installed;
+- ``omniman.E202``: this process would send directives through Celery's default app
+  (the project's app is not loaded with the project);
+- ``omniman.E203``: the Celery app has no broker URL.
+
+``omniman.E204`` and ``omniman.W204`` are not system checks: a worker reports them as
+it starts (:func:`omniman.celery.check_worker_queues`).
 """
 
 from __future__ import annotations
@@ -45,3 +55,41 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             errors.append(Error(f"Cannot import {path!r}: {exc}", id="omniman.E003"))
     return errors
 
+
+
+CELERY_APP_HINT = (
+    "Load your Celery app with the project, in the package that holds settings.py: its "
+    "__init__.py must say `from .celery import app as celery_app` (see omniman's Celery guide)."
+)
+
+
+def check_celery(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """With the ``celery`` backend, the app this process publishes directives with
+    must be the project's, with a broker: Celery's default app would send them to
+    ``amqp://guest@localhost//``, where no worker of the project listens."""
+    if conf.problems() or conf.get("DIRECTIVE_BACKEND") != "celery":
+        return []
+    try:
+        from celery import current_app
+    except ImportError:
+        return [Error(
+            'OMNIMAN["DIRECTIVE_BACKEND"] is "celery" but Celery is not installed.',
+            hint='pip install "omniman[celery]", or use the "inline" backend.',
+            id="omniman.E201",
+        )]
+    app = current_app._get_current_object()
+    if app.main == "default" and not app.fixups:  # what celery._state makes when no app was set
+        return [Error(
+            'OMNIMAN["DIRECTIVE_BACKEND"] is "celery" but no Celery app is loaded: directives '
+            "would be sent through Celery's default app, to a broker no worker of this project uses.",
+            hint=CELERY_APP_HINT,
+            id="omniman.E202",
+        )]
+    if not (app.conf.broker_url or app.conf.broker_write_url):
+        return [Error(
+            f'OMNIMAN["DIRECTIVE_BACKEND"] is "celery" but the Celery app {app.main!r} has no '
+            "broker URL: Celery would try amqp://guest@localhost//.",
+            hint="Set CELERY_BROKER_URL in your settings (e.g. redis://127.0.0.1:6379/0).",
+            id="omniman.E203",
+        )]
+    return []
