@@ -7,7 +7,7 @@
 
 Environment: DATABASE_URL (PostgreSQL for the second test run; default
 postgres://postgres@127.0.0.1:5432/omniman), OMNIMAN_REQUIRE_SERVICES=1 (fail instead of
-skipping when PostgreSQL, Redis or Chromium is missing; CI sets it).
+skipping when PostgreSQL, Redis, Chromium or curl is missing; CI sets it).
 """
 
 from __future__ import annotations
@@ -70,17 +70,29 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def apt_install(*packages: str) -> None:
+    """Install Debian packages when we may (root and apt-get); a failure is left to the caller."""
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        say(f"installing {' and '.join(packages)} (Debian packages)")
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        if run("apt-get", "install", "-y", "-q", *packages, env=env, check=False):
+            run("apt-get", "update", "-q", env=env, check=False)
+            run("apt-get", "install", "-y", "-q", *packages, env=env, check=False)
+
+
 def ensure_chromium() -> bool:
     """Debian's chromium and chromium-driver for the browser tests."""
     if shutil.which("chromedriver") and (shutil.which("chromium") or shutil.which("chromium-browser")):
         return True
-    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        say("installing chromium and chromium-driver (Debian packages)")
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        if run("apt-get", "install", "-y", "-q", "chromium", "chromium-driver", env=env, check=False):
-            run("apt-get", "update", "-q", env=env, check=False)
-            run("apt-get", "install", "-y", "-q", "chromium", "chromium-driver", env=env, check=False)
+    apt_install("chromium", "chromium-driver")
     return bool(shutil.which("chromedriver"))
+
+
+def ensure_curl() -> bool:
+    """curl, which the quickstart's HTTP steps run as printed."""
+    if not shutil.which("curl"):
+        apt_install("curl")
+    return bool(shutil.which("curl"))
 
 
 def example_requirements() -> list[str]:
@@ -106,6 +118,10 @@ def test(pytest_args: list[str]) -> None:
         if REQUIRE:
             sys.exit("chromium/chromedriver are missing and could not be installed")
         print("chromium is not available: browser tests will be skipped")
+    if not ensure_curl():
+        if REQUIRE:
+            sys.exit("curl is missing and could not be installed")
+        print("curl is not available: the quickstart's HTTP steps will be skipped")
     say("ruff")
     run(PY, "-m", "ruff", "check", ".")
     say("tests on SQLite")

@@ -1,17 +1,8 @@
 # python manage.py shell < first_order.py
 from omniman.models import Channel
-from omniman.registry import registry
 from omniman.services.commit import commit_session
 from omniman.services.orders import transition_order
 from omniman.services.sessions import create_session, modify_session
-
-
-# A directive handler: runs after the commit that queued it, gets the directive
-# (topic, payload) and a context with the attempt number.
-@registry.handler("receipt.print")
-def print_receipt(directive, ctx):
-    print(f"receipt for {directive.payload['order_ref']} (attempt {ctx.attempt})")
-
 
 Channel.objects.update_or_create(
     code="counter",

@@ -1,4 +1,4 @@
-# With `python manage.py runserver` running, and TOKEN set by api_user.py:
+# With `python manage.py runserver` running, and TOKEN set by omniman_token:
 BASE=${BASE:-http://127.0.0.1:8000/api}
 AUTH="Authorization: Token $TOKEN"
 JSON="Content-Type: application/json"

@@ -4,6 +4,7 @@ INSTALLED_APPS += [
     "rest_framework.authtoken",
     "omniman",
     "omniman_api",
+    "counter",  # your app: its omniman_handlers.py holds the directive handlers
 ]
 
 REST_FRAMEWORK = {
@@ -18,8 +19,10 @@ OMNIMAN = {
     "DIRECTIVE_BACKEND": "inline",
 }
 
-# SQLite: writers take the lock at BEGIN, readers never block writers.
-DATABASES["default"]["OPTIONS"] = {
-    "transaction_mode": "IMMEDIATE",
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
-}
+# SQLite only: writers take the lock at BEGIN, readers never block writers.
+# Other engines keep their own OPTIONS.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+    })
