@@ -93,6 +93,16 @@ def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
     from omniman.tasks import run_directive_task
 
     task = run_directive_task._get_current_object()  # type: ignore[attr-defined]
+    if task.app.main == "default" and not task.app.fixups:
+        # Celery's fallback app: its broker is amqp://guest@localhost//, where none of the
+        # project's workers listens. Leave the rows to the reaper (beat runs in a worker,
+        # with the project's app) rather than lose the messages there.
+        logger.error(
+            "omniman.E202: no Celery app is loaded in this process, so directives %s were not sent "
+            "(the reaper will send them). Import your app in your project package's __init__.py: "
+            "`from .celery import app as celery_app`.", ids,
+        )
+        return ids
     options: dict[str, Any] = {"retry": False}  # the outbox is our retry: never block the caller
     if conf.get("DIRECTIVE_QUEUE"):
         options["queue"] = conf.get("DIRECTIVE_QUEUE")
