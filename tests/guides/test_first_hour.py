@@ -12,6 +12,7 @@ suite's own environment, which has every extra); it serves on a free port instea
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -243,3 +244,22 @@ def test_celery_guide_with_a_real_worker(shell: Shell, redis_broker: None) -> No
         while not same_output(listing.expected, shell.run(listing.line).stdout):
             assert time.monotonic() < deadline, shell.run(listing.line).stdout  # the outcome is being recorded
             time.sleep(0.2)
+
+
+def _statements(path: Path, project: str) -> list[str]:
+    """The module's statements, less its docstring and ``__future__`` imports, with the
+    project's package name written ``PROJECT``."""
+    body = ast.parse(path.read_text()).body
+    kept = [node for node in body
+            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+            and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")]
+    return [ast.unparse(node).replace(f"'{project}.", "'PROJECT.").replace(f"'{project}'", "'PROJECT'")
+            for node in kept]
+
+
+def test_the_example_project_runs_the_guides_celery_recipe() -> None:
+    """The deployment guide's example (``config``) and the Celery guide (``shop``) share one recipe."""
+    assert _statements(ROOT / "example_project" / "config" / "celery.py", "config") == _statements(
+        RECIPE / "celery.py", "shop")
+    init = (ROOT / "example_project" / "config" / "__init__.py").read_text()
+    assert "from config.celery import app as celery_app" in init
