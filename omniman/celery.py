@@ -133,6 +133,12 @@ def configure(app: Any, *, beat: bool = True, queue: str | None = None) -> Any:
     return app
 
 
+def is_fallback_app(app: Any) -> bool:
+    """Whether ``app`` is the app Celery makes up when none was loaded (``celery._state``):
+    its broker is ``amqp://guest@localhost//``, not the project's."""
+    return app.main == "default" and not app.fixups
+
+
 WORKER_QUEUE_ERROR = "omniman.E204"
 WORKER_QUEUE_WARNING = "omniman.W204"
 

@@ -24,6 +24,7 @@ from typing import Any
 from django.core.checks import Error
 
 from omniman import conf
+from omniman.celery import is_fallback_app
 from omniman.exceptions import HandlerError
 from omniman.registry import HandlerOptions
 
@@ -78,7 +79,7 @@ def check_celery(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             id="omniman.E201",
         )]
     app = current_app._get_current_object()
-    if app.main == "default" and not app.fixups:  # what celery._state makes when no app was set
+    if is_fallback_app(app):
         return [Error(
             'OMNIMAN["DIRECTIVE_BACKEND"] is "celery" but no Celery app is loaded: directives '
             "would be sent through Celery's default app, to a broker no worker of this project uses.",

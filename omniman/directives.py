@@ -39,6 +39,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from omniman import conf, signals
+from omniman.celery import is_fallback_app
 from omniman.exceptions import PermanentFailure, RetryLater
 from omniman.models import Directive
 from omniman.registry import HandlerContext, registry
@@ -93,8 +94,8 @@ def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
     from omniman.tasks import run_directive_task
 
     task = run_directive_task._get_current_object()  # type: ignore[attr-defined]
-    if task.app.main == "default" and not task.app.fixups:
-        # Celery's fallback app: its broker is amqp://guest@localhost//, where none of the
+    if is_fallback_app(task.app):
+        # Its broker is amqp://guest@localhost//, where none of the
         # project's workers listens. Leave the rows to the reaper (beat runs in a worker,
         # with the project's app) rather than lose the messages there.
         logger.error(
