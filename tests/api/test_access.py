@@ -158,3 +158,40 @@ def test_directive_metrics_are_for_operators_only(api, operator, anon, user, set
         assert 0 <= body["oldest_queued_age_seconds"] < 60
     user.user_permissions.add(Permission.objects.get(codename="operate", content_type__app_label="omniman"))
     assert api.get("/api/directives/metrics/").status_code == 200
+
+
+def _commit(client, channel: str, key: str) -> str:
+    open_session(client, channel=channel, key=key)
+    add_coffee(client, key=key, channel=channel)
+    response = client.post_json(f"/api/sessions/{key}/commit/", {"channel_code": channel})
+    assert response.status_code == 201, response.content
+    return data(response)["order_ref"]
+
+
+def _follow(client, cursor: str, query: str = "") -> list[str]:
+    """Every order the stream hands out after ``cursor``, page after page."""
+    refs = []
+    while True:
+        page = data(client.get(f"/api/orders/stream/?after={cursor}{query}"))
+        if not page["results"]:
+            return refs
+        refs += [o["ref"] for o in page["results"]]
+        cursor = page["cursor"]
+
+
+def test_the_stream_read_by_cursor_shows_only_the_callers_channels(api, outsider):
+    """Every read after a cursor keeps the grant, not only the first page: a follower
+    of ifood never sees a pos order, whatever cursor it sends."""
+    from omniman_api.pagination import encode_cursor
+
+    start = data(outsider.get("/api/orders/stream/"))["cursor"]
+    mine = []
+    for n in range(3):
+        _commit(api, "pos", f"P{n}")
+        mine.append(_commit(outsider, "ifood", f"I{n}"))
+    _commit(api, "pos", "P-last")
+    assert _follow(outsider, start) == mine
+    assert _follow(outsider, encode_cursor("q", 0)) == mine  # a cursor from before every order
+    assert _follow(outsider, encode_cursor("q", 0), "&channel_code=pos") == []
+    assert _follow(outsider, encode_cursor("q", 0), "&timeout=0.01") == mine
+    assert len(_follow(api, encode_cursor("q", 0))) == 4  # pos and web are granted to api

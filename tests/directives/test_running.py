@@ -247,6 +247,25 @@ def test_the_reaper_reclaims_an_expired_lease_and_runs_it_again(handlers):
     assert (d.status, d.attempts, runs) == ("done", 2, [2])
 
 
+def test_a_reclaimed_lease_is_due_and_sent_again_at_once_not_after_the_grace(handlers):
+    """A worker took a due, sent directive and died. The reaper puts it back as due
+    now, so the same pass sends it again: left at its old ``available_at``, it would
+    count as sent since due and wait ``DIRECTIVE_REDISPATCH_AFTER_SECONDS``."""
+    runs = []
+    handlers("t.a", lambda d, ctx: runs.append(ctx.attempt))
+    with transaction.atomic():
+        d = enqueue("t.a", {}, delay=3600)  # not due: the commit's send runs nothing
+    due, sent = timezone.now() - timedelta(seconds=10), timezone.now() - timedelta(seconds=5)
+    Directive.objects.filter(pk=d.pk).update(available_at=due, dispatched_at=sent)
+    assert directives.claim(d.pk) is not None  # the worker that got the message, then died
+    Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    before = timezone.now()
+    assert directives.reap() == {"failed": 0, "reclaimed": 1, "dispatched": 1, "unsent": 0}
+    d.refresh_from_db()
+    assert (d.status, d.attempts, runs) == ("done", 2, [2])
+    assert d.available_at >= before
+
+
 def test_a_lease_that_expires_on_the_last_attempt_fails(handlers):
     with transaction.atomic():
         d = enqueue("t.a", {}, max_attempts=1, delay=0.001)

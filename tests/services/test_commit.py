@@ -214,6 +214,57 @@ def test_a_failure_after_the_order_insert_leaves_neither_order_nor_key(pos):
     assert not commit_session(channel="pos", session_key="S", idempotency_key="K").replayed
 
 
+class _KeyStoreFails:
+    """A trigger that makes every INSERT into the idempotency table fail in the
+    database itself, so the key's own statement is what breaks."""
+
+    def __init__(self):
+        from django.db import connection
+
+        self.connection = connection
+        self.table = IdempotencyKey._meta.db_table
+
+    def __enter__(self):
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor == "postgresql":
+                cursor.execute(
+                    "CREATE FUNCTION omniman_test_key_fails() RETURNS trigger AS $$ "
+                    "BEGIN RAISE EXCEPTION 'the key store is down'; END $$ LANGUAGE plpgsql"
+                )
+                cursor.execute(f"CREATE TRIGGER omniman_test_key_fails BEFORE INSERT ON {self.table} "
+                               "FOR EACH ROW EXECUTE FUNCTION omniman_test_key_fails()")
+            else:
+                cursor.execute(f"CREATE TRIGGER omniman_test_key_fails BEFORE INSERT ON {self.table} "
+                               "BEGIN SELECT RAISE(ABORT, 'the key store is down'); END")
+        return self
+
+    def __exit__(self, *exc):
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER omniman_test_key_fails ON {self.table}")
+                cursor.execute("DROP FUNCTION omniman_test_key_fails()")
+            else:
+                cursor.execute("DROP TRIGGER omniman_test_key_fails")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_key_insert_leaves_no_order(pos):
+    """The key is written in the order's transaction: when its own INSERT fails, the
+    order, its items, its event and its directives go with it, and the session stays
+    open; the same key then commits once the store is back."""
+    from django.db import DatabaseError
+
+    make_channel("shop", post_commit_directives=["payment.capture"])
+    open_session("shop")
+    with _KeyStoreFails(), pytest.raises(DatabaseError):
+        commit_session(channel="shop", session_key="S", idempotency_key="K")
+    assert not Order.objects.exists() and not IdempotencyKey.objects.exists()
+    assert not OrderEvent.objects.exists() and not Directive.objects.exists()
+    assert get_session("shop", "S").state == "open"
+    result = commit_session(channel="shop", session_key="S", idempotency_key="K")
+    assert not result.replayed and IdempotencyKey.objects.get().body["order_ref"] == result.order_ref
+
+
 @pytest.mark.django_db(transaction=True)
 def test_order_committed_is_sent_after_the_transaction(pos):
     from django.db import transaction
