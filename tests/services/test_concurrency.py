@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -12,6 +13,7 @@ from omniman.exceptions import AlreadyCommitted, PreconditionFailed
 from omniman.models import IdempotencyKey, Order, OrderItem
 from omniman.services import commit_session, create_session, get_session, modify_session
 from omniman.testing import add_line_op
+from tests.interleave import in_thread, wait_until_blocked
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -120,41 +122,89 @@ def test_one_key_on_two_sessions_at_once_never_answers_with_the_other_order(pos,
             assert r.order_ref == order.ref and key == order.session_key
 
 
+def _order_matches_session(ref):
+    """The order's items are the session's lines at the rev it was committed at."""
+    from omniman.models import OrderEvent, Session
+
+    session = Session.objects.get(order_ref=ref)
+    order = Order.objects.get(ref=ref)
+    items = [(i.line_id, i.sku, i.qty, i.line_total_q) for i in order.items.order_by("position")]
+    lines = [(x["line_id"], x["sku"], Decimal(x["qty"]), x["line_total_q"]) for x in session.items]
+    assert items == lines
+    assert order.total_q == session.total_q == sum(x[3] for x in lines)
+    assert OrderEvent.objects.get(order=order).payload["session_rev"] == session.rev
+    return session
+
+
+def test_a_commit_that_waits_for_a_modify_seals_the_modified_lines(pos):
+    """The modify holds the row; the commit waits on it (seen in pg_stat_activity),
+    then seals the lines the modify wrote. A commit that read the session without
+    the row lock would seal the lines from before the modify."""
+    from django.db import transaction
+
+    open_session()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with transaction.atomic():
+            modify_session(channel="pos", session_key="S", ops=[
+                {"op": "set_qty", "line_id": "L1", "qty": 4}, add_line_op("TEA", unit_price_q=300)])
+            committing = in_thread(pool, lambda: commit_session(channel="pos", session_key="S"))
+            wait_until_blocked(committing)
+        result = committing.result(timeout=TIMEOUT)
+    assert not isinstance(result, Exception), result
+    session = _order_matches_session(result.order_ref)
+    assert session.rev == 2 and [x["sku"] for x in session.items] == ["COFFEE", "CAKE", "TEA"]
+    assert session.total_q == 4 * 500 + 1200 + 300
+
+
+def test_a_modify_that_waits_for_a_commit_is_refused_and_changes_nothing(pos):
+    """The commit holds the row; the modify waits on it, then finds the session
+    committed: ``session_not_open``, and the order still equals the session."""
+    from django.db import transaction
+
+    from omniman.exceptions import SessionNotOpen
+
+    open_session()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with transaction.atomic():
+            ref = commit_session(channel="pos", session_key="S").order_ref
+            modifying = in_thread(pool, lambda: modify_session(
+                channel="pos", session_key="S", ops=[add_line_op("TEA", unit_price_q=300)]))
+            wait_until_blocked(modifying)
+        result = modifying.result(timeout=TIMEOUT)
+    assert isinstance(result, SessionNotOpen), result
+    session = _order_matches_session(ref)
+    assert session.rev == 1 and len(session.items) == 2
+
+
 @pytest.mark.parametrize("load_items", [False, True])
 def test_a_modify_that_waited_for_the_lock_reads_the_lines_the_other_one_wrote(pos, load_items):
-    """The lines come with the locking read; after a wait, that read's snapshot predates
-    the write it waited for, so the lines are read again: a stale line would corrupt
-    the subtotal."""
+    """The lines come with the locking read; after a wait, PostgreSQL returns the row
+    as the other modify left it but the lines from the read's older snapshot, so the
+    lines are read again (one more statement, asserted: the stale path was taken). A
+    stale line would corrupt the subtotal."""
     from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
 
     from omniman.models import Session
 
     open_session()
-    holding, release = threading.Event(), threading.Event()
-
-    def first():
-        with transaction.atomic():
-            modify_session(channel="pos", session_key="S", ops=[{"op": "set_qty", "line_id": "L1", "qty": 3}])
-            holding.set()
-            release.wait(timeout=TIMEOUT)
-        connection.close()
 
     def second():
-        holding.wait(timeout=TIMEOUT)
-        try:
-            return modify_session(channel="pos", session_key="S", load_items=load_items,
-                                  ops=[{"op": "set_qty", "line_id": "L1", "qty": 5}])
-        finally:
-            connection.close()
+        with CaptureQueriesContext(connection) as queries:
+            session = modify_session(channel="pos", session_key="S", load_items=load_items,
+                                     ops=[{"op": "set_qty", "line_id": "L1", "qty": 5}])
+        return session, [q["sql"] for q in queries.captured_queries]
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = pool.submit(first)
-        waiting = pool.submit(second)
-        holding.wait(timeout=TIMEOUT)
-        threading.Event().wait(0.3)  # let the second modify block on the row lock
-        release.set()
-        done.result(timeout=TIMEOUT)
-        session = waiting.result(timeout=TIMEOUT)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with transaction.atomic():
+            modify_session(channel="pos", session_key="S", ops=[{"op": "set_qty", "line_id": "L1", "qty": 3}])
+            waiting = in_thread(pool, second)
+            wait_until_blocked(waiting)
+        result = waiting.result(timeout=TIMEOUT)
+    assert not isinstance(result, Exception), result
+    session, sqls = result
+    # BEGIN, the lock (with lines as of its snapshot), the lines again, the write, COMMIT.
+    assert len(sqls) == 5 and "omniman_sessionline" in sqls[2] and "FOR UPDATE" not in sqls[2], sqls
     stored = Session.objects.get(session_key="S")
     assert [line["qty"] for line in stored.items] == ["5", "1"]
     assert stored.subtotal_q == stored.total_q == 5 * 500 + 1200 == session.total_q
