@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -67,42 +68,50 @@ def _lease_left(pk):
     pytest.param(False, id="non_atomic handler"),
 ])
 def test_a_long_handler_with_its_own_lease_is_not_given_to_another_worker(handlers, settings, atomic):
-    """With the setting's lease (50 ms here) the reaper takes a 500 ms run away and the
-    outcome is not recorded; with the topic's lease (1 h) it does not."""
+    """With the setting's lease (50 ms here) the reaper takes a running handler's
+    directive away and the outcome is not recorded; with the topic's lease (1 h) it
+    does not. The handler runs until another process's reaper pass has ended (an
+    event, not a sleep), and that pass runs once the setting's lease has expired."""
     settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_LEASE_SECONDS": 0.05}
     seen = {}
+    started, reaped = threading.Event(), threading.Event()
 
     def slow(d, ctx):
         seen[d.topic] = _lease_left(d.pk)
-        time.sleep(0.5)
+        started.set()
+        assert reaped.wait(TIMEOUT), "the reaper pass never came"
 
     wrap = (lambda fn: fn) if atomic else directives.non_atomic
     handlers("t.long", wrap(slow), lease_seconds=3600)
     handlers("t.short", wrap(slow))
     with transaction.atomic():
         long_, short = enqueue("t.long", {}, delay=0.001), enqueue("t.short", {}, delay=0.001)
-    time.sleep(0.002)
+    Directive.objects.update(available_at=timezone.now() - timedelta(seconds=1))
 
-    reaped = []
+    reaped_counts = []
     for d in (long_, short):
-        # Another process's reaper pass while the handler sleeps.
-        timer = _after(0.2, lambda: reaped.append(_reap_elsewhere()))
+        started.clear()
+        reaped.clear()
+        thread = _elsewhere(lambda pk=d.pk: _reap_when_running_and_past_the_setting_lease(
+            pk, started, reaped, reaped_counts))
         status = directives.run_directive(d.pk)
-        timer.join()
+        thread.join(TIMEOUT)
         d.refresh_from_db()
         if d.topic == "t.long":
             assert status == "done" and d.status == "done" and d.attempts == 1
         else:
             assert status is None and d.status == "queued"  # back in the queue for another worker
     assert 3500 < seen["t.long"] <= 3600 and seen["t.short"] <= 0.05
-    assert reaped == [0, 1]
+    assert reaped_counts == [0, 1]
 
 
-def _after(seconds, fn):
-    import threading
+TIMEOUT = 30  # seconds: a handler or reaper that never gets its turn fails the test
+
+
+def _elsewhere(fn):
+    """``fn`` on a thread of its own (another process's reaper), with its own connection."""
 
     def run():
-        time.sleep(seconds)
         try:
             fn()
         finally:
@@ -113,6 +122,19 @@ def _after(seconds, fn):
     thread = threading.Thread(target=run)
     thread.start()
     return thread
+
+
+def _reap_when_running_and_past_the_setting_lease(pk, started, reaped, out):
+    """One reaper pass once the handler runs and the claim's own lease (the setting's
+    50 ms) has expired; then let the handler end."""
+    try:
+        assert started.wait(TIMEOUT)
+        claimed_at = Directive.objects.values_list("updated_at", flat=True).get(pk=pk)
+        while timezone.now() <= claimed_at + timedelta(seconds=0.05):
+            time.sleep(0.005)  # the lease is a duration on the clock: wait it out
+        out.append(_reap_elsewhere())
+    finally:
+        reaped.set()
 
 
 def _reap_elsewhere():
