@@ -7,6 +7,7 @@ import pytest
 
 from omniman import directives
 from omniman.registry import registry
+from tests.require import need, need_module
 
 
 @pytest.fixture
@@ -82,12 +83,13 @@ class Marks:
 @pytest.fixture(scope="module")
 def marks():
     """Redis (DB 6 unless OMNIMAN_TEST_MARKS_URL) where the test workers' handlers note runs."""
-    redis = pytest.importorskip("redis")
-    client = redis.Redis.from_url(os.environ.get("OMNIMAN_TEST_MARKS_URL", "redis://127.0.0.1:6379/6"))
+    redis = need_module("redis")
+    url = os.environ.get("OMNIMAN_TEST_MARKS_URL", "redis://127.0.0.1:6379/6")
+    client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.exceptions.ConnectionError:
-        pytest.skip("Redis is not reachable for the celery tests")
+        need(False, f"Redis is not reachable at {url} for the celery tests")
     found = Marks(client, uuid.uuid4().hex[:12])
     yield found
     found.clear()

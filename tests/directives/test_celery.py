@@ -25,8 +25,9 @@ from omniman.services import commit_session, create_session, modify_session
 from omniman.services.directives import enqueue
 from omniman.testing import add_line_op, make_channel
 from omniman.testing.celery import Worker, current_app, make_app, start_worker
+from tests.require import need_module
 
-redis = pytest.importorskip("redis")
+redis = need_module("redis")
 
 pytestmark = [pytest.mark.celery, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,9 @@ from omniman import directives
 from omniman.models import Directive
 from omniman.services import commit_session, create_session, modify_session
 from omniman.testing import add_line_op, make_channel
+from tests.require import need_module
 
-celery = pytest.importorskip("celery")
+celery = need_module("celery")
 
 from omniman.celery import CELERY_SETTINGS, configure  # noqa: E402
 from omniman.testing.celery import current_app, free_port, make_app  # noqa: E402

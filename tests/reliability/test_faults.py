@@ -29,26 +29,47 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.require import need
+
 from .conftest import Answer, Http, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-REQUIRE = os.environ.get("OMNIMAN_REQUIRE_SERVICES") == "1"
 
 
-def need(condition: bool, why: str) -> None:
-    if not condition:
-        if REQUIRE:
-            pytest.fail(why)
-        pytest.skip(why)
+def _pg_bindirs() -> list[Path]:
+    """Where PostgreSQL's server programs may be, whatever version is installed:
+    ``pg_config --bindir``, then Debian's /usr/lib/postgresql/<version>/bin (newest
+    first), then the PATH (found by ``shutil.which``)."""
+    dirs = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10)
+            dirs.append(Path(found.stdout.strip()))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    versions = Path("/usr/lib/postgresql").glob("*/bin")
+    dirs += sorted(versions, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, reverse=True)
+    return dirs
 
 
-def pg_bin(name: str) -> str:
-    path = PG_BIN / name
-    return str(path) if path.exists() else (shutil.which(name) or name)
+def pg_bin(name: str) -> str | None:
+    for bindir in _pg_bindirs():
+        if (bindir / name).exists():
+            return str(bindir / name)
+    return shutil.which(name)
+
+
+def until(predicate: Any, why: str, timeout: float = 60) -> None:
+    """Poll ``predicate`` (an observable state) until it holds; fail with ``why``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(why)
+        time.sleep(0.05)
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -96,7 +117,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    need((PG_BIN / "initdb").exists() or bool(shutil.which("initdb")), "PostgreSQL's initdb is not installed")
+    need(pg_bin("initdb") and pg_bin("pg_ctl"), "PostgreSQL's initdb and pg_ctl are not installed")
     datadir = Path(tempfile.mkdtemp(prefix="omniman-rel-pg-"))
     if os.geteuid() == 0:
         shutil.chown(datadir, "postgres", "postgres")
@@ -311,19 +332,25 @@ def test_postgresql_restarted_under_load_is_503_then_recovers(stack: Stack, clus
             answers.append((key, answer))
             time.sleep(0.02)
 
+    def answered(after: int, n: int, status: int | None = None) -> bool:
+        got = [a for _, a in answers[after:] if status is None or getattr(a, "status", None) == status]
+        return len(got) >= n
+
     threads = [threading.Thread(target=load, args=(n,), daemon=True) for n in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+    # Each phase lasts until its answers are seen, not for a guessed time.
+    until(lambda: answered(0, 8, 200), "the load never got answers")
     cluster.stop("fast")  # every connection is cut, and new ones are refused
     down_from = len(answers)
-    time.sleep(3)
+    until(lambda: answered(down_from, 8, 503), "no 503 while the database was down")
     # Commits while the database is down are 503 too; the client retries them later.
     during = [api.post(f"/api/sessions/{key}/commit/", {"channel_code": "pos", "idempotency_key": f"C-{key}"},
                        timeout=20) for key in sessions[:4]]
     down_to = len(answers)
     cluster.start()
-    time.sleep(3)
+    until(lambda: answered(down_to, 8, 200) and getattr(answers[-1][1], "status", None) == 200,
+          "the load never recovered")
     stop.set()
     for t in threads:
         t.join(30)
