@@ -12,12 +12,12 @@ import pytest
 
 from tests.example.conftest import make_example
 from tests.example.harness import EXAMPLE, ROOT, Example
+from tests.require import need
 
 
 def test_locustfile_runs_headless_and_commits_orders(example: Example) -> None:
     locust = Path(sys.executable).parent / "locust"
-    if not locust.exists() and not shutil.which("locust"):
-        pytest.skip("locust is not installed (pip install -e '.[dev]')")
+    need(locust.exists() or shutil.which("locust"), "locust is not installed (pip install -e '.[dev]')")
     token = example.manage("omniman_token", "loadtest", "--channels", "pos").stdout.strip()
     env = {**example.env, "OMNIMAN_TOKEN": token}
     result = subprocess.run(
