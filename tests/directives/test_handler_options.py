@@ -22,6 +22,12 @@ from omniman.testing import add_line_op, make_channel
 db = pytest.mark.django_db(transaction=True)
 
 
+def due_now():
+    """Make the queued directives due (a 1 ms ``delay`` kept the commit's own send
+    from running them): their ``available_at`` moved back, not waited out."""
+    Directive.objects.filter(status="queued").update(available_at=timezone.now() - timedelta(milliseconds=1))
+
+
 @db
 def test_a_topics_max_attempts_is_the_default_of_its_new_directives(handlers):
     handlers("t.twice", lambda d, ctx: None, max_attempts=2)
@@ -50,7 +56,7 @@ def test_a_failing_handler_stops_after_its_topics_max_attempts(handlers, setting
     handlers("t.fragile", broken, max_attempts=2)
     with transaction.atomic():
         d = enqueue("t.fragile", {})
-    time.sleep(0.01)
+    due_now()  # the 1 ms backoff, moved back rather than waited out
     directives.reap()
     d.refresh_from_db()
     assert runs == [1, 2] and d.status == "failed" and d.attempts == 2
@@ -147,7 +153,7 @@ def test_a_lease_taken_before_the_handler_starts_runs_nothing(handlers, settings
     handlers("t.long", lambda d, ctx: ran.append(d.pk), lease_seconds=3600)
     with transaction.atomic():
         d = enqueue("t.long", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     claimed = directives.claim(d.pk)
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     directives.reap(limit=0)  # reclaimed: queued again, the claim no longer owns it

@@ -22,6 +22,12 @@ from omniman.testing import add_line_op, make_channel
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def due_now():
+    """Make the queued directives due (a 1 ms ``delay`` kept the commit's own send
+    from running them): their ``available_at`` moved back, not waited out."""
+    Directive.objects.filter(status="queued").update(available_at=timezone.now() - timedelta(milliseconds=1))
+
+
 def _commit_order(channel_code: str, key: str) -> str:
     create_session(channel=channel_code, session_key=key)
     modify_session(channel=channel_code, session_key=key, ops=[add_line_op()])
@@ -167,7 +173,7 @@ def test_a_topic_without_handler_is_retried_then_fails():
 def test_a_claimed_directive_is_not_claimed_again(handlers):
     with transaction.atomic():
         d = enqueue("t.unregistered-yet", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     first = directives.claim(d.pk)
     assert first is not None and first.attempts == 1 and first.lease_until is not None
     assert directives.claim(d.pk) is None
@@ -238,7 +244,7 @@ def test_the_reaper_reclaims_an_expired_lease_and_runs_it_again(handlers):
     handlers("t.a", lambda d, ctx: runs.append(ctx.attempt))
     with transaction.atomic():
         d = enqueue("t.a", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     assert directives.claim(d.pk) is not None  # a worker claims it, then dies
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     result = directives.reap()
@@ -269,7 +275,7 @@ def test_a_reclaimed_lease_is_due_and_sent_again_at_once_not_after_the_grace(han
 def test_a_lease_that_expires_on_the_last_attempt_fails(handlers):
     with transaction.atomic():
         d = enqueue("t.a", {}, max_attempts=1, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     assert directives.claim(d.pk) is not None
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     failed = []
@@ -315,7 +321,7 @@ def test_a_directive_costs_two_statements_on_postgresql(handlers):
     handlers("t.outside", lambda d, ctx: None)
     with transaction.atomic():
         d = enqueue("t.outside", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     with CaptureQueriesContext(connection) as queries:
         assert directives.run_directive(d.pk) == "done"
     # Django logs BEGIN/COMMIT around the handler; psycopg sends neither when the
@@ -346,7 +352,7 @@ def test_the_claim_and_a_bare_outcome_commit_without_waiting_for_the_wal_flush(h
     handlers("t.outside", directives.non_atomic(lambda d, ctx: seen.append(_synchronous_commit())))
     with transaction.atomic():
         d = enqueue("t.outside", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     status, (claim, outcome) = _claim_and_outcome_sql(d.pk)
     assert status == "done"
     assert "synchronous_commit" in claim and "synchronous_commit" in outcome
@@ -361,7 +367,7 @@ def test_the_outcome_of_a_handler_that_wrote_commits_durably_with_its_writes(han
     handlers("t.writes", write)
     with transaction.atomic():
         d = enqueue("t.writes", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     status, (claim, handler_write, outcome) = _claim_and_outcome_sql(d.pk)
     assert status == "done"
     assert "synchronous_commit" in claim
@@ -378,7 +384,7 @@ def test_every_worker_write_is_durable_when_the_setting_is_off_or_inside_a_trans
         settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_ASYNC_COMMIT": False}
     with transaction.atomic():
         d = enqueue("t.outside", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     if how == "setting off":
         status, updates = _claim_and_outcome_sql(d.pk)
     else:
@@ -406,7 +412,7 @@ def test_a_worker_whose_clock_lags_claims_what_its_sender_found_due(handlers, mo
     with transaction.atomic():
         first = enqueue("t.a", {}, delay=0.001)
         second = enqueue("t.a", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     sent_at = timezone.now()
     with monkeypatch.context() as m:
         _lagging_clock(m, 2)
@@ -423,7 +429,7 @@ def test_a_message_sent_before_a_retry_does_not_run_it_early(handlers):
     handlers("t.later", later)
     with transaction.atomic():
         d = enqueue("t.later", {}, delay=0.001)
-    time.sleep(0.002)
+    due_now()
     sent_at = timezone.now()
     assert directives.run_directive(d.pk, due_by=sent_at) == "queued"
     # The same message delivered again (a redelivery, a reaper's re-send racing it).
