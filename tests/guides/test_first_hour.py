@@ -28,13 +28,13 @@ import pytest
 
 from tests.example.harness import ROOT, free_port, wait_for
 from tests.guides.page import Shell, console_blocks, same_output
+from tests.require import need, need_module
 
 GUIDE = ROOT / "docs" / "guide"
 QUICKSTART, QS = GUIDE / "quickstart.rst", GUIDE / "quickstart"
 CELERY, RECIPE = GUIDE / "celery.rst", GUIDE / "celery_recipe"
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = DATABASE_URL.startswith("postgres")
-REQUIRE = os.environ.get("OMNIMAN_REQUIRE_SERVICES") == "1"
 BROKER_URL = os.environ.get("OMNIMAN_TEST_BROKER_URL", "redis://127.0.0.1:6379/5")
 VENV_LINES = ["python3 -m venv .venv && . .venv/bin/activate", 'pip install "./omniman[api]"']
 
@@ -49,9 +49,7 @@ app.autodiscover_tasks()
 
 
 def missing(what: str) -> None:
-    if REQUIRE:
-        pytest.fail(f"{what} (OMNIMAN_REQUIRE_SERVICES=1)")
-    pytest.skip(what)
+    need(False, what)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +191,7 @@ def wait_for_text(log: Path, text: str, process: subprocess.Popen[bytes], timeou
 
 @pytest.fixture(scope="module")
 def redis_broker() -> None:
-    redis = pytest.importorskip("redis")
+    redis = need_module("redis")
     try:
         redis.Redis.from_url(BROKER_URL).ping()
     except redis.exceptions.ConnectionError:
