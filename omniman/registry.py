@@ -214,9 +214,25 @@ class Registry:
     def resolver(self, code: str) -> Callable[[IssueResolver], IssueResolver]:
         return lambda fn: self.register_resolver(code, fn)
 
+    def get_resolver(self, code: str) -> IssueResolver | None:
+        self.load_settings()
+        return self.resolvers.get(code)
+
+    # -- what is known -------------------------------------------------------
+    def topics(self) -> list[str]:
+        """Every topic with a handler in this process, those of ``OMNIMAN["HANDLERS"]``
+        included, sorted."""
+        self.load_settings()
+        return sorted(self.handlers)
+
     # -- settings ----------------------------------------------------------
     def load_settings(self) -> None:
-        """Register what ``OMNIMAN`` names by dotted path (once)."""
+        """Register what ``OMNIMAN`` names by dotted path (once).
+
+        Every lookup (:meth:`get_handler`, :meth:`options_for`, :meth:`modifiers_for`,
+        :meth:`validators_for`, :meth:`get_resolver`, :meth:`topics`) calls it first, so
+        entries declared in settings are there in a fresh process whatever it looks up
+        first. Read the registry through those methods, not its dicts."""
         if self._settings_loaded:
             return
         self._settings_loaded = True

@@ -405,7 +405,7 @@ def resolve_issue(
         action = next((a for a in issue.get("actions", []) if a.get("id") == action_id), None)
         if action is None:
             raise ValidationError(FieldError("/action_id", "no such action for this issue.", "unknown_action"))
-        resolver = registry.resolvers.get(issue.get("code", ""))
+        resolver = registry.get_resolver(issue.get("code", ""))
         raw_ops = (
             resolver(channel=session.channel, issue=issue, action_id=action_id)
             if resolver is not None
