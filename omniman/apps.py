@@ -13,10 +13,11 @@ class OmnimanConfig(AppConfig):
 
         from omniman import conf
         from omniman.celery import connect_worker_checks
-        from omniman.checks import check_celery, check_settings
+        from omniman.checks import check_celery, check_channel_topics, check_settings
 
         checks.register(check_settings, "omniman")
         checks.register(check_celery, "omniman")
+        checks.register(check_channel_topics, "omniman", checks.Tags.database)
         connect_worker_checks()
         if conf.get("AUTODISCOVER"):
             from django.utils.module_loading import autodiscover_modules

@@ -4,7 +4,12 @@
 - ``omniman.E002``: a value of the wrong type or out of range (or ``OMNIMAN`` not a dict);
 - ``omniman.E003``: a dotted path (pricing backend, handler, ...) that does not import;
 - ``omniman.E004``: a handler given as a dict without a ``path``, or with unknown or
-  invalid options.
+  invalid options;
+- ``omniman.W101``: a channel in the database names a directive topic (in
+  ``post_commit_directives`` or ``checks``) that has no handler. A database check: it
+  runs with ``check --database default`` and before ``migrate``, as Django's own.
+
+``omniman_api.checks`` adds the API's (``omniman.E101``, ``omniman.E102``).
 
 With ``DIRECTIVE_BACKEND = "celery"`` (:func:`check_celery`):
 
@@ -22,6 +27,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.checks import Error
+from django.core.checks import Warning as CheckWarning
+from django.db import DatabaseError, connections, router
 
 from omniman import conf
 from omniman.celery import is_fallback_app
@@ -56,6 +63,48 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             errors.append(Error(f"Cannot import {path!r}: {exc}", id="omniman.E003"))
     return errors
 
+
+def check_channel_topics(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[CheckWarning]:
+    """``omniman.W101``: topics named by channels with no handler in this process.
+
+    Channels live in the database, so this reads it only when Django asks for
+    database checks (``check --database``, ``migrate``), and says nothing when the
+    table is not there yet or the database cannot be read."""
+    from omniman.models import Channel
+    from omniman.models.channel import unhandled_topics
+    from omniman.registry import registry
+
+    if not databases or conf.problems():
+        return []
+    try:
+        known = registry.topics()
+    except Exception:  # a handler path that does not import: omniman.E003 says so
+        return []
+    warnings: list[CheckWarning] = []
+    for alias in databases:
+        if not router.allow_migrate_model(alias, Channel):
+            continue
+        try:
+            with connections[alias].cursor() as cursor:
+                tables = connections[alias].introspection.table_names(cursor)
+            if Channel._meta.db_table not in tables:
+                continue
+            channels = list(Channel.objects.using(alias).order_by("code").values_list("code", "config"))
+        except DatabaseError:
+            continue
+        for code, config in channels:
+            for where, topic in unhandled_topics(config)[0]:
+                warnings.append(CheckWarning(
+                    f"Channel {code!r} names directive topic {topic!r} in {where} but no handler is "
+                    "registered for it: its directives will be retried, then fail.",
+                    hint=(
+                        f"Register one (@registry.handler({topic!r}) in an app's omniman_handlers module, "
+                        f"or OMNIMAN['HANDLERS']), or fix the channel's config. Topics with a handler: "
+                        f"{', '.join(known) or 'none'}."
+                    ),
+                    id="omniman.W101",
+                ))
+    return warnings
 
 
 CELERY_APP_HINT = (

@@ -247,7 +247,11 @@ def run_directive(pk: int, *, due_by: datetime | None = None) -> str | None:
     handler = registry.get_handler(directive.topic)
     if handler is None:
         # Retried: during a rolling deploy an old worker may not know a new topic yet.
-        return _retry(directive, f"No handler registered for topic {directive.topic!r}.")
+        known = ", ".join(registry.topics()) or "none"
+        log.warning("no handler registered for topic %r (directive %s); topics with a handler: %s",
+                    directive.topic, directive.pk, known)
+        return _retry(directive, f"No handler registered for topic {directive.topic!r} "
+                                 f"(topics with a handler: {known}).")
     lease_seconds = registry.options_for(directive.topic).lease_seconds
     if lease_seconds is not None and not _set_lease(directive, lease_seconds):
         log.warning("directive %s (%s) was taken from this worker before it started", directive.pk, directive.topic)
@@ -274,16 +278,10 @@ def run_directive(pk: int, *, due_by: datetime | None = None) -> str | None:
     except PermanentFailure as exc:
         return _fail(directive, exc.reason)
     except RetryLater as exc:
-        log.info("directive %s (%s) attempt %s asked to retry: %s",
-                 directive.pk, directive.topic, directive.attempts, exc.reason)
-        return _retry(directive, exc.reason, exc.delay)
+        # Asked for by the handler (a busy service): expected, so INFO, with its reason.
+        return _retry(directive, exc.reason, exc.delay, level=logging.INFO)
     except Exception as exc:
-        log.warning(
-            "directive %s (%s) attempt %s/%s raised %r",
-            directive.pk, directive.topic, directive.attempts, directive.max_attempts, exc,
-            exc_info=True,
-        )
-        return _retry(directive, "".join(traceback.format_exception_only(exc)).strip())
+        return _retry(directive, "".join(traceback.format_exception_only(exc)).strip(), exc_info=True)
     log.debug("directive %s (%s) done on attempt %s", directive.pk, directive.topic, directive.attempts)
     return Status.DONE
 
@@ -346,21 +344,28 @@ def _record(directive: Directive, status: str, error: str, *, bookkeeping_only: 
         return cursor.rowcount > 0
 
 
-def _fail(directive: Directive, error: str) -> str | None:
+def _fail(directive: Directive, error: str, *, exc_info: bool = False) -> str | None:
     if not _record(directive, Status.FAILED, error):
         return None
     directive.status, directive.last_error, directive.lease_until = Status.FAILED, error, None
     logger.error(
         "directive %s (%s) failed after %s attempt(s): %s",
-        directive.pk, directive.topic, directive.attempts, error,
+        directive.pk, directive.topic, directive.attempts, error, exc_info=exc_info,
     )
     signals.directive_failed.send(Directive, directive=directive)
     return Status.FAILED
 
 
-def _retry(directive: Directive, error: str, delay: float | None = None) -> str | None:
+def _retry(
+    directive: Directive, error: str, delay: float | None = None, *, level: int = logging.WARNING,
+    exc_info: bool = False,
+) -> str | None:
+    """Queue the directive again after a failed attempt, or fail it on its last one.
+
+    Logs the attempt with its reason (``error``) at ``level``: WARNING for an error,
+    with the traceback when ``exc_info``; INFO when the handler asked to retry."""
     if directive.attempts >= directive.max_attempts:
-        return _fail(directive, error)
+        return _fail(directive, error, exc_info=exc_info)
     now = timezone.now()
     wait = backoff_seconds(directive.attempts) if delay is None else max(float(delay), 0.0)
     # dispatched_at stays before the new available_at: "not sent since due", so the
@@ -374,9 +379,11 @@ def _retry(directive: Directive, error: str, delay: float | None = None) -> str 
     )
     if not updated:
         return None
-    logger.info(
-        "directive %s (%s) attempt %s/%s failed; next attempt in %.3fs",
-        directive.pk, directive.topic, directive.attempts, directive.max_attempts, wait,
+    logger.log(
+        level,
+        "directive %s (%s) attempt %s/%s failed: %s; next attempt in %.3fs",
+        directive.pk, directive.topic, directive.attempts, directive.max_attempts, error, wait,
+        exc_info=exc_info,
     )
     return Status.QUEUED
 

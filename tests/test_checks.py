@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core import checks
 from django.core.management import call_command
 
 from omniman import conf
-from omniman.checks import check_settings
+from omniman.checks import check_channel_topics, check_settings
+from omniman.models import Channel
+from omniman.registry import registry
+from omniman.testing import make_channel
 
 
 def ids(settings, omniman):
@@ -78,3 +84,65 @@ def test_every_setting_is_documented():
     page = (Path(__file__).resolve().parent.parent / "docs" / "ref" / "settings.rst").read_text()
     missing = [key for key in conf.DEFAULTS if f"``{key}``" not in page]
     assert missing == []
+
+
+# -- omniman.W101: database check on channels ---------------------------------------
+
+
+@pytest.fixture
+def handlers():
+    added = []
+
+    def register(topic, fn):
+        registry.register_handler(topic, fn)
+        added.append(topic)
+
+    yield register
+    for topic in added:
+        registry.handlers.pop(topic, None)
+
+
+@pytest.mark.django_db
+def test_a_channel_topic_without_handler_is_w101(handlers):
+    handlers("stock.check", lambda d, ctx: None)
+    make_channel("web", checks={"stock": "stock.check", "fraud": "fraud.score"},
+                 required_checks_on_commit=["stock"], post_commit_directives=["invoice.send"])
+    found = [m for m in checks.run_checks(databases=["default"]) if m.id == "omniman.W101"]
+    assert [m.msg.split(" but ")[0] for m in found] == [
+        "Channel 'web' names directive topic 'fraud.score' in checks.fraud",
+        "Channel 'web' names directive topic 'invoice.send' in post_commit_directives",
+    ]
+    assert "@registry.handler('invoice.send')" in found[1].hint
+    assert "stock.check" in found[1].hint  # the topics that have a handler
+    out = io.StringIO()
+    call_command("check", "--database", "default", stderr=out, stdout=out)
+    assert "omniman.W101" in out.getvalue() and "invoice.send" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_migrate_runs_the_check(handlers):
+    make_channel("web", post_commit_directives=["invoice.send"])
+    out = io.StringIO()
+    call_command("migrate", skip_checks=False, verbosity=0, stderr=out, stdout=out)
+    assert "omniman.W101" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_without_a_database_the_check_reads_nothing(django_assert_num_queries):
+    make_channel("web", post_commit_directives=["invoice.send"])
+    with django_assert_num_queries(0):
+        assert check_channel_topics(databases=None) == []
+    assert "omniman.W101" not in [m.id for m in checks.run_checks()]
+
+
+@pytest.mark.django_db
+def test_the_check_is_quiet_when_the_table_does_not_exist_yet(monkeypatch):
+    monkeypatch.setattr(Channel._meta, "db_table", "omniman_channel_not_migrated")
+    assert check_channel_topics(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_a_handled_topic_is_not_reported(handlers):
+    handlers("invoice.send", lambda d, ctx: None)
+    make_channel("web", post_commit_directives=["invoice.send"])
+    assert check_channel_topics(databases=["default"]) == []

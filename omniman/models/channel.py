@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,8 @@ from django.db import models
 from django.utils.functional import cached_property
 
 from omniman.fields import FastJSONField
+
+logger = logging.getLogger(__name__)
 
 PRICING_POLICIES = ("internal", "external")
 EDIT_POLICIES = ("open", "locked")
@@ -102,6 +105,25 @@ def config_errors(value: Any) -> list[str]:
     return errors
 
 
+def config_topics(value: Any) -> list[tuple[str, str]]:
+    """Every directive topic a (valid) channel config names, as ``(where, topic)``:
+    ``where`` is ``post_commit_directives`` or ``checks.<code>``."""
+    if not isinstance(value, dict) or config_errors(value):
+        return []
+    found = [(f"checks.{code}", topic) for code, topic in value.get("checks", {}).items()]
+    found += [("post_commit_directives", topic) for topic in value.get("post_commit_directives", [])]
+    return found
+
+
+def unhandled_topics(value: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    """The ``(where, topic)`` of a channel config whose topic has no handler in this
+    process, and the topics that have one."""
+    from omniman.registry import registry
+
+    known = registry.topics()
+    return [(where, topic) for where, topic in config_topics(value) if topic not in known], known
+
+
 def validate_config(value: Any) -> None:
     """The field validator: ``ValidationError`` listing every problem of the config."""
     errors = config_errors(value)
@@ -138,6 +160,14 @@ class Channel(models.Model):
             raise ValidationError({"config": errors})
         self.__dict__.pop("conf", None)
         super().save(*args, **kwargs)
+        missing, known = unhandled_topics(self.config)
+        for where, topic in missing:
+            # Not an error: the handler may be registered by a later deploy; until
+            # then such directives are retried and fail (see the omniman.W101 check).
+            logger.warning(
+                "channel %r names topic %r (%s) but no handler is registered for it; topics with a handler: %s",
+                self.code, topic, where, ", ".join(known) or "none",
+            )
 
     @cached_property
     def conf(self) -> ChannelConfig:

@@ -53,6 +53,7 @@ def enqueue_many(
     ]
     if not rows:
         return []
+    _warn_unhandled({row.topic for row in rows})
     Directive.objects.bulk_create(rows)
     if by_id:
         ids = [row.pk for row in rows]
@@ -60,6 +61,18 @@ def enqueue_many(
     elif delay <= 0:  # pragma: no cover - every supported backend returns ids
         transaction.on_commit(dispatch_due)
     return rows
+
+
+def _warn_unhandled(topics: set[str]) -> None:
+    """Say at once when a topic has no handler here (a typo in a channel's config, a
+    handlers module never imported), rather than only when its attempts run out."""
+    for topic in sorted(topics):
+        if registry.get_handler(topic) is None:
+            logger.warning(
+                "directive topic %r has no handler registered in this process; it will be retried, then "
+                "fail. Topics with a handler: %s",
+                topic, ", ".join(registry.topics()) or "none",
+            )
 
 
 def enqueue(

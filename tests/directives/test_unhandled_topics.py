@@ -1,0 +1,71 @@
+"""A topic that no handler serves is loud when the channel is saved, at commit and at
+each attempt, naming the topic and the known ones (the check, W101: tests/test_checks.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import transaction
+
+from omniman.exceptions import RetryLater
+from omniman.services import commit_session, create_session, modify_session
+from omniman.services.directives import enqueue
+from omniman.testing import add_line_op, make_channel
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _messages(caplog, level, name="omniman"):
+    return [r.getMessage() for r in caplog.records if r.levelno == level and r.name.startswith(name)]
+
+
+def test_saving_a_channel_that_names_an_unhandled_topic_warns(handlers, caplog):
+    handlers("receipt.print", lambda d, ctx: None)
+    caplog.set_level(logging.WARNING)
+    make_channel("web", post_commit_directives=["receipt.print", "invoice.send"])
+    [message] = _messages(caplog, logging.WARNING, "omniman.models")
+    assert "'invoice.send'" in message and "post_commit_directives" in message
+    assert "topics with a handler: receipt.print" in message
+
+
+def test_a_commit_that_enqueues_an_unhandled_topic_warns(handlers, caplog):
+    handlers("receipt.print", lambda d, ctx: None)
+    make_channel("pos", post_commit_directives=["invoice.send"])
+    create_session(channel="pos", session_key="S")
+    modify_session(channel="pos", session_key="S", ops=[add_line_op()])
+    caplog.set_level(logging.WARNING)
+    commit_session(channel="pos", session_key="S")
+    warned = _messages(caplog, logging.WARNING, "omniman.services")
+    assert len(warned) == 1
+    assert "'invoice.send'" in warned[0] and "Topics with a handler: receipt.print" in warned[0]
+
+
+def test_running_a_directive_without_handler_warns_with_the_known_topics(handlers, caplog):
+    handlers("receipt.print", lambda d, ctx: None)
+    caplog.set_level(logging.WARNING)
+    with transaction.atomic():
+        d = enqueue("invoice.send", {}, max_attempts=2)
+    run = [m for m in _messages(caplog, logging.WARNING, "omniman.directives") if "no handler" in m]
+    assert run == [f"no handler registered for topic 'invoice.send' (directive {d.pk}); "
+                   "topics with a handler: receipt.print"]
+    d.refresh_from_db()
+    assert "topics with a handler: receipt.print" in d.last_error
+
+
+def test_a_retry_is_logged_with_its_reason(handlers, caplog):
+    def boom(directive, ctx):
+        raise ValueError("gateway said no")
+
+    handlers("t.boom", boom)
+    handlers("t.busy", lambda d, ctx: (_ for _ in ()).throw(RetryLater("inventory busy", delay=60)))
+    caplog.set_level(logging.INFO)
+    with transaction.atomic():
+        enqueue("t.boom", {}, max_attempts=3)
+        enqueue("t.busy", {}, max_attempts=3)
+    retries = [r for r in caplog.records if "next attempt in" in r.getMessage()]
+    assert [(r.levelno, bool(r.exc_info)) for r in retries] == [
+        (logging.WARNING, True), (logging.INFO, False)
+    ]
+    assert "failed: ValueError: gateway said no; next attempt" in retries[0].getMessage()
+    assert "failed: inventory busy; next attempt" in retries[1].getMessage()
