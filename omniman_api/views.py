@@ -56,6 +56,9 @@ STREAM_PAGE = 100
 STREAM_LATEST = 50
 STREAM_POLL_SECONDS = 0.2
 IDEMPOTENCY_ATTEMPTS = 3
+#: The 401 challenge when no authentication class names a scheme (cookie sessions
+#: have no registered one).
+SESSION_CHALLENGE = 'Session realm="api"'
 
 
 class OmnimanView(APIView):
@@ -70,6 +73,19 @@ class OmnimanView(APIView):
 
     def get_authenticators(self) -> list[Any]:
         return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+
+    def get_authenticate_header(self, request: Request) -> str | None:
+        """The challenge of a 401. DRF asks the first authentication class only and
+        answers 403 when it has none (``SessionAuthentication``, first in DRF's
+        defaults): here the first class that names a scheme gives it, and a 401
+        without one says ``Session``, so no credentials is always 401."""
+        if not request.authenticators:
+            return None
+        for authenticator in request.authenticators:
+            header = authenticator.authenticate_header(request)
+            if header:
+                return str(header)
+        return SESSION_CHALLENGE
 
     def get_throttles(self) -> list[Any]:
         return [throttle() for throttle in api_settings.DEFAULT_THROTTLE_CLASSES]

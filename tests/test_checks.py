@@ -146,3 +146,32 @@ def test_a_handled_topic_is_not_reported(handlers):
     handlers("invoice.send", lambda d, ctx: None)
     make_channel("web", post_commit_directives=["invoice.send"])
     assert check_channel_topics(databases=["default"]) == []
+
+
+# -- omniman.E101, E102: how the API authenticates ------------------------------------
+
+
+def api_ids():
+    from omniman_api.checks import check_authentication
+
+    return [e.id for e in check_authentication()]
+
+
+def test_the_test_settings_pass_the_api_checks():
+    assert api_ids() == []
+
+
+def test_token_authentication_without_its_app_is_e101(settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "rest_framework.authtoken"]
+    assert api_ids() == ["omniman.E101"]
+    assert "omniman.E101" in [m.id for m in checks.run_checks()]
+    settings.REST_FRAMEWORK = {
+        "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"]
+    }
+    assert api_ids() == []
+
+
+@pytest.mark.parametrize("classes", [[], ["nowhere.Authentication"]])
+def test_no_authentication_class_the_api_can_use_is_e102(settings, classes):
+    settings.REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": classes}
+    assert api_ids() == ["omniman.E102"]

@@ -81,6 +81,23 @@ def test_no_credentials_is_401_with_www_authenticate(anon, pos):
     problem(anon.get("/api/sessions/"), 401, "not_authenticated")
 
 
+@pytest.mark.parametrize(
+    ("classes", "challenge"),
+    [
+        # DRF's defaults: Session first, which names no scheme (DRF would answer 403).
+        (None, 'Basic realm="api"'),
+        (["rest_framework.authentication.SessionAuthentication"], 'Session realm="api"'),
+        (["rest_framework.authentication.SessionAuthentication",
+          "rest_framework.authentication.TokenAuthentication"], "Token"),
+    ],
+)
+def test_no_credentials_is_401_whatever_authentication_comes_first(anon, pos, settings, classes, challenge):
+    settings.REST_FRAMEWORK = {} if classes is None else {"DEFAULT_AUTHENTICATION_CLASSES": classes}
+    response = anon.get("/api/sessions/")
+    problem(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"] == challenge
+
+
 def test_unknown_paths_under_the_prefix_are_404(api):
     for path in ("/api/nope", "/api/sessions/SESS-001/fly/", "/api/sessions/bad key!/", "/api/"):
         problem(api.get(path), 404, "not_found")
