@@ -20,6 +20,21 @@ from omniman.models import (
 )
 
 
+class ReadOnlyPagesMixin:
+    """For pages where no field can be edited: no Save buttons (Delete stays where the
+    user may delete)."""
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> Any:
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "currency", "is_active", "updated_at")
@@ -46,7 +61,7 @@ class SessionLineInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
     list_display = ("session_key", "channel", "state", "rev", "total_q", "handle_type", "handle_ref", "created_at")
     list_filter = ("channel", "state")
     list_select_related = ("channel",)
@@ -132,9 +147,9 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Directive)
-class DirectiveAdmin(admin.ModelAdmin):
-    list_display = ("id", "topic", "status", "attempts", "max_attempts", "available_at", "dispatched_at",
-                    "updated_at")
+class DirectiveAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
+    list_display = ("id", "topic", "status", "attempts", "max_attempts", "error", "available_at",
+                    "dispatched_at", "updated_at")
     list_filter = ("status", "topic")
     search_fields = ("topic", "last_error")
     readonly_fields = [f.name for f in Directive._meta.fields]
@@ -143,30 +158,57 @@ class DirectiveAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    @admin.display(description="last error", ordering="last_error")
+    def error(self, obj: Directive) -> str:
+        """The last line of ``last_error`` (a traceback ends with the exception)."""
+        lines = obj.last_error.strip().splitlines()
+        line = lines[-1] if lines else ""
+        return line if len(line) <= 100 else line[:99] + "…"
+
+    def _skipped(self, request: HttpRequest, skipped: list[Directive], what: str) -> None:
+        if skipped:
+            listed = ", ".join(f"{d.pk} ({d.status})" for d in skipped[:20])
+            more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
+            self.message_user(request, f"Skipped {len(skipped)} directive(s) {what}: {listed}{more}.",
+                              messages.WARNING)
+
     @admin.action(description="Retry the selected failed directives")
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[Directive]) -> None:
         from omniman.exceptions import OmnimanError
         from omniman.services.directive_ops import retry_directive
 
         done = 0
-        for directive in queryset.filter(status=Directive.Status.FAILED):
+        skipped = []
+        for directive in queryset.order_by("pk"):
+            if directive.status != Directive.Status.FAILED:
+                skipped.append(directive)
+                continue
             try:
                 retry_directive(directive.pk, actor=request.user.get_username())
                 done += 1
             except OmnimanError as exc:
-                self.message_user(request, exc.detail, messages.WARNING)
+                self.message_user(request, f"{directive.pk}: {exc.detail}", messages.WARNING)
         self.message_user(request, f"{done} directive(s) queued again.")
+        self._skipped(request, skipped, "that are not failed (only failed ones are retried)")
 
     @admin.action(description="Mark the selected directives failed")
     def mark_failed(self, request: HttpRequest, queryset: QuerySet[Directive]) -> None:
         from omniman.services.directive_ops import fail_directive
 
-        done = sum(1 for d in queryset if fail_directive(d.pk, actor=request.user.get_username()))
+        done = 0
+        skipped = []
+        for directive in queryset.order_by("pk"):
+            if fail_directive(directive.pk, actor=request.user.get_username()):
+                done += 1
+            else:
+                directive.refresh_from_db(fields=["status"])
+                skipped.append(directive)
         self.message_user(request, f"{done} directive(s) marked failed.")
+        self._skipped(request, skipped, "that are already finished (only queued or running ones are failed)")
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
     list_display = ("key", "channel", "status_code", "created_at", "expires_at")
     list_filter = ("channel",)
     list_select_related = ("channel",)

@@ -73,17 +73,24 @@ def send(ids: Sequence[int], *, wait_for_broker: bool = True) -> list[int]:
     After a failed publish, this process skips the broker for
     ``DIRECTIVE_DISPATCH_PAUSE_SECONDS`` so that requests do not each wait on it;
     ``wait_for_broker=False`` (the reaper) tries anyway."""
+    return _send(ids, wait_for_broker=wait_for_broker)[0]
+
+
+def _send(ids: Sequence[int], *, wait_for_broker: bool) -> tuple[list[int], list[str | None]]:
+    """:func:`send`, and the new status of each directive run in process (none
+    through Celery: a worker runs them later)."""
     ids = list(ids)
     if not ids:
-        return []
+        return [], []
     if conf.get("DIRECTIVE_BACKEND") == "celery":
-        return _publish(ids, respect_pause=wait_for_broker)
+        return _publish(ids, respect_pause=wait_for_broker), []
+    outcomes: list[str | None] = []
     for pk in ids:
         try:
-            run_directive(pk)
+            outcomes.append(run_directive(pk))
         except Exception:
             logger.exception("directive %s could not be run in process; the reaper will retry it", pk)
-    return []
+    return [], outcomes
 
 
 def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
@@ -394,7 +401,12 @@ def _retry(
 def reap(*, limit: int | None = None) -> dict[str, int]:
     """One recovery pass: expired leases go back to ``queued`` (or to ``failed`` when
     that was their last attempt), then due queued rows not sent since they became due
-    (or sent over ``DIRECTIVE_REDISPATCH_AFTER_SECONDS`` ago) are sent, oldest first."""
+    (or sent over ``DIRECTIVE_REDISPATCH_AFTER_SECONDS`` ago) are sent, oldest first.
+
+    Returns counts: ``reclaimed`` leases, ``dispatched`` and ``unsent`` directives, and
+    ``failed``: the directives that became failed during this pass (a lease expired on
+    the last attempt, or, with the inline backend, which runs them here, a run that
+    failed for good)."""
     now = timezone.now()
     limit = conf.get("DIRECTIVE_REAPER_BATCH") if limit is None else limit
     expired = Directive.objects.filter(status=Status.RUNNING, lease_until__lt=now)
@@ -425,15 +437,17 @@ def reap(*, limit: int | None = None) -> dict[str, int]:
         .values_list("pk", flat=True)[:limit]
     )
     unsent: list[int] = []
+    outcomes: list[str | None] = []
     if due:
         # Mark first: in process the run itself updates the rows, and a worker may
         # claim a row before this pass ends.
         Directive.objects.filter(pk__in=due, status=Status.QUEUED).update(dispatched_at=timezone.now())
-        unsent = send(due, wait_for_broker=False)
+        unsent, outcomes = _send(due, wait_for_broker=False)
         if unsent:
             mark_unsent(unsent)
     return {
-        "failed": exhausted,
+        # Leases expired on a last attempt, and (in process) runs of this pass that failed.
+        "failed": exhausted + outcomes.count(Status.FAILED),
         "reclaimed": reclaimed,
         "dispatched": len(due) - len(unsent),
         "unsent": len(unsent),

@@ -134,3 +134,27 @@ def test_orders_cannot_be_added_or_deleted(staff, rows):
     order = Order.objects.first()
     assert staff.get(reverse("admin:omniman_order_add")).status_code == 403
     assert staff.get(reverse("admin:omniman_order_delete", args=[order.pk])).status_code == 403
+
+
+def test_read_only_pages_show_no_save_buttons(staff, rows):
+    from omniman.models import Channel, Directive, IdempotencyKey, Session
+
+    for model in (Session, Directive, IdempotencyKey):
+        obj = model.objects.first()
+        html = staff.get(reverse(f"admin:omniman_{model._meta.model_name}_change", args=[obj.pk])).content.decode()
+        assert 'name="_save"' not in html and 'name="_continue"' not in html, model
+        assert 'name="_addanother"' not in html, model
+    for model in (Order, Channel):  # editable: Save stays
+        obj = model.objects.first()
+        html = staff.get(reverse(f"admin:omniman_{model._meta.model_name}_change", args=[obj.pk])).content.decode()
+        assert 'name="_save"' in html, model
+
+
+def test_the_directive_list_shows_the_last_line_of_the_last_error(staff, rows):
+    from omniman.models import Directive
+
+    Directive.objects.create(topic="invoice.send", payload={}, status="failed", last_error=(
+        "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: gateway said no\n"))
+    html = staff.get(reverse("admin:omniman_directive_changelist")).content.decode()
+    assert "last error" in html.lower()
+    assert "ValueError: gateway said no" in html and "Traceback" not in html

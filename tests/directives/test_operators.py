@@ -149,3 +149,49 @@ def test_admin_actions_retry_and_mark_failed(failed, client, django_user_model):
     assert Directive.objects.get(pk=d.pk).status == "done"  # finished: left alone
     later.refresh_from_db()
     assert later.status == "failed" and "op" in later.last_error
+
+
+def test_admin_actions_say_what_they_skipped(failed, client, django_user_model):
+    admin = django_user_model.objects.create_superuser("op", "op@example.com", "pw")
+    client.force_login(admin)
+    d = failed["directive"]
+    with transaction.atomic():
+        later = enqueue("t.op", {}, delay=60)
+    url = "/admin/omniman/directive/"
+    response = client.post(url, {"action": "retry_selected", "_selected_action": [d.pk, later.pk]}, follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert said == ["1 directive(s) queued again.",
+                    f"Skipped 1 directive(s) that are not failed (only failed ones are retried): {later.pk} (queued)."]
+    response = client.post(url, {"action": "mark_failed", "_selected_action": [d.pk, later.pk]}, follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert said == ["1 directive(s) marked failed.",
+                    "Skipped 1 directive(s) that are already finished (only queued or running ones are failed): "
+                    f"{d.pk} (done)."]
+
+
+def test_fail_and_retry_of_an_unknown_id_are_both_errors(failed):
+    d = failed["directive"]
+    for action in ("retry", "fail"):
+        err = StringIO()
+        with pytest.raises(CommandError, match="1 directive"):
+            call_command("omniman_directives", action, "999999", stdout=StringIO(), stderr=err)
+        assert err.getvalue() == "999999\tnot_found: No such directive.\n"
+    out = StringIO()
+    call_command("omniman_directives", "fail", str(d.pk), stdout=out)  # already failed: not an error
+    assert out.getvalue() == f"{d.pk}\tunchanged (already failed)\n"
+
+
+def test_the_reaper_reports_the_runs_that_failed(handlers, settings):
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKOFF_BASE_SECONDS": 0.0}
+
+    def broken(directive, ctx):
+        raise RuntimeError("still broken")
+
+    handlers("t.broken", broken)
+    with transaction.atomic():
+        d = enqueue("t.broken", {}, max_attempts=2)
+    assert Directive.objects.get(pk=d.pk).status == "queued"
+    out = StringIO()
+    call_command("omniman_dispatch_directives", stdout=out)
+    assert Directive.objects.get(pk=d.pk).status == "failed"
+    assert out.getvalue() == "reclaimed 0 failed 1 dispatched 1 unsent 0\n"

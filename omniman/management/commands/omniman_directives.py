@@ -26,7 +26,9 @@ class Command(BaseCommand):
         retry.add_argument("ids", nargs="*", type=int)
         retry.add_argument("--all-failed", action="store_true", help="Every failed directive.")
         retry.add_argument("--topic", help="With --all-failed: only this topic.")
-        fail = sub.add_parser("fail", help="Mark queued or running directives failed.")
+        fail = sub.add_parser(
+            "fail", help="Mark queued or running directives failed (done or failed ones are left unchanged)."
+        )
         fail.add_argument("ids", nargs="+", type=int)
         fail.add_argument("--reason", default="marked failed by an operator")
         metrics = sub.add_parser("metrics", help="Counts by status and the age of the oldest queued.")
@@ -75,9 +77,19 @@ class Command(BaseCommand):
             raise CommandError(f"{errors} directive(s) could not be retried.")
 
     def do_fail(self, *, ids: list[int], reason: str, **_: Any) -> None:
-        for pk in ids:
-            changed = fail_directive(pk, actor="omniman_directives", reason=reason)
-            self.stdout.write(f"{pk}\t{'failed' if changed else 'unchanged (not queued or running)'}")
+        errors = 0
+        for pk in dict.fromkeys(ids):
+            if fail_directive(pk, actor="omniman_directives", reason=reason):
+                self.stdout.write(f"{pk}\tfailed")
+                continue
+            status = Directive.objects.filter(pk=pk).values_list("status", flat=True).first()
+            if status is None:
+                errors += 1
+                self.stderr.write(f"{pk}\tnot_found: No such directive.")
+            else:
+                self.stdout.write(f"{pk}\tunchanged (already {status})")
+        if errors:
+            raise CommandError(f"{errors} directive(s) could not be marked failed.")
 
     def do_metrics(self, *, json: bool, **_: Any) -> None:
         data = directive_metrics().as_dict()
