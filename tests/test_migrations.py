@@ -63,3 +63,31 @@ def test_queued_directives_keep_their_last_dispatch_and_the_unsent_are_sent_agai
     rows = {d.topic: d for d in Current.objects.all()}
     assert rows["sent"].dispatched_at == rows["sent"].updated_at
     assert rows["unsent"].dispatched_at is None and rows["finished"].dispatched_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_channel_currencies_are_upper_cased_or_named_before_the_constraint():
+    """0007: a lowercase code is upper-cased; any other bad one stops the migration
+    with the channel named, and nothing is changed."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("omniman", "0006_directive_dispatched_at")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    Channel = executor.loader.project_state(before).apps.get_model("omniman", "Channel")
+    for code, currency in [("pos", "BRL"), ("web", "eur"), ("odd", "E1R")]:
+        Channel.objects.create(code=code, name=code, currency=currency, config={})
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    with pytest.raises(RuntimeError, match="odd: 'E1R'"):
+        executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+    assert dict(Channel.objects.values_list("code", "currency"))["web"] == "eur"  # rolled back
+    Channel.objects.filter(code="odd").update(currency="USD")
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+
+    from omniman.models import Channel as Current
+
+    assert dict(Current.objects.values_list("code", "currency")) == {"pos": "BRL", "web": "EUR", "odd": "USD"}

@@ -100,3 +100,21 @@ def test_items_and_events_keep_each_order_together_in_position_order():
     order = Order.objects.first()
     assert [i.line_id for i in order.items.all()] == ["L1", "L2"]
     assert Order.objects.first().pk == Order.objects.order_by("-id").values_list("pk", flat=True)[0]
+
+
+@pytest.mark.parametrize("currency", ["EURO", "eur", "E1R", "EUR\n", ""])
+def test_a_currency_that_is_not_iso_4217_is_refused_on_save(currency):
+    with pytest.raises(ValidationError) as exc:
+        Channel.objects.create(code="bad", name="Bad", currency=currency)
+    assert set(exc.value.message_dict) == {"currency"}
+    assert not Channel.objects.filter(code="bad").exists()
+
+
+def test_the_database_refuses_a_bad_currency_too():
+    from django.db import IntegrityError, transaction
+
+    channel = make_channel("pos", currency="EUR")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Channel.objects.filter(pk=channel.pk).update(currency="eur")
+    channel.refresh_from_db()
+    assert channel.currency == "EUR"

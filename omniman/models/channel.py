@@ -134,14 +134,16 @@ def validate_config(value: Any) -> None:
 slug_validator = RegexValidator(r"^[A-Za-z0-9._:-]{1,64}$", "1 to 64 characters of [A-Za-z0-9._:-].")
 
 
+#: ISO 4217 alphabetic codes: three capital letters (``\A``/``\Z``: Python's ``$``
+#: would let a trailing newline through; PostgreSQL reads both the same way).
+CURRENCY_RE = r"\A[A-Z]{3}\Z"
+currency_validator = RegexValidator(CURRENCY_RE, "An ISO 4217 code, three capital letters (e.g. 'EUR').")
+
+
 class Channel(models.Model):
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=128)
-    currency = models.CharField(
-        max_length=3,
-        default="BRL",
-        validators=[RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code, three capital letters.")],
-    )
+    currency = models.CharField(max_length=3, default="BRL", validators=[currency_validator])
     is_active = models.BooleanField(default=True)
     config = FastJSONField(default=dict, blank=True, validators=[validate_config])
     created_at = models.DateTimeField(auto_now_add=True)
@@ -150,14 +152,26 @@ class Channel(models.Model):
     class Meta:
         ordering = ("code",)
         permissions = [("operate", "Can operate omniman (directives, retries)")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(currency__regex=CURRENCY_RE),
+                                   name="omniman_channel_currency_iso4217"),
+        ]
 
     def __str__(self) -> str:
         return self.code
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        errors = config_errors(self.config)
+        # Checked on every save, as full_clean would: a channel with a bad config or
+        # currency would break every session of it (the database also refuses the currency).
+        errors: dict[str, list[str]] = {}
+        try:
+            currency_validator(self.currency)
+        except ValidationError as exc:
+            errors["currency"] = exc.messages
+        if config_errors(self.config):
+            errors["config"] = config_errors(self.config)
         if errors:
-            raise ValidationError({"config": errors})
+            raise ValidationError(errors)
         self.__dict__.pop("conf", None)
         super().save(*args, **kwargs)
         missing, known = unhandled_topics(self.config)
