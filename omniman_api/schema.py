@@ -18,6 +18,7 @@ from rest_framework.permissions import AllowAny
 
 from omniman import __version__
 from omniman.ops import OP_FIELDS
+from omniman_api.renderers import SchemaNegotiation
 
 IDENT = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -445,6 +446,7 @@ def document(urlconf: str | None = "omniman_api.urls") -> dict[str, Any]:
 
 
 class SchemaView(SpectacularAPIView):
+    content_negotiation_class = SchemaNegotiation
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
