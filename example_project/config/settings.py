@@ -6,6 +6,9 @@
 ``DEBUG``              ``1`` for Django's debug mode (default ``1`` without ``DATABASE_URL``)
 ``SECRET_KEY``         required when ``DEBUG`` is off
 ``ALLOWED_HOSTS``      comma-separated (default ``127.0.0.1,localhost``)
+``HTTPS``              ``1`` behind HTTPS: redirect plain HTTP, secure cookies, HSTS (default off,
+                       so that the development server works over plain HTTP)
+``HSTS_SECONDS``       with ``HTTPS=1``, the HSTS max-age (default 3600; raise it once HTTPS works)
 ``OMNIMAN_SILK``       ``1`` turns django-silk's request profiler on at ``/silk/``
 """
 
@@ -33,6 +36,19 @@ if not SECRET_KEY:
     SECRET_KEY = "omniman-example-insecure-key"  # noqa: S105 - debug only
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 SILK = env_flag("OMNIMAN_SILK")
+
+# -- HTTPS (``manage.py check --deploy`` is clean with DEBUG=0 and HTTPS=1) ----
+HTTPS = env_flag("HTTPS")
+if HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS") or 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    # TLS ends at the proxy in front of gunicorn: it must set X-Forwarded-Proto (and
+    # drop one sent by the client), or every request looks like plain HTTP.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

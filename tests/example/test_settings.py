@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -83,3 +84,54 @@ def test_debug_off_needs_a_secret_key() -> None:
     result = probe(DEBUG="0")
     assert result.returncode != 0
     assert "Set SECRET_KEY" in result.stderr
+
+
+def manage_check_deploy(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+        env=example_env(DEBUG="0", SECRET_KEY="k" * 20 + "-a-long-random-production-secret-key-0123456789", **env),
+    )
+
+
+def test_check_deploy_is_clean_behind_https() -> None:
+    plain = manage_check_deploy()
+    assert plain.returncode == 1
+    warned = sorted(set(re.findall(r"security\.W\d+", plain.stderr)))
+    assert warned == ["security.W004", "security.W008", "security.W012", "security.W016"]
+    https = manage_check_deploy(HTTPS="1")
+    assert https.returncode == 0, https.stderr
+    assert "no issues" in https.stdout
+
+
+REQUESTS = """
+import json, django
+django.setup()
+from django.test import Client
+from django.conf import settings
+plain = Client().get("/api/schema/?format=json")
+proxied = Client().get("/api/schema/?format=json", HTTP_X_FORWARDED_PROTO="https")
+print(json.dumps({
+    "plain": [plain.status_code, plain.get("Location")],
+    "proxied": [proxied.status_code, proxied.get("Strict-Transport-Security")],
+    "secure_cookies": [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
+}))
+"""
+
+
+def requests_with(**env: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", REQUESTS], cwd=EXAMPLE, capture_output=True, text=True, timeout=120,
+        env=example_env(DJANGO_SETTINGS_MODULE="config.settings", ALLOWED_HOSTS="testserver", **env),
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_https_redirects_plain_http_and_sends_hsts_while_dev_mode_stays_plain() -> None:
+    dev = requests_with()
+    assert dev == {"plain": [200, None], "proxied": [200, None], "secure_cookies": [False, False]}
+    https = requests_with(HTTPS="1", HSTS_SECONDS="600")
+    assert https["plain"] == [301, "https://testserver/api/schema/?format=json"]
+    assert https["proxied"] == [200, "max-age=600; includeSubDomains; preload"]
+    assert https["secure_cookies"] == [True, True]
