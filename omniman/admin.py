@@ -41,6 +41,19 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "currency")
     search_fields = ("code", "name")
 
+    def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        from omniman.models.channel import unhandled_topics
+
+        super().save_model(request, obj, form, change)
+        missing, known = unhandled_topics(obj.config)
+        for where, topic in missing:
+            self.message_user(
+                request,
+                f"No handler is registered for topic {topic!r} ({where}): its directives will be retried, "
+                f"then fail. Topics with a handler: {', '.join(known) or 'none'}.",
+                messages.WARNING,
+            )
+
 
 @admin.register(ChannelGrant)
 class ChannelGrantAdmin(admin.ModelAdmin):

@@ -158,3 +158,15 @@ def test_the_directive_list_shows_the_last_line_of_the_last_error(staff, rows):
     html = staff.get(reverse("admin:omniman_directive_changelist")).content.decode()
     assert "last error" in html.lower()
     assert "ValueError: gateway said no" in html and "Traceback" not in html
+
+
+def test_saving_a_channel_whose_topic_has_no_handler_warns_in_the_admin(staff, rows):
+    from omniman.models import Channel
+
+    channel = Channel.objects.get(code="pos")
+    url = reverse("admin:omniman_channel_change", args=[channel.pk])
+    config = '{"post_commit_directives": ["invoice.send"]}'
+    response = staff.post(url, {"code": "pos", "name": "POS", "currency": "BRL", "is_active": "on",
+                                "config": config, "_save": "Save"}, follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert any("No handler is registered for topic 'invoice.send' (post_commit_directives)" in m for m in said), said
