@@ -175,3 +175,25 @@ def test_token_authentication_without_its_app_is_e101(settings):
 def test_no_authentication_class_the_api_can_use_is_e102(settings, classes):
     settings.REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": classes}
     assert api_ids() == ["omniman.E102"]
+
+
+def test_w101_is_quiet_before_migrate_and_found_after_it(tmp_path):
+    """In a fresh process on an empty database: ``migrate`` runs the database checks
+    before the tables exist (nothing to say, no crash), then ``check --database``
+    finds the channel's topic."""
+    from tests.test_registry import run
+
+    out = run("""
+        import io
+        from django.core.management import call_command
+        from omniman.testing import make_channel
+
+        said = io.StringIO()
+        call_command("migrate", skip_checks=False, verbosity=0, stdout=said, stderr=said)
+        print("before:", "W101" in said.getvalue())
+        make_channel("web", post_commit_directives=["invoice.send"])
+        said = io.StringIO()
+        call_command("check", "--database", "default", stdout=said, stderr=said)
+        print("after:", "omniman.W101" in said.getvalue() and "invoice.send" in said.getvalue())
+    """, tmp_path / "db.sqlite3")
+    assert out.splitlines() == ["before: False", "after: True"]
