@@ -254,11 +254,10 @@ def run_directive(pk: int, *, due_by: datetime | None = None) -> str | None:
     handler = registry.get_handler(directive.topic)
     if handler is None:
         # Retried: during a rolling deploy an old worker may not know a new topic yet.
+        # Logged at WARNING by _retry (ERROR on the last attempt), with the known topics.
         known = ", ".join(registry.topics()) or "none"
-        log.warning("no handler registered for topic %r (directive %s); topics with a handler: %s",
-                    directive.topic, directive.pk, known)
         return _retry(directive, f"No handler registered for topic {directive.topic!r} "
-                                 f"(topics with a handler: {known}).")
+                                 f"(topics with a handler: {known})")
     lease_seconds = registry.options_for(directive.topic).lease_seconds
     if lease_seconds is not None and not _set_lease(directive, lease_seconds):
         log.warning("directive %s (%s) was taken from this worker before it started", directive.pk, directive.topic)
