@@ -48,6 +48,8 @@ def console_blocks(rst: Path) -> list[list[Command]]:
         for text in body:
             if text.startswith("$ "):
                 block.append(Command(text[2:]))
+            elif block and not block[-1].expected and block[-1].line.endswith("\\"):
+                block[-1].line += "\n" + text  # a command continued on the next line
             else:
                 block[-1].expected.append(text)
         blocks.append(block)
@@ -85,10 +87,12 @@ class Shell:
 
     cwd: Path
     env: dict[str, str]
+    #: Where the exports are kept between lines (default: ``cwd``).
+    state_dir: Path | None = None
 
     @property
     def state(self) -> Path:
-        return self.cwd / ".shell-state"
+        return (self.state_dir or self.cwd) / ".shell-state"
 
     def _script(self, line: str, keep_state: bool) -> str:
         script = f'if [ -f "{self.state}" ]; then . "{self.state}"; fi\n{line}\n'
@@ -96,10 +100,13 @@ class Shell:
             script += f'status=$?\nexport -p > "{self.state}"\nexit $status\n'
         return script
 
-    def run(self, line: str, *, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(self, line: str, *, check: bool = True, timeout: float = 300,
+            stderr: bool = False) -> subprocess.CompletedProcess[str]:
+        """``stderr``: into ``stdout``, interleaved as a terminal shows them."""
         result = subprocess.run(
             ["bash", "-c", self._script(line, True)], cwd=self.cwd, env=self.env,
-            capture_output=True, text=True, timeout=timeout,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if stderr else subprocess.PIPE,
+            text=True, timeout=timeout,
         )
         if check and result.returncode:
             raise AssertionError(f"$ {line}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}")
@@ -108,10 +115,11 @@ class Shell:
     def variable(self, name: str) -> str:
         return self.run(f'printf %s "${name}"').stdout
 
-    def expect(self, command: Command) -> str:
+    def expect(self, command: Command, *, stderr: bool = False) -> str:
         """Run ``command`` as printed; its output must be what the page shows (when it
-        shows any)."""
-        out = self.run(command.line).stdout
+        shows any). ``stderr``: the page shows what the command writes there too, as
+        for ``manage.py check``, which reports warnings on stderr."""
+        out = self.run(command.line, stderr=stderr).stdout
         if command.expected:
             assert same_output(command.expected, out), (
                 f"$ {command.line}\n--- the page shows:\n" + "\n".join(command.expected) + f"\n--- got:\n{out}"
