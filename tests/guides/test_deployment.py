@@ -131,3 +131,6 @@ def test_deployment_guide_runs_as_printed(tmp_path: Path, database: str) -> None
         assert "payment.capture" in worker_log or "omniman.run_directive" in worker_log
         for name, process in (("gunicorn", gunicorn), ("beat", beat)):
             assert process.poll() is None, f"{name} exited:\n{logs[name].read_text()[-3000:]}"
+    # gunicorn sent the directives through the project's Celery app (not left them to the reaper).
+    served = logs["gunicorn"].read_text()
+    assert " ERROR " not in served and "omniman.E" not in served, served[-3000:]
