@@ -23,9 +23,7 @@ import pytest
 
 from tests.example.harness import ROOT, free_port, wait_for
 from tests.guides.page import Shell, console_blocks, same_output
-from tests.guides.test_first_hour import BROKER_URL, ON_POSTGRES, missing, wait_for_text
-
-pytestmark = [pytest.mark.postgres, pytest.mark.celery]
+from tests.guides.test_first_hour import BROKER_URL, missing, wait_for_text
 
 DEPLOYMENT = ROOT / "docs" / "guide" / "deployment.rst"
 RUN_IT = [
@@ -78,12 +76,12 @@ def test_deployment_guide_has_the_blocks_this_test_runs() -> None:
     assert blocks[start:start + len(RUN_IT)] == RUN_IT
 
 
+@pytest.mark.postgres
+@pytest.mark.celery
 def test_deployment_guide_runs_as_printed(tmp_path: Path, database: str) -> None:
     """gunicorn answers the health check, a web order placed over HTTP passes the
     worker's stock check, its directives end done in the worker, and beat's reaper
     reaches the worker on the directive queue."""
-    if not ON_POSTGRES:
-        pytest.skip("the deployment guide runs on PostgreSQL")
     redis = pytest.importorskip("redis")
     try:
         redis.Redis.from_url(BROKER_URL).ping()
