@@ -24,6 +24,7 @@ import pytest
 from tests.example.harness import ROOT, free_port, wait_for
 from tests.guides.page import Shell, console_blocks, same_output
 from tests.guides.test_first_hour import BROKER_URL, missing, wait_for_text
+from tests.require import need_module
 
 DEPLOYMENT = ROOT / "docs" / "guide" / "deployment.rst"
 RUN_IT = [
@@ -82,7 +83,7 @@ def test_deployment_guide_runs_as_printed(tmp_path: Path, database: str) -> None
     """gunicorn answers the health check, a web order placed over HTTP passes the
     worker's stock check, its directives end done in the worker, and beat's reaper
     reaches the worker on the directive queue."""
-    redis = pytest.importorskip("redis")
+    redis = need_module("redis")
     try:
         redis.Redis.from_url(BROKER_URL).ping()
     except redis.exceptions.ConnectionError:
