@@ -90,7 +90,7 @@ def test_deployment_guide_runs_as_printed(tmp_path: Path, database: str) -> None
         missing(f"Redis is not reachable at {BROKER_URL}")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DJANGO_", "PYTEST_", "OMNIMAN_", "CELERY_", "VIRTUAL_ENV"))
-           and k not in ("DATABASE_URL", "REDIS_URL", "PYTHONPATH", "SECRET_KEY", "DEBUG", "STATIC_ROOT", "TOKEN")}
+           and k not in ("DATABASE_URL", "REDIS_URL", "PYTHONPATH", "SECRET_KEY", "DEBUG", "STATIC_ROOT", "TOKEN", "HTTPS")}
     port = free_port()
     env.update({
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
