@@ -3,11 +3,18 @@ parsed, and only a JSON object made of plain JSON gets through.
 
 Rejected as ``malformed_request``: bytes that are not UTF-8, text that is not JSON,
 ``NaN``/``Infinity``, duplicate keys, nesting deeper than :data:`MAX_DEPTH`, a body
-that is not an object, numbers no database column can hold, lone surrogates and NUL
-characters. Numbers with a fraction or an exponent are parsed as exact ``Decimal``;
-``ops[N].qty`` keeps that decimal, every other such number (free JSON in ``data`` or
-``meta``) becomes a float. So ``500.0`` as ``unit_price_q`` is never an integer, and a
-quantity's digits are exactly the ones the client sent."""
+that is not an object, lone surrogates and NUL characters. Numbers with a fraction or
+an exponent are parsed as exact ``Decimal``; ``ops[N].qty`` keeps that decimal, every
+other such number becomes a float. So ``500.0`` as ``unit_price_q`` is never an
+integer, and a quantity's digits are exactly the ones the client sent.
+
+A number that is valid JSON is never malformed. The fields that take a number
+(``rev``, ``ops[N].qty``, ``ops[N].unit_price_q``) get it whatever its size and check
+their own range; anywhere else (free JSON in ``data``, ``meta``, a ``set_data``
+value) an integer beyond ±(2^53 − 1) or a number that is not finite as a float is a
+``validation_error`` at its pointer. The walk that finds such a number knows no
+pointers, so small bodies pay nothing for them: only a body that holds one is walked
+again to name each."""
 
 from __future__ import annotations
 
@@ -18,17 +25,23 @@ from typing import Any
 from rest_framework.parsers import BaseParser
 
 from omniman import conf
-from omniman.exceptions import MalformedRequest
+from omniman.exceptions import FieldError, MalformedRequest, ValidationError
 from omniman_api.errors import PayloadTooLarge
 
 MAX_DEPTH = 32
 CHUNK = 64 * 1024
-INT_MIN = -(2**63)
-INT_MAX = 2**64 - 1
+MAX_SAFE_INT = 2**53 - 1
+# Fields whose own validation checks the range of a number of any size.
+TOP_NUMBERS = frozenset({"rev"})
+OP_NUMBERS = frozenset({"qty", "unit_price_q"})
 
 
 class _Duplicate(ValueError):
     pass
+
+
+class _OutOfRange(Exception):
+    """A number out of range somewhere in free JSON; its pointer is found afterwards."""
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -70,13 +83,13 @@ def _value(value: Any, depth: int) -> Any:
             raise _bad("The body contains a NUL character or a lone surrogate.")
         return value
     if kind is int:
-        if not INT_MIN <= value <= INT_MAX:
-            raise _bad("The body contains an integer out of range.")
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise _OutOfRange
         return value
     if kind is Decimal:
         number = float(value)
         if number in (_INF, -_INF):
-            raise _bad("The body contains a number out of range.")
+            raise _OutOfRange
         return number
     if kind is dict:
         if depth > MAX_DEPTH:
@@ -98,11 +111,26 @@ def _value(value: Any, depth: int) -> Any:
 _INF = float("inf")
 
 
+def _field_number(value: Any) -> Any:
+    """A number for a field that checks its own range: any size, decimals as floats."""
+    return float(value) if type(value) is Decimal else value
+
+
 def _clean(root: dict[str, Any]) -> dict[str, Any]:
     """Check the body; ``ops[N].qty`` keeps its exact decimal, other decimals become floats."""
+    try:
+        return _clean_walk(root)
+    except _OutOfRange:
+        raise ValidationError(_out_of_range(root)) from None
+
+
+def _clean_walk(root: dict[str, Any]) -> dict[str, Any]:
     for key, item in root.items():
         if _bad_string(key):
             raise _bad("The body contains a NUL character or a lone surrogate.")
+        if key in TOP_NUMBERS and type(item) in (int, Decimal):
+            root[key] = _field_number(item)
+            continue
         if key != "ops" or type(item) is not list:
             root[key] = _value(item, 2)
             continue
@@ -111,12 +139,55 @@ def _clean(root: dict[str, Any]) -> dict[str, Any]:
                 item[index] = _value(op, 3)
                 continue
             for name, field in op.items():
-                if name == "qty" and type(field) is Decimal:
-                    continue
                 if _bad_string(name):
                     raise _bad("The body contains a NUL character or a lone surrogate.")
+                if name in OP_NUMBERS and type(field) in (int, Decimal):
+                    if name != "qty":
+                        op[name] = _field_number(field)
+                    continue
                 op[name] = _value(field, 4)
     return root
+
+
+def _out_of_range(root: dict[str, Any]) -> list[FieldError]:
+    """Every number out of range in free JSON, at its pointer (the slow walk, run only
+    when the fast one found one). Values already converted are plain floats or ints."""
+    errors: list[FieldError] = []
+
+    def walk(value: Any, pointer: str, depth: int = 2) -> None:
+        kind = type(value)
+        if depth > MAX_DEPTH + 2:
+            raise _bad(f"The body is nested deeper than {MAX_DEPTH} levels.")
+        if kind is int and not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            errors.append(FieldError(
+                pointer, f"an integer here must be within ±{MAX_SAFE_INT} (2^53 − 1).", "max_value"))
+        elif (kind is Decimal and float(value) in (_INF, -_INF)) or (kind is float and value in (_INF, -_INF)):
+            errors.append(FieldError(pointer, "a number here must be finite as a float.", "max_value"))
+        elif kind is dict:
+            for key, item in value.items():
+                walk(item, f"{pointer}/{_escape(key)}", depth + 1)
+        elif kind is list:
+            for index, item in enumerate(value):
+                walk(item, f"{pointer}/{index}", depth + 1)
+
+    for key, item in root.items():
+        if key in TOP_NUMBERS:
+            continue
+        if key == "ops" and type(item) is list:
+            for index, op in enumerate(item):
+                if type(op) is not dict:
+                    walk(op, f"/ops/{index}", 3)
+                    continue
+                for name, field in op.items():
+                    if name not in OP_NUMBERS:
+                        walk(field, f"/ops/{index}/{_escape(name)}", 4)
+            continue
+        walk(item, f"/{_escape(key)}")
+    return errors
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
 
 
 def drain(stream: Any) -> None:

@@ -59,6 +59,7 @@ IDEMPOTENCY_ATTEMPTS = 3
 #: The 401 challenge when no authentication class names a scheme (cookie sessions
 #: have no registered one).
 SESSION_CHALLENGE = 'Session realm="api"'
+MAX_REV = 2**53 - 1
 
 
 class OmnimanView(APIView):
@@ -313,8 +314,8 @@ class SessionModifyView(SessionView):
         s.check_fields(body, required=["channel_code", "ops"], optional=["rev", "idempotency_key"])
         channel = self.session_channel(body["channel_code"])
         rev = body.get("rev")
-        if rev is not None and (isinstance(rev, bool) or not isinstance(rev, int) or rev < 0):
-            raise ValidationError(FieldError("/rev", "rev must be a non-negative integer.", "invalid_type"))
+        if rev is not None and (isinstance(rev, bool) or not isinstance(rev, int) or not 0 <= rev <= MAX_REV):
+            raise ValidationError(FieldError("/rev", f"rev must be an integer from 0 to {MAX_REV}.", "invalid_type"))
         kwargs = {
             "channel": channel,
             "session_key": session_key,

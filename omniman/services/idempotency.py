@@ -5,6 +5,7 @@ reused elsewhere can never replay another request's answer."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,7 +39,12 @@ def check_key(key: Any, pointer: str = "/idempotency_key") -> str:
 
 def fingerprint(*parts: Any) -> str:
     """A stable hash of the request: JSON with sorted keys, so key order never matters."""
-    raw = orjson.dumps(list(parts), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    try:
+        raw = orjson.dumps(list(parts), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except orjson.JSONEncodeError:
+        # An integer beyond 64 bits (a huge qty, refused later at its pointer): the
+        # standard library writes it, keys sorted the same way.
+        raw = json.dumps(list(parts), sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(raw).hexdigest()
 
 
