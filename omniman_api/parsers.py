@@ -11,8 +11,9 @@ integer, and a quantity's digits are exactly the ones the client sent.
 A number that is valid JSON is never malformed. The fields that take a number
 (``rev``, ``ops[N].qty``, ``ops[N].unit_price_q``) get it whatever its size and check
 their own range; anywhere else (free JSON in ``data``, ``meta``, a ``set_data``
-value) an integer beyond ±(2^53 − 1) or a number that is not finite as a float is a
-``validation_error`` at its pointer. The walk that finds such a number knows no
+value) a number beyond ±(2^53 − 1) (an integer, however it is written: ``1e300`` is
+one too; this covers numbers that are not finite as a float) is a ``validation_error``
+at its pointer. The walk that finds such a number knows no
 pointers, so small bodies pay nothing for them: only a body that holds one is walked
 again to name each."""
 
@@ -87,10 +88,9 @@ def _value(value: Any, depth: int) -> Any:
             raise _OutOfRange
         return value
     if kind is Decimal:
-        number = float(value)
-        if number in (_INF, -_INF):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:  # exact: 1e300 is an integer too
             raise _OutOfRange
-        return number
+        return float(value)
     if kind is dict:
         if depth > MAX_DEPTH:
             raise _bad(f"The body is nested deeper than {MAX_DEPTH} levels.")
@@ -108,7 +108,6 @@ def _value(value: Any, depth: int) -> Any:
     return value  # True, False, None
 
 
-_INF = float("inf")
 
 
 def _field_number(value: Any) -> Any:
@@ -161,8 +160,9 @@ def _out_of_range(root: dict[str, Any]) -> list[FieldError]:
         if kind is int and not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
             errors.append(FieldError(
                 pointer, f"an integer here must be within ±{MAX_SAFE_INT} (2^53 − 1).", "max_value"))
-        elif (kind is Decimal and float(value) in (_INF, -_INF)) or (kind is float and value in (_INF, -_INF)):
-            errors.append(FieldError(pointer, "a number here must be finite as a float.", "max_value"))
+        elif kind is Decimal and not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            errors.append(FieldError(
+                pointer, f"a number here must be within ±{MAX_SAFE_INT} (2^53 − 1).", "max_value"))
         elif kind is dict:
             for key, item in value.items():
                 walk(item, f"{pointer}/{_escape(key)}", depth + 1)

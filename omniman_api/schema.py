@@ -16,11 +16,26 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers as rf
 from rest_framework.permissions import AllowAny
 
-from omniman import __version__
-from omniman.ops import OP_FIELDS
+from omniman import __version__, conf
+from omniman.ops import MAX_PATH_SEGMENTS, OP_FIELDS
 from omniman_api.renderers import SchemaNegotiation
 
 IDENT = r"^[A-Za-z0-9._:-]{1,64}$"
+# Strings the database can store: anything but NUL.
+NO_NUL = r"^[^\x00]*$"
+MAX_SAFE = 2**53 - 1
+# An idempotency key: 1 to 255 printable ASCII characters. In a header, HTTP drops
+# the spaces and tabs around a value, so there the key starts and ends with a visible
+# character, and may be surrounded by spaces and tabs.
+KEY_BODY = r"^[\x20-\x7e]{1,255}$"
+KEY_HEADER = r"^[ \t]*[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?[ \t]*$"
+# A decimal string above 0, at most 1,000,000, at most 3 decimal places once trailing
+# zeros are dropped; with zero allowed (set_qty), also the spellings of 0.
+QTY_TEXT = (r"\+?(?:0*[1-9][0-9]{0,5}(?:\.[0-9]{0,3}0*)?|0*1000000(?:\.0*)?|0*\.[0-9]{0,2}[1-9]0*)")
+ZERO_TEXT = r"[+-]?(?:0+(?:\.0*)?|\.0+)"
+PATH = rf"^[A-Za-z0-9_-]{{1,64}}(?:\.[A-Za-z0-9_-]{{1,64}}){{0,{MAX_PATH_SEGMENTS - 1}}}$"
+CURSOR = r"^[np][0-9]{1,18}$"
+STREAM_CURSOR = r"^q[0-9]{1,18}$"
 
 
 def extend_schema(**kwargs: Any) -> Any:
@@ -268,7 +283,9 @@ session_list = extend_schema(
 session_create = extend_schema(
     summary="Open a session",
     description="201 with ``Location`` and ``ETag``; a ``session_key`` that exists in the channel is 409 "
-    "``session_exists``. Accepts an idempotency key.",
+    "``session_exists``. Accepts an idempotency key. Refused for the channel or the stored state only: an "
+    "unknown channel (404), an inactive one (400 at ``/channel_code``), ``data`` over ``MAX_DATA_BYTES`` as "
+    "JSON (400 at ``/data``).",
     request=SessionCreateIn, parameters=[IDEMPOTENCY_KEY], responses={201: SessionOut}, tags=["sessions"]
 )
 session_detail = extend_schema(
@@ -279,22 +296,36 @@ session_detail = extend_schema(
 session_modify = extend_schema(
     summary="Apply ops to a session",
     description="Preconditions: ``If-Match`` or the body's ``rev`` (stale: 412 with ``current_rev``; 428 when "
-    "the channel requires one and none is given). Accepts an idempotency key.",
+    "the channel requires one and none is given). Accepts an idempotency key. Refused for the channel or the "
+    "stored state only: an unknown session or channel (404), a session not open (409), a locked channel "
+    "(403), an inactive channel (400 at ``/channel_code``), and 400 at the op's pointer for an unknown "
+    "``line_id``, a ``unit_price_q`` missing on external pricing or given on internal pricing, a sku "
+    "the pricing backend does not sell, more lines than ``MAX_LINES_PER_SESSION``, a total over "
+    "2^53 − 1, ``data`` over ``MAX_DATA_BYTES``, or a ``set_data`` path through a value that is not an "
+    "object.",
     request=ModifyIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses=SessionOut, tags=["sessions"]
 )
 session_commit = extend_schema(
     summary="Commit a session into an order",
     description="Exactly once per idempotency key; a committed session answers 409 ``already_committed`` "
-    "with its ``order_ref``, blocking issues 409 ``commit_blocked``.",
+    "with its ``order_ref``, blocking issues 409 ``commit_blocked``. Refused for the channel or the stored "
+    "state only: an unknown session or channel (404), an inactive channel (400 at ``/channel_code``), a "
+    "stale ``If-Match`` (412), a key used for another request (422).",
     request=CommitIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={201: CommitOut}, tags=["sessions"]
 )
 session_abandon = extend_schema(
-    summary="Abandon an open session", description="Honours ``If-Match`` when given.",
+    summary="Abandon an open session",
+    description="Honours ``If-Match`` when given. Refused for the channel or the stored state only: an "
+    "unknown session or channel (404), a session not open (409), an inactive channel (400 at "
+    "``/channel_code``), a stale ``If-Match`` (412).",
     request=ChannelIn, parameters=[IF_MATCH], responses=SessionOut, tags=["sessions"],
 )
 session_resolve = extend_schema(
     summary="Resolve an issue with one of its actions",
-    description="Applies the chosen action of one of the session's issues.",
+    description="Applies the chosen action of one of the session's issues. Refused for the channel or the "
+    "stored state only: an unknown session or channel (404), a session not open (409), an inactive channel "
+    "(400 at ``/channel_code``), an unknown issue or action (400 at ``/issue_id`` or ``/action_id``), and "
+    "what a modify refuses for the ops of the action.",
     request=ResolveIn, responses=SessionOut, tags=["sessions"],
 )
 order_list = extend_schema(
@@ -311,7 +342,8 @@ order_detail = extend_schema(
 )
 order_transition = extend_schema(
     summary="Move an order to another status",
-    description="Along the channel's flow; any other move is 409 ``transition_not_allowed``.",
+    description="Along the channel's flow; any other move is 409 ``transition_not_allowed``; a stale "
+    "``If-Match`` is 412.",
     request=TransitionIn, parameters=[IF_MATCH], responses=OrderOut, tags=["orders"],
 )
 order_stream = extend_schema(
@@ -387,6 +419,141 @@ PROBLEM = {
     },
 }
 
+# -- request rules ---------------------------------------------------------------------------
+# The request bodies and parameters are written out here rather than derived from the
+# serializers above: the document declares every rule on a request's shape that holds
+# whatever the channel or the stored state (SPEC, ``GET schema/``), so a request invalid
+# by it is never accepted, and one valid by it is refused only for a rule the
+# operation's description names, or for a JSON number written with a fraction.
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _string(pattern: str = NO_NUL, **rules: Any) -> dict[str, Any]:
+    return {"type": "string", "pattern": pattern, **rules}
+
+
+def _object(properties: dict[str, Any], required: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def _qty(zero: bool) -> dict[str, Any]:
+    number: dict[str, Any] = {"type": "number", "maximum": 1_000_000, "multipleOf": 0.001}
+    number["minimum" if zero else "exclusiveMinimum"] = 0
+    text = f"^(?:{QTY_TEXT}|{ZERO_TEXT})$" if zero else f"^{QTY_TEXT}$"
+    return {"oneOf": [number, _string(text, maxLength=32)],
+            "description": "A JSON number or a decimal string, " + ("≥ 0" if zero else "> 0")
+            + ", at most 1,000,000, at most 3 decimal places once trailing zeros are dropped."}
+
+
+JSON_VALUE = {
+    "description": "Any JSON value, stored as sent: strings without NUL, numbers within ±(2^53 − 1), "
+                   "nested at most 32 levels.",
+    "type": ["object", "array", "string", "number", "boolean", "null"],
+    "additionalProperties": _ref("JsonValue"),
+    "propertyNames": {"pattern": NO_NUL},
+    "items": _ref("JsonValue"),
+    "pattern": NO_NUL,
+    "minimum": -MAX_SAFE,
+    "maximum": MAX_SAFE,
+}
+JSON_OBJECT = {
+    "description": "A JSON object (see JsonValue).",
+    "type": "object",
+    "additionalProperties": _ref("JsonValue"),
+    "propertyNames": {"pattern": NO_NUL},
+}
+SKU = _string(IDENT, description="1 to 64 characters of ``[A-Za-z0-9._:-]``.")
+LINE_ID = _string(IDENT, description="1 to 64 characters of ``[A-Za-z0-9._:-]``.")
+PRICE = {"type": "integer", "minimum": 0, "maximum": 10**12,
+         "description": "Minor units; required on external pricing, refused on internal pricing."}
+CHANNEL_CODE = _string(IDENT, description="A channel code: 1 to 64 characters of ``[A-Za-z0-9._:-]``.")
+IDEMPOTENCY = _string(KEY_BODY, description="1 to 255 printable ASCII characters; or the Idempotency-Key header "
+                                            "(both given and different: 400).")
+
+
+def op_schemas() -> dict[str, dict[str, Any]]:
+    """One schema per op, by op name."""
+    fields: dict[str, dict[str, Any]] = {
+        "sku": SKU, "line_id": LINE_ID, "unit_price_q": PRICE, "meta": _ref("JsonObject"),
+        "path": _string(PATH, description=f"1 to {MAX_PATH_SEGMENTS} dot-separated segments of ``[A-Za-z0-9_-]``."),
+        "value": _ref("JsonValue"),
+    }
+    out = {}
+    for name, (required, optional) in OP_FIELDS.items():
+        props: dict[str, Any] = {"op": {"type": "string", "enum": [name]}}
+        for field in sorted(required | optional):
+            props[field] = _qty(zero=name == "set_qty") if field == "qty" else fields[field]
+        out[name] = _object(props, ["op", *sorted(required)])
+    return out
+
+
+def request_schemas() -> dict[str, dict[str, Any]]:
+    """The request bodies, by component name (settings read now: ``MAX_OPS_PER_MODIFY``)."""
+    ops = op_schemas()
+    schemas = {f"Op{''.join(w.title() for w in name.split('_'))}": schema for name, schema in ops.items()}
+    one_op = {"oneOf": [_ref(name) for name in schemas], "discriminator": {
+        "propertyName": "op", "mapping": {op: f"#/components/schemas/{name}" for op, name in zip(ops, schemas, strict=True)},
+    }}
+    max_data = conf.get("MAX_DATA_BYTES")
+    return {
+        **schemas,
+        "JsonValue": JSON_VALUE,
+        "JsonObject": JSON_OBJECT,
+        "OpInRequest": one_op,
+        "SessionCreateInRequest": _object({
+            "channel_code": CHANNEL_CODE,
+            "session_key": _string(IDENT, description="Made by the server when omitted."),
+            "handle_type": _string(maxLength=64),
+            "handle_ref": _string(maxLength=128),
+            "data": {**_ref("JsonObject"), "description": f"At most {max_data} bytes as JSON."},
+            "idempotency_key": IDEMPOTENCY,
+        }, ["channel_code"]),
+        "ModifyInRequest": _object({
+            "channel_code": CHANNEL_CODE,
+            "ops": {"type": "array", "items": _ref("OpInRequest"), "minItems": 1,
+                    "maxItems": conf.get("MAX_OPS_PER_MODIFY")},
+            "rev": {"type": "integer", "minimum": 0, "maximum": MAX_SAFE,
+                    "description": "The rev the client last saw (stale: 412)."},
+            "idempotency_key": IDEMPOTENCY,
+        }, ["channel_code", "ops"]),
+        "CommitInRequest": _object({"channel_code": CHANNEL_CODE, "idempotency_key": IDEMPOTENCY}, ["channel_code"]),
+        "ChannelInRequest": _object({"channel_code": CHANNEL_CODE}, ["channel_code"]),
+        "ResolveInRequest": _object({
+            "channel_code": CHANNEL_CODE, "issue_id": _string(), "action_id": _string(),
+        }, ["channel_code", "issue_id", "action_id"]),
+        "TransitionInRequest": _object({"to": _string(minLength=1, maxLength=64)}, ["to"]),
+        "EmptyInRequest": _object({}),
+    }
+
+
+# Query and header parameters, by name.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "cursor": _string(CURSOR),
+    "page_size": {"type": "integer", "minimum": 1},
+    "channel_code": _string(IDENT),
+    "state": {"type": "string", "enum": ["open", "committed", "abandoned"]},
+    "handle_type": _string(maxLength=64),
+    "handle_ref": _string(maxLength=128),
+    "topic": _string(maxLength=128),
+    "created_after": {"type": "string", "format": "date-time"},
+    "created_before": {"type": "string", "format": "date-time"},
+    "after": _string(STREAM_CURSOR),
+    "timeout": {"type": "number", "minimum": 0},
+    "Idempotency-Key": _string(KEY_HEADER),
+}
+# ``status`` filters differ: an order's is free, a directive's one of four.
+STATUS = {
+    "/orders/": _string(maxLength=64),
+    "/directives/": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+}
+
+
 # (path suffix, method) -> headers of the success responses
 RESPONSE_HEADERS = {
     ("/sessions/", "post"): ["ETag", "Location", "Idempotent-Replayed"],
@@ -400,11 +567,50 @@ RESPONSE_HEADERS = {
 }
 
 
+# OpenAPI links: what a client (or a stateful fuzzer) can do next with an answer.
+_KEY = "$response.body#/session_key"
+_CODE = "$response.body#/channel_code"
+_SESSION_NEXT = {
+    "ReadSession": {"operationId": "sessions_retrieve", "parameters": {"session_key": _KEY, "channel_code": _CODE}},
+    "ModifySession": {"operationId": "sessions_modify_create", "parameters": {"session_key": _KEY},
+                      "requestBody": {"channel_code": _CODE}},
+    "CommitSession": {"operationId": "sessions_commit_create", "parameters": {"session_key": _KEY},
+                      "requestBody": {"channel_code": _CODE}},
+    "AbandonSession": {"operationId": "sessions_abandon_create", "parameters": {"session_key": _KEY},
+                       "requestBody": {"channel_code": _CODE}},
+}
+_ORDER_NEXT = {
+    "ReadOrder": {"operationId": "orders_retrieve", "parameters": {"ref": "$response.body#/order_ref"}},
+    "TransitionOrder": {"operationId": "orders_transition_create", "parameters": {"ref": "$response.body#/order_ref"}},
+}
+LINKS: dict[tuple[str, str], dict[str, Any]] = {
+    ("sessions_create", "201"): _SESSION_NEXT,
+    ("sessions_modify_create", "200"): _SESSION_NEXT,
+    ("sessions_retrieve", "200"): _SESSION_NEXT,
+    ("sessions_commit_create", "201"): _ORDER_NEXT,
+    ("orders_transition_create", "200"): {
+        "TransitionOrder": {"operationId": "orders_transition_create", "parameters": {"ref": "$response.body#/ref"}},
+        "ReadOrder": {"operationId": "orders_retrieve", "parameters": {"ref": "$response.body#/ref"}},
+    },
+}
+
+
 def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Every error as a problem+json ``default`` response, and the response headers."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM
+    """Every error as a problem+json ``default`` response, the response headers, and
+    the exact rules of every request body and parameter."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM
+    schemas.update(request_schemas())
     for path, item in result.get("paths", {}).items():
         for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path":
+                    continue
+                name = parameter["name"]
+                if name == "status":
+                    parameter["schema"] = next(v for k, v in STATUS.items() if path.endswith(k))
+                elif name in PARAMETERS:
+                    parameter["schema"] = PARAMETERS[name]
             responses = operation.setdefault("responses", {})
             responses["default"] = {
                 "description": "An error, as application/problem+json (RFC 9457).",
@@ -415,6 +621,9 @@ def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
             for status, response in responses.items():
                 if names and status in ("200", "201", "304"):
                     response["headers"] = {name: HEADERS[name] for name in names}
+                links = LINKS.get((operation.get("operationId", ""), status))
+                if links:
+                    response["links"] = links
     return result
 
 
@@ -428,6 +637,7 @@ SETTINGS: dict[str, Any] = {
         "omniman_api.schema.postprocess",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
+    "OAS_VERSION": "3.1.0",
 }
 
 

@@ -33,5 +33,5 @@ urlpatterns = [
     re_path(r"^directives/metrics/?$", views.DirectiveMetricsView.as_view(), name="directive-metrics"),
     re_path(r"^directives/(?P<pk>[0-9]{1,18})/retry/?$", views.DirectiveRetryView.as_view(),
             name="directive-retry"),
-    re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
+    re_path(r"^[\s\S]*$", views.NotFoundView.as_view(), name="not-found"),  # newlines too
 ]

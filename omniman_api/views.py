@@ -6,13 +6,15 @@ turns each into problem+json."""
 from __future__ import annotations
 
 import logging
+import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Prefetch
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
@@ -55,6 +57,8 @@ logger = logging.getLogger(__name__)
 STREAM_PAGE = 100
 STREAM_LATEST = 50
 STREAM_POLL_SECONDS = 0.2
+# A JSON number, as ``timeout`` is declared (float() alone would take "inf", "1_0", " 1").
+NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 IDEMPOTENCY_ATTEMPTS = 3
 #: The 401 challenge when no authentication class names a scheme (cookie sessions
 #: have no registered one).
@@ -121,31 +125,49 @@ def _has_body(request: Request) -> bool:
         return True
 
 
-def _query(request: Request, name: str, *, max_length: int = 128) -> str | None:
-    """A filter from the query string; a NUL or an over-long value is a validation error."""
+def _query(request: Request, name: str, *, max_length: int = 128, blank: bool = True) -> str | None:
+    """A parameter from the query string; a NUL or an over-long value is a validation
+    error. With ``blank`` an empty value means none (a free-text filter); without it, an
+    empty value is refused, as the OpenAPI document's pattern says."""
     value = request.query_params.get(name)
-    if value is None or value == "":
+    if value is None or (value == "" and blank):
         return None
-    if "\x00" in value or len(value) > max_length:
+    if "\x00" in value or len(value) > max_length or (value == "" and not blank):
         raise ValidationError(FieldError(f"/{name}", f"{name} is not valid.", "invalid"))
     return value
 
 
+def _query_code(request: Request) -> str | None:
+    code = _query(request, "channel_code", max_length=64, blank=False)
+    return None if code is None else check_code(code)
+
+
+# What ``created_after``/``created_before`` accept, as the OpenAPI document declares it
+# (with ``format: date-time``): an ISO 8601 date and time, the offset optional.
+DATETIME_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?\Z"
+)
+
+
 def _query_datetime(request: Request, name: str) -> datetime | None:
-    value = _query(request, name)
+    value = _query(request, name, blank=False)
     if value is None:
         return None
     try:
-        parsed = parse_datetime(value)
+        parsed = parse_datetime(value) if DATETIME_RE.match(value) else None
     except ValueError:
         parsed = None
     if parsed is None:
         raise ValidationError(FieldError(f"/{name}", f"{name} must be an ISO 8601 date-time.", "invalid"))
     if parsed.tzinfo is None:
-        from django.utils import timezone
-
         parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
-    return parsed
+    # In UTC for the database (PostgreSQL refuses offsets beyond ±15:59); a moment
+    # before year 1 or after 9999 in UTC is the earliest or the latest one.
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if parsed.year < 2 else datetime.max).replace(tzinfo=UTC)
 
 
 def _as_json(value: Any) -> Any:
@@ -220,10 +242,10 @@ class SessionListView(OmnimanView):
     @docs.session_list
     def get(self, request: Request) -> Response:
         qs = self.access.scope(Session.objects.select_related("channel").with_items())
-        code = _query(request, "channel_code", max_length=64)
+        code = _query_code(request)
         if code is not None:
-            qs = qs.filter(channel__code=check_code(code))
-        state = _query(request, "state", max_length=16)
+            qs = qs.filter(channel__code=code)
+        state = _query(request, "state", max_length=16, blank=False)
         if state is not None:
             if state not in Session.State.values:
                 raise ValidationError(FieldError(
@@ -409,9 +431,9 @@ class OrderListView(OmnimanView):
     @docs.order_list
     def get(self, request: Request) -> Response:
         qs = self.access.scope(Order.objects.select_related("channel"))
-        code = _query(request, "channel_code", max_length=64)
+        code = _query_code(request)
         if code is not None:
-            qs = qs.filter(channel__code=check_code(code))
+            qs = qs.filter(channel__code=code)
         status = _query(request, "status", max_length=64)
         if status is not None:
             qs = qs.filter(status=status)
@@ -460,12 +482,12 @@ class OrderStreamView(OmnimanView):
 
     @docs.order_stream
     def get(self, request: Request) -> Response:
-        raw_after = _query(request, "after")
+        raw_after = _query(request, "after", blank=False)
         timeout = self._timeout(request)
         qs = self.access.scope(Order.objects.select_related("channel")).filter(stream_seq__isnull=False)
-        code = _query(request, "channel_code", max_length=64)
+        code = _query_code(request)
         if code is not None:
-            qs = qs.filter(channel__code=check_code(code))
+            qs = qs.filter(channel__code=code)
         qs = qs.prefetch_related(_items_prefetch())
         if raw_after is None:
             rows = list(qs.order_by("-stream_seq")[:STREAM_LATEST])[::-1]
@@ -490,14 +512,14 @@ class OrderStreamView(OmnimanView):
 
     @staticmethod
     def _timeout(request: Request) -> float:
-        raw = _query(request, "timeout", max_length=16)
+        raw = _query(request, "timeout", max_length=1000, blank=False)
         if raw is None:
             return 0.0
         try:
-            value = float(raw)
+            value = float(raw) if NUMBER_RE.match(raw) else -1.0
         except ValueError:
             value = -1.0
-        if not 0 <= value < float("inf"):
+        if not value >= 0:  # 1e400 reads as infinity: valid, and clamped as any large wait
             raise ValidationError(FieldError("/timeout", "timeout must be a number of seconds ≥ 0.", "invalid"))
         return min(value, float(conf.get("STREAM_MAX_TIMEOUT_SECONDS")))
 
@@ -511,7 +533,7 @@ class DirectiveListView(OmnimanView):
     @docs.directive_list
     def get(self, request: Request) -> Response:
         qs = Directive.objects.all()
-        status = _query(request, "status", max_length=16)
+        status = _query(request, "status", max_length=16, blank=False)
         if status is not None:
             if status not in Directive.Status.values:
                 raise ValidationError(FieldError(

@@ -62,6 +62,14 @@ def type_of(schema: dict[str, Any] | None) -> str:
             text = joiner.join(type_of(s) for s in schema[key])
             return f"{text}, nullable" if schema.get("nullable") else text
     kind = schema.get("type", "any")
+    nullable = bool(schema.get("nullable"))
+    if isinstance(kind, list):  # OpenAPI 3.1: a list of types, "null" for nullable
+        nullable = nullable or "null" in kind
+        kinds = [k for k in kind if k != "null"]
+        if len(kinds) != 1:
+            text = " or ".join(kinds) or "null"
+            return f"{text}, nullable" if nullable and kinds else text
+        kind = kinds[0]
     if kind == "array":
         text = f"array of {type_of(schema.get('items'))}"
     elif kind == "object" and isinstance(schema.get("additionalProperties"), dict):
@@ -71,7 +79,7 @@ def type_of(schema: dict[str, Any] | None) -> str:
         text = kind
         if "format" in schema:
             text += f" ({schema['format']})"
-    if schema.get("nullable"):
+    if nullable:
         text += ", nullable"
     return text
 
@@ -83,7 +91,8 @@ def constraints(schema: dict[str, Any] | None) -> str:
     out = []
     if "enum" in schema:
         out.append("one of " + ", ".join(_literal(v) for v in schema["enum"] if v is not None))
-    for key, label in (("minimum", "≥"), ("maximum", "≤"), ("minLength", "length ≥"), ("maxLength", "length ≤"),
+    for key, label in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("multipleOf", "multiple of"),
+                       ("minLength", "length ≥"), ("maxLength", "length ≤"),
                        ("minItems", "items ≥"), ("maxItems", "items ≤")):
         if key in schema:
             out.append(f"{label} {schema[key]}")
@@ -186,6 +195,8 @@ def render_schema(name: str, schema: dict[str, Any], char: str) -> list[str]:
         rows = [[f"``{prop}``", type_of(sub), "yes" if prop in required else "no", _describe(sub)]
                 for prop, sub in props.items()]
         lines += _table("Properties", ["name", "type", "required", "description"], rows, [20, 25, 10, 45])
+        if schema.get("additionalProperties") is False:
+            lines += ["Any other field is refused (``unknown_field``).", ""]
     else:
         text = type_of(schema)
         extra = constraints(schema)

@@ -48,6 +48,8 @@ BIG = b"1" + b"0" * 30  # a 31-digit integer: valid JSON, beyond any column
     (b'{"channel_code": "pos", "ops": [{"op": "add_line", "sku": "A", "qty": 1, "unit_price_q": 1e400}]}',
      "/ops/0/unit_price_q"),
     (b'{"channel_code": "pos", "ops": [{"op": "set_data", "path": "a", "value": 1e400}]}', "/ops/0/value"),
+    (b'{"channel_code": "pos", "ops": [{"op": "set_data", "path": "a", "value": [1.5, -1e300]}]}',
+     "/ops/0/value/1"),
     (b'{"channel_code": "pos", "ops": [{"op": "set_data", "path": "a", "value": 9007199254740992}]}',
      "/ops/0/value"),
     (b'{"channel_code": "pos", "ops": [{"op": "set_data", "path": "a", "value": {"b": [1, -' + BIG + b"]}}]}",

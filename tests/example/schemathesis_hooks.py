@@ -1,0 +1,139 @@
+"""schemathesis hooks for ``test_schemathesis.py`` (loaded through ``SCHEMATHESIS_HOOKS``).
+
+Two jobs:
+
+* Steer part of the generated requests to what exists: a valid ``channel_code`` is
+  replaced, one time in two, by a seeded channel, and a valid ``session_key`` or
+  ``ref`` by a seeded session or order (the values stay valid by the schema; only
+  requests that would have been valid anyway change). Without this nearly every
+  request answers 404 and the stateful phase never creates a session.
+* Keep the order stream's waits short: a ``timeout`` of 0 to 1e308 seconds is valid
+  and honoured up to ``STREAM_MAX_TIMEOUT_SECONDS`` (25 s); a generated one is cut
+  to 0.05 s, so that a hundred of them do not hold the server for minutes.
+* Say which refusals of a schema-valid request SPEC allows. The OpenAPI document
+  declares every rule on a request's shape that holds whatever the channel or the
+  stored state; a request valid by it may still be refused (400) for a rule that
+  depends on the channel or the stored state (each operation's description names
+  them), or for a JSON number written with a fraction. A ``Schema-valid request
+  rejected`` failure is dropped only when every error of the 400 is one of those;
+  any other refusal stays a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from typing import Any
+
+import schemathesis
+
+STREAM_WAIT = 0.05
+IDENT = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
+CHANNELS = [c for c in os.environ.get("FUZZ_CHANNELS", "").split(",") if c]
+SESSIONS = [s for s in os.environ.get("FUZZ_SESSIONS", "").split(",") if s]
+ORDERS = [o for o in os.environ.get("FUZZ_ORDERS", "").split(",") if o]
+
+# (code, pointer suffix or "") of the refusals that depend on the channel or the stored
+# state, as the operations' descriptions say.
+STATE_RULES = {
+    ("unknown_line", "/line_id"),       # no such line in the session
+    ("duplicate", "/line_id"),          # the line exists already
+    ("unknown_sku", "/sku"),            # not in the channel's catalog (internal pricing)
+    ("not_allowed", "/unit_price_q"),   # a price on an internal-pricing channel
+    ("not_allowed", "/op"),             # set_price on an internal-pricing channel
+    ("required", "/unit_price_q"),      # no price on an external-pricing channel
+    ("max_lines", ""),                  # MAX_LINES_PER_SESSION, counting stored lines
+    ("max_total", ""),                  # a total over 2^53 - 1, counting stored lines
+    ("max_size", ""),                   # data over MAX_DATA_BYTES, counting stored data
+    ("not_an_object", "/path"),         # a set_data path through a stored non-object
+    ("inactive_channel", "/channel_code"),
+    ("unknown_issue", "/issue_id"),
+    ("unknown_action", "/action_id"),
+}
+# The one cross-field rule JSON Schema cannot state: the Idempotency-Key header and the
+# body's idempotency_key, both given, must be equal (SPEC, Idempotency).
+CROSS_FIELD = {("mismatch", "/idempotency_key")}
+
+
+def _pick(options: list[str], original: str) -> str:
+    """A seeded value one time in two, chosen by the original (so shrinking is stable)."""
+    if not options:
+        return original
+    n = zlib.crc32(original.encode())
+    return options[(n // 2) % len(options)] if n % 2 == 0 else original
+
+
+@schemathesis.hook
+def map_body(context: Any, body: Any) -> Any:
+    if isinstance(body, dict):
+        code = body.get("channel_code")
+        if isinstance(code, str) and IDENT.match(code):
+            body["channel_code"] = _pick(CHANNELS, code)
+    return body
+
+
+@schemathesis.hook
+def map_query(context: Any, query: Any) -> Any:
+    if isinstance(query, dict):
+        code = query.get("channel_code")
+        if isinstance(code, str) and IDENT.match(code):
+            query["channel_code"] = _pick(CHANNELS, code)
+        timeout = query.get("timeout")
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > STREAM_WAIT:
+            query["timeout"] = STREAM_WAIT
+    return query
+
+
+@schemathesis.hook
+def map_path_parameters(context: Any, path_parameters: Any) -> Any:
+    if not isinstance(path_parameters, dict):
+        return path_parameters
+    for name, options in (("session_key", SESSIONS), ("ref", ORDERS)):
+        value = path_parameters.get(name)
+        if isinstance(value, str) and IDENT.match(value):
+            path_parameters[name] = _pick(options, value)
+    return path_parameters
+
+
+def _pointed(body: Any, pointer: str) -> Any:
+    node = body
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        elif isinstance(node, dict) and token in node:
+            node = node[token]
+        else:
+            return None
+    return node
+
+
+def allowed_refusal(body: Any, response_body: Any) -> bool:
+    """True when every error of a 400 is a rule of the channel or the stored state, the
+    header/body key rule, or points at a number written with a fraction."""
+    if not isinstance(response_body, dict) or response_body.get("code") != "validation_error":
+        return False
+    errors = response_body.get("errors") or []
+    if not errors:
+        return False
+    for error in errors:
+        code, pointer = error.get("code", ""), error.get("pointer", "")
+        if any(code == c and pointer.endswith(suffix) for c, suffix in STATE_RULES | CROSS_FIELD):
+            continue
+        if isinstance(_pointed(body, pointer), float):
+            continue  # a JSON number written with a fraction (500.0, 1.0010000000000001)
+        return False
+    return True
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    if getattr(failure, "code", "") != "ST202" or response.status_code != 400:
+        return True
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        return True
+    return not allowed_refusal(case.body, payload)

@@ -1,0 +1,103 @@
+"""The OpenAPI document is exact, checked from outside: schemathesis (its CLI, every
+check, positive and negative data, the stateful phase through the document's links)
+against the example project served on PostgreSQL. Zero failures and zero 5xx.
+
+Run alone: ``DATABASE_URL=postgres://... pytest tests/example/test_schemathesis.py -s``;
+``OMNIMAN_SCHEMATHESIS_EXAMPLES`` (default 100) and ``OMNIMAN_SCHEMATHESIS_SEED`` change
+the run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.example.harness import ROOT, Example, example_env
+
+pytestmark = [pytest.mark.postgres]
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = int(os.environ.get("OMNIMAN_SCHEMATHESIS_EXAMPLES", "100"))
+SEED = os.environ.get("OMNIMAN_SCHEMATHESIS_SEED", "1")
+
+
+def _fresh_database(url: str, suffix: str) -> str:
+    """A new, empty database beside the one in ``url``; its URL."""
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'omniman'}_{suffix}"
+    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Example, str, dict[str, str]]]:
+    """The example on its own PostgreSQL database, seeded, served; an operator's token
+    and the seeded sessions and orders."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    workdir = tmp_path_factory.mktemp("schemathesis")
+    ex = Example(workdir, env=example_env(
+        DATABASE_URL=_fresh_database(url, "schemathesis"), DEBUG="1",
+    ))
+    ex.manage("migrate", "--noinput")
+    ex.manage("omniman_seed")
+    token = ex.manage("omniman_token", "fuzzer", "--operator").stdout.strip()
+    ex.start()
+    try:
+        sessions, orders = [], []
+        for channel, n in (("pos", 4), ("ifood", 2)):
+            for i in range(n):
+                key = f"FUZZ-{channel.upper()}-{i}"
+                assert ex.request("POST", "/api/sessions/", {"channel_code": channel, "session_key": key},
+                                  token).status == 201
+                ops = [{"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 500, "line_id": "L1"}]
+                assert ex.request("POST", f"/api/sessions/{key}/modify/", {"channel_code": channel, "ops": ops},
+                                  token).status == 200
+                sessions.append(key)
+                if i % 2:
+                    done = ex.request("POST", f"/api/sessions/{key}/commit/", {"channel_code": channel}, token)
+                    assert done.status == 201, done.body
+                    orders.append(done.body["order_ref"])
+        seeds = {"FUZZ_CHANNELS": "pos,web,ifood", "FUZZ_SESSIONS": ",".join(sessions),
+                 "FUZZ_ORDERS": ",".join(orders)}
+        yield ex, token, seeds
+    finally:
+        ex.stop()
+
+
+def test_schemathesis_finds_nothing(served: tuple[Example, str, dict[str, str]]) -> None:
+    ex, token, seeds = served
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(HERE / "schemathesis.toml"),
+        "run", f"{ex.url}/api/schema/?format=json",
+        "--checks", "all", "--mode", "all", "--max-examples", str(EXAMPLES), "--seed", SEED,
+        "--header", f"Authorization: Token {token}",
+        "--request-timeout", "10", "--no-color",
+    ]
+    env = {**os.environ, **seeds, "SCHEMATHESIS_HOOKS": "tests.example.schemathesis_hooks",
+           "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=ex.workdir, env=env, capture_output=True, text=True, timeout=900)
+    elapsed = time.monotonic() - started
+    output = result.stdout + result.stderr
+    summary = output[output.rfind("SUMMARY"):] if "SUMMARY" in output else output[-3000:]
+    print(f"\nschemathesis: {elapsed:.0f} s, exit {result.returncode}\n{summary}")
+    assert result.returncode == 0, output[-20000:]
+    assert "Tested: 16" in output, summary
+    assert re.search(r"Stateful", summary), summary
+    assert " 5xx" not in summary and "Server error" not in output, summary
+    log = (ex.workdir / "server.log").read_text(errors="replace")
+    assert "Internal Server Error" not in log and "Traceback" not in log, log[-5000:]
