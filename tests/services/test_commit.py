@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import logging
+import re
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 from django.db.models.signals import post_save
 from django.utils import timezone
 
@@ -309,3 +312,195 @@ def test_an_expired_key_is_free_again(pos):
     IdempotencyKey.objects.update(expires_at=timezone.now())
     open_session(key="B")
     assert not commit_session(channel="pos", session_key="B", idempotency_key="K").replayed
+
+
+# -- what users and operators read: refs, reasons, events, payloads, logs ------------
+
+
+def test_order_refs_are_the_channel_code_then_two_groups_of_five_unambiguous_characters(db):
+    make_channel("marketplace-north")  # 17 characters: the ref keeps 12
+    open_session("marketplace-north")
+    ref = commit_session(channel="marketplace-north", session_key="S").order_ref
+    assert re.fullmatch(r"MARKETPLACE--[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}", ref), ref
+
+
+def test_a_blocked_commit_says_why_in_words(web):
+    create_session(channel="web", session_key="S")
+    with pytest.raises(CommitBlocked) as exc:
+        commit_session(channel="web", session_key="S")
+    assert exc.value.extra()["reasons"] == [
+        {"code": "empty_session", "detail": "The session has no lines."},
+        {"code": "missing_check", "detail": "Check 'stock' has not run yet.", "ref": "stock"},
+    ]
+    modify_session(channel="web", session_key="S", ops=[add_line_op(unit_price_q=None)], expected_rev=0)
+    apply_check_result(channel="web", session_key="S", rev=1, code="stock", ok=True, issues=[
+        {"id": "I1", "message": "check the address", "blocking": True},
+        {"id": "I2", "message": "", "blocking": True},
+    ])
+    modify_session(channel="web", session_key="S", ops=[add_line_op(unit_price_q=None)], expected_rev=1)
+    with pytest.raises(CommitBlocked) as exc:
+        commit_session(channel="web", session_key="S")
+    assert exc.value.extra()["reasons"] == [
+        {"code": "stale_check", "detail": "Check 'stock' ran for rev 1, not 2.", "ref": "stock"},
+        {"code": "blocking_issue", "detail": "check the address", "ref": "I1"},
+        {"code": "blocking_issue", "detail": "A blocking issue is open.", "ref": "I2"},
+    ]
+
+
+def test_commit_validators_see_the_channel_and_every_line_and_block_with_their_words(pos):
+    from omniman.registry import Problem, registry
+
+    seen = []
+
+    def at_most_one_cake(*, channel, state, stage):
+        seen.append((channel.code, stage, [line["sku"] for line in state.items]))
+        if sum(line["sku"] == "CAKE" for line in state.items) > 1:
+            yield Problem("too_much_cake", "One cake per order.")
+
+    def on_draft(*, channel, state, stage):
+        raise AssertionError("a draft validator never runs at commit")
+
+    registry.register_validator(at_most_one_cake, stage="commit")
+    registry.register_validator(on_draft, stage="draft")
+    registry.validators.remove(("draft", on_draft))  # registered, then removed: only the commit one stays
+    try:
+        open_session(ops=[add_line_op("CAKE"), add_line_op("CAKE")])
+        with pytest.raises(CommitBlocked) as exc:
+            commit_session(channel="pos", session_key="S")
+        assert exc.value.extra()["reasons"] == [{"code": "too_much_cake", "detail": "One cake per order."}]
+        assert seen == [("pos", "commit", ["CAKE", "CAKE"])]
+    finally:
+        registry.validators.remove(("commit", at_most_one_cake))
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"ifood": {"id": "IF-1"}}, "IF-1"),
+    ({"ifood": {"id": 42}}, "42"),
+    ({"ifood": {"id": "x" * 300}}, "x" * 128),
+    ({"ifood": {"other": 1}}, ""),
+    ({"ifood": "IF-1"}, ""),
+    ({"ifood": {"id": None}}, ""),
+    ({"ifood": {"id": {"nested": 1}}}, ""),
+    ({"ifood": {"id": [1]}}, ""),
+    ({}, ""),
+])
+def test_external_ref_is_the_scalar_at_the_configured_path_or_empty(db, data, expected):
+    make_channel("ifood", external_ref_path="ifood.id")
+    open_session("ifood", data=data)
+    commit_session(channel="ifood", session_key="S")
+    assert Order.objects.get().external_ref == expected
+
+
+def test_what_a_commit_writes_besides_the_order(pos, caplog):
+    make_channel("shop", post_commit_directives=["notification.order_committed"])
+    open_session("shop", handle_type="table", handle_ref="12")
+    session = get_session("shop", "S")
+    caplog.set_level(logging.INFO, logger="omniman.services.commit")
+    result = commit_session(channel="shop", session_key="S", idempotency_key="K")
+    order = Order.objects.get()
+    assert result.order == order and result.order.stream_seq == 1
+    assert (order.handle_type, order.handle_ref, order.session_key, order.session_id) == ("table", "12", "S", session.pk)
+    assert order.pricing == session.pricing and order.pricing["total_q"] == 1600
+    event = OrderEvent.objects.get()
+    assert (event.actor, event.payload) == ("", {"status": "new", "session_rev": 1, "total_q": 1600})
+    assert Directive.objects.get().payload == {"order_ref": order.ref, "channel_code": "shop", "session_key": "S"}
+    key = IdempotencyKey.objects.get()
+    assert (key.status_code, key.body) == (201, result.body)
+    after = Session.objects.get(pk=session.pk)
+    assert after.version == session.version + 1 and after.rev == session.rev
+    assert session.updated_at < after.closed_at <= after.updated_at
+    assert [r.getMessage() for r in caplog.records] == [
+        f"order committed channel=shop session_key=S order_ref={order.ref}"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_order_committed_carries_the_order_session_and_actor(pos):
+    open_session()
+    seen = []
+
+    def receiver(sender, order, session, actor, **kwargs):
+        seen.append((sender, order.ref, session.session_key, session.state, actor))
+
+    signals.order_committed.connect(receiver)
+    try:
+        ref = commit_session(channel="pos", session_key="S", actor="ana").order_ref
+    finally:
+        signals.order_committed.disconnect(receiver)
+    assert seen == [(Order, ref, "S", "committed", "ana")]
+
+
+def test_a_session_not_open_says_its_state_and_an_inactive_channel_says_so(pos):
+    open_session()
+    abandon_session(channel="pos", session_key="S")
+    with pytest.raises(SessionNotOpen) as exc:
+        commit_session(channel="pos", session_key="S")
+    assert exc.value.extra() == {"state": "abandoned"} and str(exc.value.detail) == "The session is abandoned, not open."
+    open_session(key="T")
+    Channel.objects.filter(code="pos").update(is_active=False)
+    with pytest.raises(ValidationError) as exc:
+        commit_session(channel="pos", session_key="T")
+    assert [e.as_dict() for e in exc.value.errors] == [
+        {"pointer": "/channel_code", "detail": "this channel is not active.", "code": "inactive_channel"}]
+
+
+def test_a_ref_collision_draws_a_new_ref_up_to_three_times(pos, monkeypatch, caplog):
+    from omniman.services import commit as commit_module
+
+    open_session(key="A")
+    taken = commit_session(channel="pos", session_key="A").order_ref
+    refs = iter([taken, taken, "POS-FRESH-00001"])
+    monkeypatch.setattr(commit_module, "new_order_ref", lambda code: next(refs))
+    open_session(key="B")
+    assert commit_session(channel="pos", session_key="B").order_ref == "POS-FRESH-00001"
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "commit retried after an integrity error session_key=B"] * 2
+
+    calls = []
+    monkeypatch.setattr(commit_module, "new_order_ref", lambda code: calls.append(code) or taken)
+    open_session(key="C")
+    with pytest.raises(IntegrityError):
+        commit_session(channel="pos", session_key="C")
+    assert len(calls) == 3 and get_session("pos", "C").state == "open"
+
+
+@pytest.mark.parametrize("key", [" ", "~", "a" * 255, "COMMIT-1", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}"])
+def test_any_printable_ascii_key_of_1_to_255_characters_is_accepted(pos, key):
+    open_session()
+    assert not commit_session(channel="pos", session_key="S", idempotency_key=key).replayed
+    assert commit_session(channel="pos", session_key="S", idempotency_key=key).replayed
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "\x1f", "\x7f", "line\n", "é", 7, None])
+def test_a_bad_key_is_refused_with_its_pointer_and_words(key):
+    from omniman.services.idempotency import check_key
+
+    with pytest.raises(ValidationError) as exc:
+        check_key(key, pointer="/header/idempotency-key")
+    assert [e.as_dict() for e in exc.value.errors] == [{
+        "pointer": "/header/idempotency-key", "code": "invalid",
+        "detail": "idempotency_key must be 1 to 255 printable ASCII characters."}]
+
+
+def test_fingerprints_ignore_key_order_and_read_any_value(db):
+    from datetime import date
+
+    from omniman.services.idempotency import fingerprint
+
+    assert fingerprint("POST", {"a": 1, "b": 2}) == fingerprint("POST", {"b": 2, "a": 1})
+    assert fingerprint("POST", {"a": 1}) != fingerprint("POST", {"a": 2}) != fingerprint("PUT", {"a": 2})
+    assert fingerprint({"on": date(2026, 1, 2)}) == fingerprint({"on": "2026-01-02"})
+    assert fingerprint({1: "x"}) == fingerprint({"1": "x"})
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint("x"))
+
+
+def test_a_replay_answers_with_the_stored_status_body_and_headers(pos):
+    from omniman.services import idempotency
+
+    channel = Channel.objects.get(code="pos")
+    with transaction.atomic():
+        idempotency.record(channel, "K", "fp", 202, {"done": True}, {"Location": "/x"})
+    replay = idempotency.lookup(channel, "K", "fp")
+    assert (replay.status_code, replay.body, replay.headers) == (202, {"done": True}, {"Location": "/x"})
+    with pytest.raises(IdempotencyKeyReused):
+        idempotency.lookup(channel, "K", "another")
+    assert idempotency.lookup(channel, "other", "fp") is None
