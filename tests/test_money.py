@@ -155,3 +155,40 @@ def test_float_qty_is_read_as_the_literal_the_client_sent(value):
         assert exc.code == "max_decimal_places"
         return
     assert qty == Decimal(repr(value))
+
+
+def test_zero_is_a_safe_total():
+    assert is_safe_q(0)
+
+
+# The detail is what a client reads in the error body: each refusal says why in words.
+@pytest.mark.parametrize(("parse", "raw", "detail", "code"), [
+    (parse_qty, True, "qty must be a number or a decimal string.", "invalid_type"),
+    (parse_qty, None, "qty must be a number or a decimal string.", "invalid_type"),
+    (parse_qty, [1], "qty must be a number or a decimal string.", "invalid_type"),
+    (parse_qty, "1e3", 'qty must be a decimal string such as "2" or "0.25".', "invalid"),
+    (parse_qty, "1" * 33, 'qty must be a decimal string such as "2" or "0.25".', "invalid"),
+    (parse_qty, float("inf"), 'qty must be a decimal string such as "2" or "0.25".', "invalid"),
+    (parse_qty, Decimal("NaN"), "qty must be finite.", "invalid"),
+    (parse_qty, 0, "qty must be greater than 0.", "min_value"),
+    (parse_qty, "-0.5", "qty must be greater than 0.", "min_value"),
+    (parse_qty, "1000000.001", "qty must be at most 1000000.", "max_value"),
+    (parse_qty, "0.0001", "qty has more than 3 decimal places.", "max_decimal_places"),
+    (parse_amount_q, 5.0, "must be an integer amount in minor units.", "invalid_type"),
+    (parse_amount_q, False, "must be an integer amount in minor units.", "invalid_type"),
+    (parse_amount_q, -1, "must not be negative.", "min_value"),
+    (parse_amount_q, 10**12 + 1, "must be at most 1000000000000.", "max_value"),
+])
+def test_every_refusal_says_why(parse, raw, detail, code):
+    with pytest.raises(MoneyError) as exc:
+        parse(raw)
+    assert (exc.value.detail, str(exc.value), exc.value.code) == (detail, detail, code)
+
+
+def test_a_negative_qty_where_zero_is_allowed_says_so():
+    with pytest.raises(MoneyError) as exc:
+        parse_qty("-1", allow_zero=True)
+    assert (exc.value.detail, exc.value.code) == ("qty must not be negative.", "min_value")
+    assert parse_qty("32." + "0" * 29) == 32  # 32 characters is still a quantity
+    assert str(parse_qty("0.000", allow_zero=True)) == "0"
+    assert MoneyError("x").code == "invalid"
