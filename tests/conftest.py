@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.db import connection
+from hypothesis import settings
 
 from omniman.testing import make_channel
+
+# Mutation runs (docs/dev/tests.rst) run the tests once per mutant: fewer examples there.
+settings.register_profile("mutation", max_examples=10)
+settings.load_profile(os.environ.get("OMNIMAN_HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

@@ -545,7 +545,7 @@ class OpEngineMachine(RuleBasedStateMachine):
 
 
 OpEngineMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=min(60, settings.default.max_examples), stateful_step_count=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 test_op_engine_against_a_model = OpEngineMachine.TestCase
 
