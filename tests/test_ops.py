@@ -20,6 +20,7 @@ from omniman.ops import (
     named_line_ids,
     needs_all_lines,
     parse_ops,
+    skus_to_price,
 )
 
 CATALOG = {"COFFEE": 500, "CAKE": 1200}
@@ -590,3 +591,78 @@ def test_a_partial_state_asks_for_every_line_when_an_op_needs_more():
 def test_a_client_id_of_the_server_form_moves_the_next_server_id_past_it():
     s = cart(add(line_id="L5"), add())
     assert [line["line_id"] for line in s.items] == ["L5", "L6"] and s.next_line == 7
+
+
+# -- what a client reads when an op is refused: pointer, words and code -------------------
+
+OP_NAMES_TEXT = "add_line, remove_line, set_qty, replace_sku, set_price, set_data, merge_lines"
+START = [add(), add("CAKE", qty="0.5", price=1200)]
+
+
+@pytest.mark.parametrize(("ops", "kwargs", "expected"), [
+    ("x", {}, ("/ops", "ops must be a list of ops.", "invalid_type")),
+    ([], {}, ("/ops", "ops must not be empty.", "empty")),
+    ([{"op": "merge_lines"}] * 3, {"limits": Limits(max_ops=2)}, ("/ops", "at most 2 ops per modify.", "max_length")),
+    ([add(), 7], {}, ("/ops/1", "each op must be an object.", "invalid_type")),
+    ([{"op": "drop"}], {}, ("/ops/0/op", f"unknown op; one of: {OP_NAMES_TEXT}.", "unknown_op")),
+    ([{"sku": "A"}], {}, ("/ops/0/op", f"unknown op; one of: {OP_NAMES_TEXT}.", "required")),
+    ([{"op": 3}], {}, ("/ops/0/op", f"unknown op; one of: {OP_NAMES_TEXT}.", "invalid_type")),
+    ([{"op": "merge_lines", "a/b~": 1}], {}, ("/ops/0/a~1b~0", "unknown field for merge_lines.", "unknown_field")),
+    ([{"op": "add_line", "sku": "A"}], {}, ("/ops/0/qty", "qty is required for add_line.", "required")),
+    ([{"op": "set_price", "unit_price_q": 1}], {}, ("/ops/0/line_id", "line_id is required for set_price.", "required")),
+    ([add(sku="a b")], {}, ("/ops/0/sku", "sku must be 1 to 64 characters of [A-Za-z0-9._:-].", "invalid")),
+    ([{"op": "remove_line", "line_id": 1}], {},
+     ("/ops/0/line_id", "line_id must be 1 to 64 characters of [A-Za-z0-9._:-].", "invalid")),
+    ([add(qty="0")], {}, ("/ops/0/qty", "qty must be greater than 0.", "min_value")),
+    ([*START, {"op": "set_qty", "line_id": "L1", "qty": -1}], {}, ("/ops/2/qty", "qty must not be negative.", "min_value")),
+    ([add(price=-5)], {}, ("/ops/0/unit_price_q", "unit_price_q must not be negative.", "min_value")),
+    ([add(meta=[1])], {}, ("/ops/0/meta", "meta must be an object.", "invalid_type")),
+    ([{"op": "set_data", "path": 5, "value": 1}], {},
+     ("/ops/0/path", 'path must be a dotted string such as "table.guests".', "invalid_type")),
+    ([{"op": "set_data", "path": "a.b.c.d.e.f", "value": 1}], {},
+     ("/ops/0/path", "path must be 1 to 5 dot-separated segments of [A-Za-z0-9_-].", "invalid")),
+    ([*START, {"op": "set_price", "line_id": "L9", "unit_price_q": 1}], {},
+     ("/ops/2/line_id", "no line 'L9' in this session.", "unknown_line")),
+    ([add(price=None)], {}, ("/ops/0/unit_price_q", "unit_price_q is required on this channel.", "required")),
+    ([add(price=500)], {"pricing_policy": "internal", "prices": CATALOG},
+     ("/ops/0/unit_price_q", "this channel prices from its catalog; do not send unit_price_q.", "not_allowed")),
+    ([add("TEA", price=None)], {"pricing_policy": "internal", "prices": CATALOG},
+     ("/ops/0/sku", "unknown sku 'TEA' in this channel's catalog.", "unknown_sku")),
+    ([{"op": "set_data", "path": "a", "value": 1}, {"op": "set_data", "path": "a.b.c", "value": 1}], {},
+     ("/ops/1/path", "'a' is not an object.", "not_an_object")),
+    ([{"op": "set_data", "path": "a.b", "value": 1}, {"op": "set_data", "path": "a.b.c.d", "value": 1}], {},
+     ("/ops/1/path", "'a.b' is not an object.", "not_an_object")),
+    ([{"op": "set_data", "path": "n", "value": 2**70}], {}, ("/ops/0/value", "value is not valid JSON.", "invalid")),
+    ([{"op": "set_data", "path": "n", "value": "x" * 20}], {"limits": Limits(max_data_bytes=20)},
+     ("/ops/0/value", "data would exceed 20 bytes.", "max_size")),
+])
+def test_every_refusal_names_its_op_and_field_and_says_why(ops, kwargs, expected):
+    assert error_of(State(), ops, **kwargs).as_dict() == dict(zip(("pointer", "detail", "code"), expected, strict=True))
+
+
+def test_data_may_fill_its_limit_exactly_and_deleting_a_missing_key_changes_nothing():
+    full = cart({"op": "set_data", "path": "n", "value": "x" * 12}, limits=Limits(max_data_bytes=20))
+    assert full.data == {"n": "x" * 12}  # {"n":"xxxxxxxxxxxx"} is 20 bytes
+    s = cart({"op": "set_data", "path": "gone", "value": None}, {"op": "set_data", "path": "x.y", "value": None})
+    assert s.data == {}
+    base = State(data={"keep": {"a": 1}})
+    after = run(base, [{"op": "set_data", "path": "keep.b", "value": 2}])
+    assert after.data == {"keep": {"a": 1, "b": 2}} and base.data == {"keep": {"a": 1}}  # the input is never touched
+
+
+def test_a_state_round_trips_through_its_dict():
+    s = cart(add(qty=2))
+    raw = s.as_dict()
+    assert set(raw) == {"items", "data", "pricing", "total_q", "next_line"}
+    back = State.from_dict(raw)
+    assert back.as_dict() == raw and (back.total_q, back.next_line, back.pricing["total_q"]) == (1000, 2, 1000)
+    assert State.from_dict({}).as_dict() == {"items": [], "data": {}, "pricing": {}, "total_q": 0, "next_line": 1}
+
+
+def test_what_a_partial_state_must_hold_for_a_list_of_ops():
+    ops = parse_ops([add(), add(line_id="X1"), {"op": "set_qty", "line_id": "L4", "qty": 1},
+                     {"op": "set_data", "path": "a", "value": 1}, add("TEA"),
+                     {"op": "replace_sku", "line_id": "L4", "sku": "CAKE"}])
+    assert named_line_ids(ops) == ({"X1", "L4"}, 2)
+    assert not needs_all_lines(ops) and needs_all_lines([*ops, *parse_ops([{"op": "merge_lines"}])])
+    assert skus_to_price(ops) == {"COFFEE", "TEA", "CAKE"}
