@@ -4,6 +4,7 @@
     python3 dev.py serve   # venv, install, migrate, seed, serve the example at http://127.0.0.1:8000/
     python3 dev.py test    # venv, install, then lint, tests on SQLite, tests on PostgreSQL, docs
     python3 dev.py bench [--quick] [--only SCENARIO]   # venv, install, then python -m bench
+    python3 dev.py mutate [MUTANT ...]   # venv, install mutmut, mutation run of the core (slow)
 
 Environment: DATABASE_URL (PostgreSQL for the second test run; default
 postgres://postgres@127.0.0.1:5432/omniman), OMNIMAN_REQUIRE_SERVICES=1 (fail instead of
@@ -159,6 +160,16 @@ def bench(args: list[str]) -> None:
     os.execv(str(PY), [str(PY), "-m", "bench", *args])
 
 
+def mutate(args: list[str]) -> None:
+    """mutmut over the modules [tool.mutmut] names: one worker, at low priority, with
+    the hypothesis profile of fewer examples; then the survivors. Results stay in
+    mutants/, so a second run tests only what the first did not reach."""
+    ensure_venv("dev,mutation", example_requirements())
+    env = {"OMNIMAN_HYPOTHESIS_PROFILE": "mutation"}
+    run("nice", "-n", "10", BIN / "mutmut", "run", "--max-children", "1", *args, env=env, check=False)
+    run(BIN / "mutmut", "results", env=env, check=False)
+
+
 def main() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit("omniman needs Python 3.11 or newer")
@@ -169,6 +180,8 @@ def main() -> None:
         test(rest)
     elif command == "bench":
         bench(rest)
+    elif command == "mutate":
+        mutate(rest)
     else:
         print(__doc__)
         sys.exit(0 if command in ("help", "-h", "--help") else 2)
