@@ -489,11 +489,12 @@ def test_fingerprints_ignore_key_order_and_read_any_value(db):
     assert fingerprint("POST", {"a": 1, "b": 2}) == fingerprint("POST", {"b": 2, "a": 1})
     assert fingerprint("POST", {"a": 1}) != fingerprint("POST", {"a": 2}) != fingerprint("PUT", {"a": 2})
     assert fingerprint({"on": date(2026, 1, 2)}) == fingerprint({"on": "2026-01-02"})
+    assert fingerprint({"qty": Decimal("1.50")}) == fingerprint({"qty": "1.50"})  # no JSON type: its str
     assert fingerprint({1: "x"}) == fingerprint({"1": "x"})
     assert re.fullmatch(r"[0-9a-f]{64}", fingerprint("x"))
 
 
-def test_a_replay_answers_with_the_stored_status_body_and_headers(pos):
+def test_a_replay_answers_with_the_stored_status_body_and_headers(pos, django_assert_num_queries):
     from omniman.services import idempotency
 
     channel = Channel.objects.get(code="pos")
@@ -501,6 +502,31 @@ def test_a_replay_answers_with_the_stored_status_body_and_headers(pos):
         idempotency.record(channel, "K", "fp", 202, {"done": True}, {"Location": "/x"})
     replay = idempotency.lookup(channel, "K", "fp")
     assert (replay.status_code, replay.body, replay.headers) == (202, {"done": True}, {"Location": "/x"})
-    with pytest.raises(IdempotencyKeyReused):
+    with django_assert_num_queries(1):  # one statement, every field it answers with
+        replay = idempotency.lookup(channel, "K", "fp")
+        assert (replay.status_code, replay.body, replay.headers) == (202, {"done": True}, {"Location": "/x"})
+    with pytest.raises(IdempotencyKeyReused) as exc:
         idempotency.lookup(channel, "K", "another")
+    assert str(exc.value.detail) == "This idempotency key was already used for a different request in this channel."
     assert idempotency.lookup(channel, "other", "fp") is None
+
+
+def test_a_key_expires_at_its_expiry_time(pos, monkeypatch):
+    from omniman.services import idempotency
+
+    channel = Channel.objects.get(code="pos")
+    with transaction.atomic():
+        idempotency.record(channel, "K", "fp", 201, {})
+    at = IdempotencyKey.objects.get().expires_at
+    monkeypatch.setattr(idempotency.timezone, "now", lambda: at)
+    assert idempotency.lookup(channel, "K", "fp") is None and not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_recorded_outside_a_transaction_is_a_programming_error(pos):
+    from omniman.services import idempotency
+
+    with pytest.raises(RuntimeError) as exc:
+        idempotency.record(Channel.objects.get(code="pos"), "K", "fp", 201, {})
+    assert str(exc.value) == "idempotency.record() must run inside the transaction of the change"
+    assert not IdempotencyKey.objects.exists()
