@@ -192,3 +192,10 @@ def test_a_negative_qty_where_zero_is_allowed_says_so():
     assert parse_qty("32." + "0" * 29) == 32  # 32 characters is still a quantity
     assert str(parse_qty("0.000", allow_zero=True)) == "0"
     assert MoneyError("x").code == "invalid"
+
+
+def test_line_totals_round_half_even_whatever_the_decimal_context_of_the_host():
+    import decimal
+
+    with decimal.localcontext(rounding=decimal.ROUND_HALF_UP):
+        assert line_total_q(Decimal("0.5"), 1) == 0 and line_total_q(Decimal("1.5"), 1) == 2
