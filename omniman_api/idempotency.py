@@ -38,7 +38,8 @@ def request_fingerprint(request: Any, body: dict[str, Any]) -> str:
     return idempotency.fingerprint(request.method, path, rest)
 
 
-def replay_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    response = Response(body, status=status, headers=dict(headers or {}))
+def replay_response(replay: idempotency.Replay) -> Response:
+    """The stored answer, as first given, marked ``Idempotent-Replayed``."""
+    response = Response(replay.body, status=replay.status_code, headers=dict(replay.headers or {}))
     response[REPLAYED_HEADER] = "true"
     return response

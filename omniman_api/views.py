@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -38,10 +38,8 @@ from omniman.services import (
     resolve_issue,
     transition_order,
 )
-from omniman.services import idempotency as store
 from omniman.services.directive_ops import directive_metrics, retry_directive
-from omniman.services.idempotency import Replay
-from omniman.services.locks import key_lock
+from omniman.services.idempotency import IdempotentRequest, Replay
 from omniman_api import schema as docs
 from omniman_api import serializers as s
 from omniman_api.conditional import if_match, none_match
@@ -59,7 +57,6 @@ STREAM_LATEST = 50
 STREAM_POLL_SECONDS = 0.2
 # A JSON number, as ``timeout`` is declared (float() alone would take "inf", "1_0", " 1").
 NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
-IDEMPOTENCY_ATTEMPTS = 3
 #: The 401 challenge when no authentication class names a scheme (cookie sessions
 #: have no registered one).
 SESSION_CHALLENGE = 'Session realm="api"'
@@ -280,26 +277,19 @@ class SessionListView(OmnimanView):
             raise ValidationError(FieldError("/session_key", "session_key must be a string.", "invalid_type"))
         key = request_key(request, body)
         if key is None:
-            session = create_session(**kwargs)
-            return self._created(session)
-        fp = request_fingerprint(request, body)
-        for attempt in range(1, IDEMPOTENCY_ATTEMPTS + 1):
-            try:
-                with transaction.atomic():
-                    key_lock("create", channel.code, key)
-                    replay = store.lookup(channel, key, fp)
-                    if replay is not None:
-                        return replay_response(replay.status_code, replay.body, replay.headers)
-                    session = create_session(**kwargs)
-                    response = self._created(session)
-                    store.record(channel, key, fp, 201, _as_json(response.data), {
-                        "ETag": response["ETag"], "Location": response["Location"],
-                    })
-                    return response
-            except IntegrityError:
-                if attempt == IDEMPOTENCY_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+            return self._created(create_session(**kwargs))
+        outcome = create_session(
+            **kwargs, idempotency=IdempotentRequest(key, request_fingerprint(request, body), self._answer)
+        )
+        if outcome.replay is not None:
+            return replay_response(outcome.replay)
+        assert outcome.result is not None
+        return self._created(outcome.result)
+
+    def _answer(self, session: Session) -> Replay:
+        """The answer recorded with the key: the response a replay gives back."""
+        response = self._created(session)
+        return Replay(201, _as_json(response.data), {"ETag": response["ETag"], "Location": response["Location"]})
 
     def _created(self, session: Session) -> Response:
         location = self.request.build_absolute_uri(
@@ -350,24 +340,18 @@ class SessionModifyView(SessionView):
         key = request_key(request, body)
         if key is None:
             return _session_response(modify_session(**kwargs))
-        fp = request_fingerprint(request, body)
-        for attempt in range(1, IDEMPOTENCY_ATTEMPTS + 1):
-            try:
-                with transaction.atomic():
-                    result = modify_session(
-                        **kwargs, on_locked=lambda session: store.lookup(session.channel, key, fp)
-                    )
-                    if isinstance(result, Replay):
-                        return replay_response(result.status_code, result.body, result.headers)
-                    response = _session_response(result)
-                    store.record(result.channel, key, fp, 200, _as_json(response.data), {"ETag": response["ETag"]})
-                    return response
-            except IntegrityError:
-                # The same key recorded at the same instant for another session: the
-                # next run finds that record (and answers 422).
-                if attempt == IDEMPOTENCY_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        outcome = modify_session(
+            **kwargs, idempotency=IdempotentRequest(key, request_fingerprint(request, body), _modified_answer)
+        )
+        if outcome.replay is not None:
+            return replay_response(outcome.replay)
+        assert outcome.result is not None
+        return _session_response(outcome.result)
+
+
+def _modified_answer(session: Session) -> Replay:
+    response = _session_response(session)
+    return Replay(200, _as_json(response.data), {"ETag": response["ETag"]})
 
 
 class SessionCommitView(SessionView):

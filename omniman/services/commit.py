@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from omniman import signals
@@ -20,7 +20,7 @@ from omniman.exceptions import (
     SessionNotOpen,
     ValidationError,
 )
-from omniman.models import Order, OrderEvent, Session
+from omniman.models import Channel, Order, OrderEvent, Session
 from omniman.models.queries import copy_lines_to_order
 from omniman.ops import State
 from omniman.registry import registry
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32: no I, L, O, U
 REF_ATTEMPTS = 3
+# What a commit answers, recorded with its idempotency key (the API's 201 Created).
+CREATED = 201
 
 
 @dataclass(frozen=True)
@@ -115,96 +117,99 @@ def commit_session(
 ) -> CommitResult:
     """Seal an open session into an Order.
 
-    One transaction: lock the session, replay the stored answer for a known key
-    (another fingerprint is ``IdempotencyKeyReused``), check that the session may be
-    committed, then write the Order, its items, its first event, the post-commit
-    directives, the idempotency record and the session's new state."""
+    One transaction (:func:`~omniman.services.idempotency.run_idempotent`): lock the
+    session, replay the stored answer for a known key (another fingerprint is
+    ``IdempotencyKeyReused``), check that the session may be committed, then write the
+    Order, its items, its first event, the post-commit directives, the idempotency
+    record and the session's new state. Run again on an integrity error (an order ref
+    drawn twice, or the key recorded meanwhile by a commit of another session)."""
+    request = None
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key)
-        if fingerprint is None:
-            fingerprint = idempotency.fingerprint("commit", session_key)
-    for attempt in range(1, REF_ATTEMPTS + 1):
-        try:
-            return _commit_once(channel, session_key, idempotency_key, fingerprint, if_match, actor)
-        except IntegrityError:
-            # A ref collision, or the same key recorded meanwhile by a commit of another
-            # session: run again (inside a caller's transaction, _commit_once's block is a
-            # savepoint, rolled back, so the transaction goes on); the next run finds the
-            # record (read committed: the other commit is visible now) or draws a new ref.
-            if attempt == REF_ATTEMPTS:
-                raise
-            logger.warning("commit retried after an integrity error session_key=%s", session_key)
-    raise AssertionError("unreachable")
+        request = idempotency.IdempotentRequest(
+            key=idempotency_key,
+            fingerprint=fingerprint or idempotency.fingerprint("commit", session_key),
+            answer=lambda result: idempotency.Replay(CREATED, result.body, {}),
+        )
 
-
-def _commit_once(
-    channel: ChannelRef,
-    session_key: str,
-    key: str | None,
-    fingerprint: str | None,
-    if_match: Sequence[str] | None,
-    actor: str,
-) -> CommitResult:
-    with transaction.atomic():
+    def lock() -> tuple[Channel, Session]:
         session = lock_session(channel, session_key)
-        ch = session.channel
-        if key is not None:
-            assert fingerprint is not None
-            replay = idempotency.lookup(ch, key, fingerprint)
-            if replay is not None:
-                return CommitResult(order_ref=replay.body.get("order_ref", ""), body=replay.body, replayed=True)
-        if session.state == Session.State.COMMITTED:
-            raise AlreadyCommitted(session.order_ref)
-        if session.state != Session.State.OPEN:
-            raise SessionNotOpen(state=session.state)
-        if not ch.is_active:
-            raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
-        check_preconditions(session, if_match=if_match)
-        reasons = block_reasons(session)
-        if reasons:
-            raise CommitBlocked(reasons)
+        return session.channel, session
 
-        now = timezone.now()
-        order = Order.objects.create(
-            ref=new_order_ref(ch.code),
-            channel=ch,
-            session=session,
-            session_key=session.session_key,
-            handle_type=session.handle_type,
-            handle_ref=session.handle_ref,
-            data=session.data,
-            pricing=session.pricing,
-            total_q=session.total_q,
-            currency=ch.currency,
-            external_ref=_external_ref(session),
-            status=ch.conf.initial_status,
-        )
-        copy_lines_to_order(session.pk, order.pk)
-        OrderEvent.objects.create(
-            order=order,
-            type="order.created",
-            actor=actor,
-            payload={"status": order.status, "session_rev": session.rev, "total_q": order.total_q},
-        )
-        if ch.conf.post_commit_directives:
-            payload = {"order_ref": order.ref, "channel_code": ch.code, "session_key": session.session_key}
-            enqueue_many((topic, dict(payload)) for topic in ch.conf.post_commit_directives)
-        body = commit_body(order, channel_code=ch.code, items_count=session.line_count)
-        if key is not None:
-            assert fingerprint is not None
-            idempotency.record(ch, key, fingerprint, 201, body)
-        session.state = Session.State.COMMITTED
-        session.order_ref = order.ref
-        session.version += 1
-        session.closed_at = now
-        session.updated_at = now
-        session.save(update_fields=["state", "order_ref", "version", "closed_at", "updated_at"])
-        _assign_stream_seq(order)
-        transaction.on_commit(
-            lambda: signals.order_committed.send(Order, order=order, session=session, actor=actor)
-        )
-    logger.info("order committed channel=%s session_key=%s order_ref=%s", ch.code, session_key, order.ref)
+    outcome = idempotency.run_idempotent(
+        request,
+        lock=lock,
+        write=lambda session: _commit_locked(session, if_match, actor),
+        last=lambda session, result: _close(session, result, actor),
+        attempts=REF_ATTEMPTS,
+    )
+    if outcome.replay is not None:
+        body = outcome.replay.body
+        return CommitResult(order_ref=body.get("order_ref", ""), body=body, replayed=True)
+    result = outcome.result
+    assert result is not None
+    logger.info("order committed channel=%s session_key=%s order_ref=%s",
+                result.body["channel_code"], session_key, result.order_ref)
+    return result
+
+
+def _commit_locked(session: Session, if_match: Sequence[str] | None, actor: str) -> CommitResult:
+    ch = session.channel
+    if session.state == Session.State.COMMITTED:
+        raise AlreadyCommitted(session.order_ref)
+    if session.state != Session.State.OPEN:
+        raise SessionNotOpen(state=session.state)
+    if not ch.is_active:
+        raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
+    check_preconditions(session, if_match=if_match)
+    reasons = block_reasons(session)
+    if reasons:
+        raise CommitBlocked(reasons)
+
+    now = timezone.now()
+    order = Order.objects.create(
+        ref=new_order_ref(ch.code),
+        channel=ch,
+        session=session,
+        session_key=session.session_key,
+        handle_type=session.handle_type,
+        handle_ref=session.handle_ref,
+        data=session.data,
+        pricing=session.pricing,
+        total_q=session.total_q,
+        currency=ch.currency,
+        external_ref=_external_ref(session),
+        status=ch.conf.initial_status,
+    )
+    copy_lines_to_order(session.pk, order.pk)
+    OrderEvent.objects.create(
+        order=order,
+        type="order.created",
+        actor=actor,
+        payload={"status": order.status, "session_rev": session.rev, "total_q": order.total_q},
+    )
+    if ch.conf.post_commit_directives:
+        payload = {"order_ref": order.ref, "channel_code": ch.code, "session_key": session.session_key}
+        enqueue_many((topic, dict(payload)) for topic in ch.conf.post_commit_directives)
+    body = commit_body(order, channel_code=ch.code, items_count=session.line_count)
+    session.state = Session.State.COMMITTED
+    session.order_ref = order.ref
+    session.version += 1
+    session.closed_at = now
+    session.updated_at = now
     return CommitResult(order_ref=order.ref, body=body, order=order)
+
+
+def _close(session: Session, result: CommitResult, actor: str) -> None:
+    """After the key's record: save the session's new state, then hand out the order's
+    stream position, the last statement before COMMIT."""
+    order = result.order
+    assert order is not None
+    session.save(update_fields=["state", "order_ref", "version", "closed_at", "updated_at"])
+    _assign_stream_seq(order)
+    transaction.on_commit(
+        lambda: signals.order_committed.send(Order, order=order, session=session, actor=actor)
+    )
 
 
 def _assign_stream_seq(order: Order) -> None:

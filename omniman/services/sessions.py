@@ -6,7 +6,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from django.db import IntegrityError, transaction
@@ -40,6 +40,7 @@ from omniman.ops import (
 )
 from omniman.registry import registry
 from omniman.services.directives import enqueue_many
+from omniman.services.idempotency import IdempotentRequest, Outcome, lock_key, run_idempotent
 from omniman.services.locks import (
     ALL_LINES,
     ChannelRef,
@@ -111,6 +112,7 @@ def new_session_key() -> str:
     return "S-" + secrets.token_hex(8).upper()
 
 
+@overload
 def create_session(
     *,
     channel: Channel | str,
@@ -119,8 +121,37 @@ def create_session(
     handle_ref: str = "",
     data: Mapping[str, Any] | None = None,
     actor: str = "",
-) -> Session:
-    """Open a session; a ``session_key`` that exists in the channel is ``SessionExists``."""
+    idempotency: None = None,
+) -> Session: ...
+
+
+@overload
+def create_session(
+    *,
+    channel: Channel | str,
+    session_key: str | None = None,
+    handle_type: str = "",
+    handle_ref: str = "",
+    data: Mapping[str, Any] | None = None,
+    actor: str = "",
+    idempotency: IdempotentRequest,
+) -> Outcome[Session]: ...
+
+
+def create_session(
+    *,
+    channel: Channel | str,
+    session_key: str | None = None,
+    handle_type: str = "",
+    handle_ref: str = "",
+    data: Mapping[str, Any] | None = None,
+    actor: str = "",
+    idempotency: IdempotentRequest | None = None,
+) -> Session | Outcome[Session]:
+    """Open a session; a ``session_key`` that exists in the channel is ``SessionExists``.
+
+    With ``idempotency``, the create runs through :func:`run_idempotent` (serialised on
+    the key's advisory lock) and the :class:`Outcome` is returned."""
     channel = get_channel(channel)
     if session_key is not None and (not isinstance(session_key, str) or not IDENT_RE.match(session_key)):
         raise ValidationError(
@@ -129,24 +160,41 @@ def create_session(
     handle_type = _check_handle(handle_type, "handle_type", 64)
     handle_ref = _check_handle(handle_ref, "handle_ref", 128)
     data = _check_data({} if data is None else data)
-    now = timezone.now()
-    session = Session(
-        channel=channel,
-        session_key=session_key or new_session_key(),
-        handle_type=handle_type,
-        handle_ref=handle_ref,
-        data=dict(data),
-        pricing={"subtotal_q": 0, "adjustments": [], "total_q": 0},
-        expires_at=_expiry(channel, now),
+
+    def insert(_: object = None) -> Session:
+        session = Session(
+            channel=channel,
+            session_key=session_key or new_session_key(),
+            handle_type=handle_type,
+            handle_ref=handle_ref,
+            data=dict(data),
+            pricing={"subtotal_q": 0, "adjustments": [], "total_q": 0},
+            expires_at=_expiry(channel, timezone.now()),
+        )
+        session.set_items([])
+        try:
+            with transaction.atomic():
+                session.save(force_insert=True)
+        except IntegrityError:
+            raise SessionExists(
+                f"Session {session.session_key!r} already exists in channel {channel.code!r}."
+            ) from None
+        return session
+
+    if idempotency is None:
+        session = insert()
+        _log_created(session, actor)
+        return session
+    outcome = run_idempotent(
+        idempotency, lock=lambda: (channel, lock_key(channel, "create", idempotency)), write=insert
     )
-    session.set_items([])
-    try:
-        with transaction.atomic():
-            session.save(force_insert=True)
-    except IntegrityError:
-        raise SessionExists(f"Session {session.session_key!r} already exists in channel {channel.code!r}.") from None
-    logger.info("session created channel=%s session_key=%s actor=%s", channel.code, session.session_key, actor)
-    return session
+    if outcome.result is not None:
+        _log_created(outcome.result, actor)
+    return outcome
+
+
+def _log_created(session: Session, actor: str) -> None:
+    logger.info("session created channel=%s session_key=%s actor=%s", session.channel.code, session.session_key, actor)
 
 
 def check_preconditions(
@@ -308,6 +356,7 @@ def _apply_locked(session: Session, ops: list[Op], *, now: datetime) -> dict[str
     return {"upserts": upserts, "deletes": diff.deletes}
 
 
+@overload
 def modify_session(
     *,
     channel: ChannelRef,
@@ -316,9 +365,36 @@ def modify_session(
     expected_rev: int | None = None,
     if_match: Sequence[str] | None = None,
     actor: str = "",
-    on_locked: Any = None,
     load_items: bool = False,
-) -> Session:
+    idempotency: None = None,
+) -> Session: ...
+
+
+@overload
+def modify_session(
+    *,
+    channel: ChannelRef,
+    session_key: str,
+    ops: Any,
+    expected_rev: int | None = None,
+    if_match: Sequence[str] | None = None,
+    actor: str = "",
+    load_items: bool = False,
+    idempotency: IdempotentRequest,
+) -> Outcome[Session]: ...
+
+
+def modify_session(
+    *,
+    channel: ChannelRef,
+    session_key: str,
+    ops: Any,
+    expected_rev: int | None = None,
+    if_match: Sequence[str] | None = None,
+    actor: str = "",
+    load_items: bool = False,
+    idempotency: IdempotentRequest | None = None,
+) -> Session | Outcome[Session]:
     """Apply a list of ops as one rev: all or nothing.
 
     One transaction: lock the session row and bring the lines the ops name (one
@@ -329,17 +405,17 @@ def modify_session(
 
     ``load_items``: bring every line with the lock, so that the returned session's
     ``items`` cost no query (for callers that show the whole session).
-    ``on_locked(session)``, when given, runs right after the lock (the API uses it
-    to look up an idempotency key while the session is held)."""
+    ``idempotency``: run through :func:`run_idempotent`, serialised on the session's
+    row lock (the key is looked up right after it); the :class:`Outcome` is returned."""
     parsed = parse_ops(ops)
     if expected_rev is not None and (isinstance(expected_rev, bool) or not isinstance(expected_rev, int)):
         raise ValidationError(FieldError("/rev", "rev must be an integer.", "invalid_type"))
-    with transaction.atomic():
+
+    def lock() -> tuple[Channel, Session]:
         session = _lock_for_ops(channel, session_key, parsed, load_items=load_items)
-        if on_locked is not None:
-            replay = on_locked(session)
-            if replay is not None:
-                return replay
+        return session.channel, session
+
+    def write(session: Session) -> Session:
         _require_modifiable(session)
         check_preconditions(
             session, expected_rev=expected_rev, if_match=if_match, required=session.channel.conf.require_if_match
@@ -351,7 +427,13 @@ def modify_session(
         transaction.on_commit(
             lambda: signals.session_modified.send(Session, session=session, ops=parsed, actor=actor)
         )
-    return session
+        return session
+
+    outcome = run_idempotent(idempotency, lock=lock, write=write)
+    if idempotency is not None:
+        return outcome
+    assert outcome.result is not None
+    return outcome.result
 
 
 def _require_modifiable(session: Session) -> None:
