@@ -60,11 +60,6 @@ class ValidationError(OmnimanError):
         return {"errors": [e.as_dict() for e in self.errors]}
 
 
-class MalformedRequest(OmnimanError):
-    code = "malformed_request"
-    default_detail = "The request body is not a valid JSON object."
-
-
 class NotFound(OmnimanError):
     code = "not_found"
     default_detail = "Not found."
@@ -158,11 +153,11 @@ class PreconditionFailed(OmnimanError):
     code = "precondition_failed"
     default_detail = "The resource has changed since you last read it."
 
-    def __init__(self, detail: str | None = None, *, current_rev: int | None = None,
-                 current_etag: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, *, current_rev: int | None = None, current: Any = None) -> None:
         super().__init__(detail, current_rev=current_rev)
         self.current_rev = current_rev
-        self.current_etag = current_etag
+        # The session or order as it is now (the API answers with its ETag).
+        self.current = current
 
     def extra(self) -> dict[str, Any]:
         return {} if self.current_rev is None else {"current_rev": self.current_rev}

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from omniman.exceptions import OmnimanError, PreconditionFailed
+from omniman_api.conditional import etag
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ DRF_CODES: dict[type[drf.APIException], str] = {
 }
 
 UNAVAILABLE_RETRY_AFTER = 5
+
+
+class MalformedRequest(OmnimanError):
+    """The body is not a JSON object (raised by the parser: HTTP, never the kernel)."""
+
+    code = "malformed_request"
+    default_detail = "The request body is not a valid JSON object."
 
 
 class PayloadTooLarge(OmnimanError):
@@ -106,8 +114,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, OmnimanError):
         set_rollback()
         headers: dict[str, str] = {}
-        if isinstance(exc, PreconditionFailed) and exc.current_etag:
-            headers["ETag"] = exc.current_etag
+        if isinstance(exc, PreconditionFailed) and exc.current is not None:
+            headers["ETag"] = etag(exc.current)
         if exc.code not in STATUS:
             logger.error("omniman error without an HTTP status: %s", exc.code)
         return problem(exc.code, exc.detail, extra=exc.extra(), headers=headers)

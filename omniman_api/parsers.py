@@ -26,8 +26,8 @@ from typing import Any
 from rest_framework.parsers import BaseParser
 
 from omniman import conf
-from omniman.exceptions import FieldError, MalformedRequest, ValidationError
-from omniman_api.errors import PayloadTooLarge
+from omniman.exceptions import FieldError, ValidationError
+from omniman_api.errors import MalformedRequest, PayloadTooLarge
 
 MAX_DEPTH = 32
 CHUNK = 64 * 1024

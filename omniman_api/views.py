@@ -42,7 +42,7 @@ from omniman.services.directive_ops import directive_metrics, retry_directive
 from omniman.services.idempotency import IdempotentRequest, Replay
 from omniman_api import schema as docs
 from omniman_api import serializers as s
-from omniman_api.conditional import if_match, none_match
+from omniman_api.conditional import etag, if_match, none_match
 from omniman_api.errors import exception_handler
 from omniman_api.idempotency import replay_response, request_fingerprint, request_key
 from omniman_api.pagination import decode_cursor, encode_cursor, paginate
@@ -174,13 +174,13 @@ def _as_json(value: Any) -> Any:
 
 def _session_response(session: Session, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     response = Response(s.session_json(session), status=status, headers=headers)
-    response["ETag"] = session.etag
+    response["ETag"] = etag(session)
     return response
 
 
 def _order_response(order: Order, items: Any = None) -> Response:
     response = Response(s.order_json(order, items))
-    response["ETag"] = order.etag
+    response["ETag"] = etag(order)
     return response
 
 
@@ -314,8 +314,9 @@ class SessionDetailView(SessionView):
         # With If-None-Match, read the row alone first: a 304 needs no lines (a 200
         # then reads them with one more query).
         session = get_session(channel, session_key, lines="HTTP_IF_NONE_MATCH" not in request.META)
-        if none_match(request, session.etag):
-            return Response(status=304, headers={"ETag": session.etag})
+        tag = etag(session)
+        if none_match(request, tag):
+            return Response(status=304, headers={"ETag": tag})
         return _session_response(session)
 
 
@@ -333,7 +334,7 @@ class SessionModifyView(SessionView):
             "session_key": session_key,
             "ops": body["ops"],
             "expected_rev": rev,
-            "if_match": if_match(request),
+            "expected_version": if_match(request),
             "actor": self.actor(),
             "load_items": True,  # the answer shows every line: bring them with the lock
         }
@@ -366,7 +367,7 @@ class SessionCommitView(SessionView):
             session_key=session_key,
             idempotency_key=key,
             fingerprint=request_fingerprint(request, body) if key is not None else None,
-            if_match=if_match(request),
+            expected_version=if_match(request),
             actor=self.actor(),
         )
         response = Response(result.body, status=201)
@@ -382,7 +383,7 @@ class SessionAbandonView(SessionView):
         s.check_fields(body, required=["channel_code"])
         channel = self.session_channel(body["channel_code"])
         session = abandon_session(
-            channel=channel, session_key=session_key, if_match=if_match(request), actor=self.actor()
+            channel=channel, session_key=session_key, expected_version=if_match(request), actor=self.actor()
         )
         return _session_response(session)
 
@@ -398,7 +399,7 @@ class SessionResolveView(SessionView):
             session_key=session_key,
             issue_id=body["issue_id"],
             action_id=body["action_id"],
-            if_match=if_match(request),
+            expected_version=if_match(request),
             actor=self.actor(),
         )
         return _session_response(session)
@@ -442,8 +443,9 @@ class OrderDetailView(OmnimanView):
     @docs.order_detail
     def get(self, request: Request, ref: str) -> Response:
         order = _visible_order(self, ref)
-        if none_match(request, order.etag):
-            return Response(status=304, headers={"ETag": order.etag})
+        tag = etag(order)
+        if none_match(request, tag):
+            return Response(status=304, headers={"ETag": tag})
         return _order_response(order, order.items.order_by("position"))
 
 
@@ -454,7 +456,8 @@ class OrderTransitionView(OmnimanView):
         s.check_fields(body, required=["to"])
         # The lock's query checks the grant: an order of another channel is not found.
         order = transition_order(
-            ref=ref, to=body["to"], channel=self.access.any_granted(), if_match=if_match(request), actor=self.actor()
+            ref=ref, to=body["to"], channel=self.access.any_granted(), expected_version=if_match(request, Order),
+            actor=self.actor(),
         )
         return _order_response(order, order.items.order_by("position"))
 

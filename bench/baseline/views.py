@@ -17,6 +17,10 @@ from bench.baseline import rows
 from omniman.models import Channel, Order, Session
 
 
+def _etag(s: Session) -> str:
+    return f'"s{s.pk}.{s.rev}.{s.version}"'
+
+
 def session_json(s: Session) -> dict[str, Any]:
     return {
         "session_key": s.session_key,
@@ -44,7 +48,7 @@ class BareModify(APIView):
     def post(self, request: Request) -> Response:
         body = request.data
         s = rows.lock_update(body["channel_code"], body["session_key"], body["ops"])
-        return Response(session_json(s), headers={"ETag": s.etag})
+        return Response(session_json(s), headers={"ETag": _etag(s)})
 
 
 class BareSession(APIView):
@@ -52,9 +56,9 @@ class BareSession(APIView):
         s = Session.objects.select_related("channel").get(
             channel__code=request.query_params["channel_code"], session_key=key
         )
-        if request.headers.get("If-None-Match") == s.etag:
-            return Response(status=304, headers={"ETag": s.etag})
-        return Response(session_json(s), headers={"ETag": s.etag})
+        if request.headers.get("If-None-Match") == _etag(s):
+            return Response(status=304, headers={"ETag": _etag(s)})
+        return Response(session_json(s), headers={"ETag": _etag(s)})
 
 
 class BareCreate(APIView):
@@ -65,7 +69,7 @@ class BareCreate(APIView):
             session_key=request.data.get("session_key") or "S-" + secrets.token_hex(8).upper(),
             pricing={"subtotal_q": 0, "adjustments": [], "total_q": 0},
         )
-        return Response(session_json(s), status=201, headers={"ETag": s.etag})
+        return Response(session_json(s), status=201, headers={"ETag": _etag(s)})
 
 
 class BareCommit(APIView):

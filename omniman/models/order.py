@@ -47,9 +47,6 @@ class Order(models.Model):
     def __str__(self) -> str:
         return self.ref
 
-    @property
-    def etag(self) -> str:
-        return f'"o{self.pk}.{self.version}"'
 
 
 class OrderItem(models.Model):

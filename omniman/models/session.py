@@ -81,10 +81,6 @@ class Session(models.Model):
         self.__dict__.pop("lines_json", None)
         super().refresh_from_db(*args, **kwargs)
 
-    @property
-    def etag(self) -> str:
-        """A strong, quoted ETag: changes exactly when the representation changes."""
-        return f'"s{self.pk}.{self.rev}.{self.version}"'
 
     @property
     def is_open(self) -> bool:

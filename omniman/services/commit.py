@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,7 @@ from omniman.registry import registry
 from omniman.services import idempotency
 from omniman.services.directives import enqueue_many
 from omniman.services.locks import ChannelRef, lock_session, stream_lock
-from omniman.services.sessions import check_preconditions
+from omniman.services.preconditions import Expected, check_preconditions
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +44,6 @@ class CommitResult:
     body: dict[str, Any]
     replayed: bool = False
     order: Order | None = None
-
-    status_code = 201
 
 
 def new_order_ref(channel_code: str) -> str:
@@ -112,7 +109,7 @@ def commit_session(
     session_key: str,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
-    if_match: Sequence[str] | None = None,
+    expected_version: Expected | None = None,
     actor: str = "",
 ) -> CommitResult:
     """Seal an open session into an Order.
@@ -139,7 +136,7 @@ def commit_session(
     outcome = idempotency.run_idempotent(
         request,
         lock=lock,
-        write=lambda session: _commit_locked(session, if_match, actor),
+        write=lambda session: _commit_locked(session, expected_version, actor),
         last=lambda session, result: _close(session, result, actor),
         attempts=REF_ATTEMPTS,
     )
@@ -153,7 +150,7 @@ def commit_session(
     return result
 
 
-def _commit_locked(session: Session, if_match: Sequence[str] | None, actor: str) -> CommitResult:
+def _commit_locked(session: Session, expected_version: Expected | None, actor: str) -> CommitResult:
     ch = session.channel
     if session.state == Session.State.COMMITTED:
         raise AlreadyCommitted(session.order_ref)
@@ -161,7 +158,7 @@ def _commit_locked(session: Session, if_match: Sequence[str] | None, actor: str)
         raise SessionNotOpen(state=session.state)
     if not ch.is_active:
         raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
-    check_preconditions(session, if_match=if_match)
+    check_preconditions(session, expected_version=expected_version)
     reasons = block_reasons(session)
     if reasons:
         raise CommitBlocked(reasons)

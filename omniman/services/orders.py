@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
 
 from omniman import signals
-from omniman.exceptions import FieldError, PreconditionFailed, TransitionNotAllowed, ValidationError
+from omniman.exceptions import FieldError, TransitionNotAllowed, ValidationError
 from omniman.models import Order, OrderEvent
 from omniman.services.locks import ChannelRef, lock_order
+from omniman.services.preconditions import Expected, check_preconditions
 
 logger = logging.getLogger(__name__)
 
@@ -21,17 +21,18 @@ def transition_order(
     ref: str,
     to: str,
     channel: ChannelRef | None = None,
-    if_match: Sequence[str] | None = None,
+    expected_version: Expected | None = None,
     actor: str = "",
     payload: dict | None = None,
 ) -> Order:
-    """Move an order to ``to`` along its channel's ``order_flow``, writing an OrderEvent."""
+    """Move an order to ``to`` along its channel's ``order_flow``, writing an OrderEvent.
+    ``expected_version``: the order's ``version`` the caller last saw (see
+    :func:`~omniman.services.preconditions.check_preconditions`)."""
     if not isinstance(to, str) or not to or len(to) > 64:
         raise ValidationError(FieldError("/to", "to must be a status name.", "invalid"))
     with transaction.atomic():
         order = lock_order(ref, channel)
-        if if_match and "*" not in if_match and order.etag not in if_match:
-            raise PreconditionFailed("The order has changed.", current_etag=order.etag)
+        check_preconditions(order, expected_version=expected_version)
         allowed = order.channel.conf.allowed_next(order.status)
         if to not in allowed:
             raise TransitionNotAllowed(

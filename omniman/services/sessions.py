@@ -18,8 +18,6 @@ from omniman.exceptions import (
     ChannelLocked,
     FieldError,
     NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
     SessionExists,
     SessionNotOpen,
     ValidationError,
@@ -48,6 +46,7 @@ from omniman.services.locks import (
     lock_expired_sessions,
     lock_session,
 )
+from omniman.services.preconditions import Expected, check_preconditions
 
 logger = logging.getLogger(__name__)
 
@@ -197,28 +196,6 @@ def _log_created(session: Session, actor: str) -> None:
     logger.info("session created channel=%s session_key=%s actor=%s", session.channel.code, session.session_key, actor)
 
 
-def check_preconditions(
-    session: Session,
-    *,
-    expected_rev: int | None = None,
-    if_match: Sequence[str] | None = None,
-    required: bool = False,
-) -> None:
-    """``if_match``: ETags from an If-Match header (``["*"]`` matches any);
-    ``expected_rev``: the rev the client last saw. Stale raises ``PreconditionFailed``."""
-    if required and expected_rev is None and not if_match:
-        raise PreconditionRequired()
-    stale = False
-    if if_match and "*" not in if_match and session.etag not in if_match:
-        stale = True
-    if expected_rev is not None and expected_rev != session.rev:
-        stale = True
-    if stale:
-        raise PreconditionFailed(
-            f"The session is at rev {session.rev}.", current_rev=session.rev, current_etag=session.etag
-        )
-
-
 def _require_open(session: Session) -> None:
     if session.state != Session.State.OPEN:
         raise SessionNotOpen(state=session.state)
@@ -363,7 +340,7 @@ def modify_session(
     session_key: str,
     ops: Any,
     expected_rev: int | None = None,
-    if_match: Sequence[str] | None = None,
+    expected_version: Expected | None = None,
     actor: str = "",
     load_items: bool = False,
     idempotency: None = None,
@@ -377,7 +354,7 @@ def modify_session(
     session_key: str,
     ops: Any,
     expected_rev: int | None = None,
-    if_match: Sequence[str] | None = None,
+    expected_version: Expected | None = None,
     actor: str = "",
     load_items: bool = False,
     idempotency: IdempotentRequest,
@@ -390,7 +367,7 @@ def modify_session(
     session_key: str,
     ops: Any,
     expected_rev: int | None = None,
-    if_match: Sequence[str] | None = None,
+    expected_version: Expected | None = None,
     actor: str = "",
     load_items: bool = False,
     idempotency: IdempotentRequest | None = None,
@@ -418,7 +395,8 @@ def modify_session(
     def write(session: Session) -> Session:
         _require_modifiable(session)
         check_preconditions(
-            session, expected_rev=expected_rev, if_match=if_match, required=session.channel.conf.require_if_match
+            session, expected_rev=expected_rev, expected_version=expected_version,
+            required=session.channel.conf.require_if_match,
         )
         writes = _apply_locked(session, parsed, now=timezone.now())
         write_session(session, UPDATE_FIELDS, **writes)
@@ -446,13 +424,13 @@ def _require_modifiable(session: Session) -> None:
 
 
 def abandon_session(
-    *, channel: ChannelRef, session_key: str, if_match: Sequence[str] | None = None, actor: str = ""
+    *, channel: ChannelRef, session_key: str, expected_version: Expected | None = None, actor: str = ""
 ) -> Session:
     """open → abandoned; any other state is ``SessionNotOpen``."""
     with transaction.atomic():
         session = lock_session(channel, session_key)
         _require_open(session)
-        check_preconditions(session, if_match=if_match)
+        check_preconditions(session, expected_version=expected_version)
         now = timezone.now()
         session.state = Session.State.ABANDONED
         session.version += 1
@@ -469,18 +447,18 @@ def resolve_issue(
     session_key: str,
     issue_id: Any,
     action_id: Any,
-    if_match: Sequence[str] | None = None,
+    expected_version: Expected | None = None,
     expected_rev: int | None = None,
     actor: str = "",
 ) -> Session:
     """Apply one action of one issue: the ops it names (or its resolver returns) are
     applied as one rev, exactly as a modify applies them (a locked channel refuses,
-    ``if_match``/``expected_rev`` are checked when given, ``session_modified`` is sent),
+    ``expected_version``/``expected_rev`` are checked when given, ``session_modified`` is sent),
     and the issue is removed."""
     with transaction.atomic():
         session = lock_session(channel, session_key)
         _require_open(session)
-        check_preconditions(session, expected_rev=expected_rev, if_match=if_match)
+        check_preconditions(session, expected_rev=expected_rev, expected_version=expected_version)
         issue = next((i for i in session.issues if i.get("id") == issue_id), None)
         if issue is None:
             raise ValidationError(FieldError("/issue_id", "no such issue in this session.", "unknown_issue"))

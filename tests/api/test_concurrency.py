@@ -12,6 +12,7 @@ from django.db import connection, connections
 from omniman.models import Order, Session
 from omniman.services import create_session, modify_session
 from omniman.testing import add_line_op
+from omniman_api.conditional import etag as etag_of
 
 from .conftest import client_for, data
 
@@ -59,7 +60,7 @@ def test_16_concurrent_commits_with_one_key_make_one_order(clients, pos):
 
 def test_concurrent_modifies_with_one_if_match_one_wins(clients, pos):
     create_session(channel="pos", session_key="SESS-001")
-    etag = Session.objects.get().etag
+    etag = etag_of(Session.objects.get())
     body = {"channel_code": "pos", "ops": [add_line_op()]}
     answers = race(8, lambda i: clients[i].post_json("/api/sessions/SESS-001/modify/", body, HTTP_IF_MATCH=etag))
     statuses = sorted(a.status_code for a in answers)

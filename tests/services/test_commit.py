@@ -145,11 +145,11 @@ def test_commit_of_an_abandoned_session_is_session_not_open(pos):
     assert exc.value.code == "session_not_open"
 
 
-def test_commit_honours_if_match(pos):
+def test_commit_honours_the_expected_version(pos):
     open_session()
     with pytest.raises(PreconditionFailed):
-        commit_session(channel="pos", session_key="S", if_match=['"stale"'])
-    commit_session(channel="pos", session_key="S", if_match=[get_session("pos", "S").etag])
+        commit_session(channel="pos", session_key="S", expected_version=get_session("pos", "S").version - 1)
+    commit_session(channel="pos", session_key="S", expected_version=get_session("pos", "S").version)
 
 
 def test_commit_on_an_inactive_channel_is_refused(pos):

@@ -19,10 +19,10 @@ def order(pos):
 
 
 def test_transition_follows_the_flow_and_writes_an_event(order):
-    etag = order.etag
+    version = order.version
     o = transition_order(ref=order.ref, to="preparing", actor="kitchen")
-    assert o.status == "preparing" and o.etag != etag
-    o = transition_order(ref=order.ref, to="ready", channel="pos", if_match=[o.etag])
+    assert o.status == "preparing" and o.version != version
+    o = transition_order(ref=order.ref, to="ready", channel="pos", expected_version=o.version)
     events = list(OrderEvent.objects.filter(order=order).values_list("type", "actor", "payload"))
     assert events == [
         ("order.created", "", {"status": "new", "session_rev": 1, "total_q": 500}),
@@ -43,7 +43,7 @@ def test_a_transition_outside_the_flow_is_refused(order):
 
 def test_transition_preconditions_and_lookups(order):
     with pytest.raises(PreconditionFailed):
-        transition_order(ref=order.ref, to="preparing", if_match=['"stale"'])
+        transition_order(ref=order.ref, to="preparing", expected_version=order.version + 1)
     with pytest.raises(NotFound):
         transition_order(ref="NOPE", to="preparing")
     make_channel("other")

@@ -27,6 +27,7 @@ from omniman.services import (
     modify_session,
     resolve_issue,
 )
+from omniman.services.preconditions import ANY_VERSION, Version
 from omniman.testing import add_line_op, make_channel
 
 pytestmark = pytest.mark.django_db
@@ -118,13 +119,18 @@ def test_stale_rev_is_precondition_failed_with_the_current_rev(pos):
     assert get_session("pos", "S").rev == 1
 
 
-def test_if_match_etags(pos):
+def test_expected_versions(pos):
     s = create_session(channel="pos", session_key="S")
-    s = modify_session(channel="pos", session_key="S", ops=[add()], if_match=[s.etag])
+    s = modify_session(channel="pos", session_key="S", ops=[add()], expected_version=s.version)
+    with pytest.raises(PreconditionFailed) as exc:
+        modify_session(channel="pos", session_key="S", ops=[add()], expected_version=s.version - 1)
+    assert exc.value.current == s
+    # The API's form (one Version per If-Match tag): another row's version never matches.
+    other = Version(s.pk + 1, s.rev, s.version)
     with pytest.raises(PreconditionFailed):
-        modify_session(channel="pos", session_key="S", ops=[add()], if_match=['"nope"'])
-    s = modify_session(channel="pos", session_key="S", ops=[add()], if_match=['"x"', s.etag])
-    s = modify_session(channel="pos", session_key="S", ops=[add()], if_match=["*"])
+        modify_session(channel="pos", session_key="S", ops=[add()], expected_version=[other])
+    s = modify_session(channel="pos", session_key="S", ops=[add()], expected_version=[other, Version.of(s)])
+    s = modify_session(channel="pos", session_key="S", ops=[add()], expected_version=ANY_VERSION)
     assert s.rev == 3
 
 
@@ -215,8 +221,8 @@ def test_get_session_is_one_query(pos, django_assert_num_queries):
 def test_abandon(pos):
     s = create_session(channel="pos", session_key="S")
     with pytest.raises(PreconditionFailed):
-        abandon_session(channel="pos", session_key="S", if_match=['"old"'])
-    s = abandon_session(channel="pos", session_key="S", if_match=[s.etag])
+        abandon_session(channel="pos", session_key="S", expected_version=s.version + 1)
+    s = abandon_session(channel="pos", session_key="S", expected_version=s.version)
     assert s.state == "abandoned" and s.closed_at is not None
     with pytest.raises(SessionNotOpen):
         abandon_session(channel="pos", session_key="S")
@@ -228,7 +234,7 @@ def test_abandon(pos):
 def test_check_result_for_the_current_rev_is_recorded_and_a_stale_one_ignored(web):
     create_session(channel="web", session_key="S")
     modify_session(channel="web", session_key="S", ops=[add(unit_price_q=None)], expected_rev=0)
-    etag = get_session("web", "S").etag
+    version = get_session("web", "S").version
     assert apply_check_result(channel="web", session_key="S", rev=0, code="stock", ok=True) is False
     assert get_session("web", "S").checks == {}
     assert apply_check_result(channel="web", session_key="S", rev=1, code="stock", ok=True,
@@ -236,7 +242,7 @@ def test_check_result_for_the_current_rev_is_recorded_and_a_stale_one_ignored(we
     s = get_session("web", "S")
     assert s.checks["stock"]["rev"] == 1 and s.checks["stock"]["ok"] is True
     assert s.checks["stock"]["detail"] == {"held": 1}
-    assert s.rev == 1 and s.etag != etag  # a check changes the ETag, not the rev
+    assert s.rev == 1 and s.version != version  # a check changes the version (the ETag), not the rev
 
 
 def _with_issue(web):
@@ -308,7 +314,7 @@ def test_expire_command(pos, capsys):
 def test_resolve_issue_behaves_like_a_modify(web, django_capture_on_commit_callbacks):
     _with_issue(web)
     with pytest.raises(PreconditionFailed):
-        resolve_issue(channel="web", session_key="S", issue_id="I1", action_id="swap", if_match=['"old"'])
+        resolve_issue(channel="web", session_key="S", issue_id="I1", action_id="swap", expected_version=0)
     with pytest.raises(PreconditionFailed):
         resolve_issue(channel="web", session_key="S", issue_id="I1", action_id="swap", expected_rev=0)
     seen = []
