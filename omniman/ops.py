@@ -5,12 +5,13 @@ to a copy of the state and returns the new one, or raises ``ValidationError`` na
 the op index and field. The stored state is never touched: a rejected modify leaves
 it byte-for-byte equal. Nothing here reads the database.
 
-A state is *complete* (every line) or *partial*: only the lines the ops name, with the
-session's ``line_count`` and ``subtotal_q``, which is all most ops need, so a modify
-costs the same on a 1-line and a 500-line session. A partial state records which ids
-were looked up (``loaded``); when an op needs a line outside them (``merge_lines``
-needs all of them), ``apply_ops`` raises ``IncompleteState`` and the caller runs it
-again on the complete state. The result carries a ``LineDiff``: the lines to insert
+A state is *complete* (every line) or *partial*: only the lines the ops may touch
+(:func:`touched_line_ids`), with the session's ``line_count`` and ``subtotal_q``, which
+is all most ops need, so a modify costs the same on a 1-line and a 500-line session. A
+partial state records which ids were looked up (``loaded``); when an op needs a line
+outside them (``merge_lines`` needs all of them, and a stored line that holds a
+server-made id not handed out yet pushes the next one further), ``apply_ops`` raises
+``IncompleteState`` and the caller runs it again on the complete state. The result carries a ``LineDiff``: the lines to insert
 or update and the line ids to delete, net per line.
 """
 
@@ -192,11 +193,21 @@ class State:
         }
 
 
-def named_line_ids(ops: Sequence[Op]) -> tuple[set[str], int]:
-    """The line ids ``ops`` name, and how many server-made ids they may take: what a
-    partial state must hold for them (``merge_lines`` aside, which needs every line)."""
+def touched_line_ids(ops: Sequence[Op]) -> tuple[set[str], int]:
+    """The line ids ``ops`` may touch, known before the session is read: the ids they
+    name, and the server-made ids they may take. Those are ``auto`` ids counted from the
+    session's ``next_line`` (returned as a count, since ``next_line`` is read with the
+    lock), or, after a client's id of the server's form ``L{n}`` (which moves
+    ``next_line`` past it), ids from ``L{n + 1}`` on, listed among the ids. A partial state
+    holding these needs no more (``merge_lines`` aside, which needs every line), unless a
+    line written behind the kernel's back holds a server-made id not handed out yet."""
     ids = {op.line_id for op in ops if op.line_id is not None}
     auto = sum(1 for op in ops if op.op == "add_line" and op.line_id is None)
+    if auto:
+        for op in ops:
+            match = AUTO_ID_RE.match(op.line_id or "") if op.op == "add_line" else None
+            if match is not None:
+                ids.update(f"L{int(match.group(1)) + n}" for n in range(1, auto + 1))
     return ids, auto
 
 

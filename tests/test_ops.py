@@ -17,10 +17,10 @@ from omniman.ops import (
     State,
     apply_ops,
     modify,
-    named_line_ids,
     needs_all_lines,
     parse_ops,
     skus_to_price,
+    touched_line_ids,
 )
 
 CATALOG = {"COFFEE": 500, "CAKE": 1200}
@@ -389,7 +389,7 @@ class OpEngineMachine(RuleBasedStateMachine):
             new = modify(self.state, ops)
         except ValidationError as exc:
             assert orjson.dumps(self.state.as_dict()) == before
-            # The partial state fails the same way (or asks for every line, and then does).
+            # The partial state fails the same way (None: merge_lines needs every line).
             assert self.partial(ops) in (None, ("error", exc.errors[0].pointer, exc.errors[0].code))
             return None
         assert orjson.dumps(self.state.as_dict()) == before  # the input is never mutated
@@ -416,7 +416,7 @@ class OpEngineMachine(RuleBasedStateMachine):
             return "error", exc.errors[0].pointer, exc.errors[0].code
         if needs_all_lines(parsed):
             return None
-        ids, auto = named_line_ids(parsed)
+        ids, auto = touched_line_ids(parsed)
         loaded = ids | {f"L{self.state.next_line + n}" for n in range(auto)}
         lines = [line for _, line in sorted(self.rows[i] for i in loaded if i in self.rows)]
         state = State.partial(
@@ -424,12 +424,11 @@ class OpEngineMachine(RuleBasedStateMachine):
             data=self.state.data, pricing=self.state.pricing, total_q=self.state.total_q,
             next_line=self.state.next_line,
         )
+        # Never IncompleteState: the ids the ops may touch are known before the read.
         try:
             return "ok", apply_ops(state, parsed)
         except ValidationError as exc:
             return "error", exc.errors[0].pointer, exc.errors[0].code
-        except IncompleteState:
-            return None
 
     def write(self, new):
         rows = dict(self.rows)
@@ -663,6 +662,8 @@ def test_what_a_partial_state_must_hold_for_a_list_of_ops():
     ops = parse_ops([add(), add(line_id="X1"), {"op": "set_qty", "line_id": "L4", "qty": 1},
                      {"op": "set_data", "path": "a", "value": 1}, add("TEA"),
                      {"op": "replace_sku", "line_id": "L4", "sku": "CAKE"}])
-    assert named_line_ids(ops) == ({"X1", "L4"}, 2)
+    assert touched_line_ids(ops) == ({"X1", "L4"}, 2)
+    # After a client's own L7, the server-made ids go on from L8.
+    assert touched_line_ids(parse_ops([add(line_id="L7"), add(), add()])) == ({"L7", "L8", "L9"}, 2)
     assert not needs_all_lines(ops) and needs_all_lines([*ops, *parse_ops([{"op": "merge_lines"}])])
     assert skus_to_price(ops) == {"COFFEE", "TEA", "CAKE"}

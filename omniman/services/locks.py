@@ -3,20 +3,16 @@ joining the channel must never lock the channel row, or a channel becomes one ho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 
 from omniman.exceptions import FieldError, NotFound, ValidationError
 from omniman.models import Channel, Order, Session
-from omniman.models.queries import LinesJSON
-
-# ``lock_session(lines=ALL_LINES)``: bring every line with the lock.
-ALL_LINES = "all"
+from omniman.services.lines import LineSelection, LoadedLines, annotate_lines, take_lines
 
 
 def _for_update(qs: QuerySet) -> QuerySet:
@@ -63,39 +59,28 @@ def check_active(channel: ChannelRef, found: Channel) -> None:
         raise ValidationError(FieldError(channel.pointer, "this channel is not active.", "inactive_channel"))
 
 
-def lock_session(
-    channel: ChannelRef,
-    session_key: str,
-    *,
-    lines: Iterable[str] | str | None = None,
-    auto_ids: int = 0,
-) -> Session:
-    """The session row, locked until the transaction ends, with its channel: one query.
+def lock_session(channel: ChannelRef, session_key: str) -> Session:
+    """The session row, locked until the transaction ends, with its channel: one query."""
+    return _lock_session(_for_update(Session.objects.select_related("channel")), channel, session_key)
 
-    ``lines`` (for a modify): ``ALL_LINES`` brings every line in the same query, as
-    ``session.all_lines_json``; an iterable of line ids brings those that exist, and
-    the ``auto_ids`` next server-made ids, as ``session.named_lines_json``. Each line
-    comes with its ``position``.
 
-    Those lines are as of the query's snapshot. On PostgreSQL, a read that waited for
-    the lock returns the row as the other transaction left it but the lines as they
-    were before it: ``session.lines_version`` (the row's ``version`` in that snapshot)
-    then differs from ``session.version``, and the caller must read the lines again."""
-    qs = _for_update(Session.objects.select_related("channel"))
-    if lines == ALL_LINES:
-        qs = qs.annotate(all_lines_json=LinesJSON(positions=True), lines_version=_snapshot_version())
-    elif lines is not None:
-        qs = qs.annotate(named_lines_json=LinesJSON(line_ids=lines, auto=auto_ids), lines_version=_snapshot_version())
+def lock_session_with_lines(
+    channel: ChannelRef, session_key: str, selection: LineSelection
+) -> tuple[Session, LoadedLines]:
+    """:func:`lock_session`, bringing in the same query the lines ``selection`` names
+    (see :func:`omniman.services.lines.take_lines` for the snapshot they come from)."""
+    qs = annotate_lines(_for_update(Session.objects.select_related("channel")), selection)
+    session = _lock_session(qs, channel, session_key)
+    return session, take_lines(session, selection)
+
+
+def _lock_session(qs: QuerySet, channel: ChannelRef, session_key: str) -> Session:
     try:
         session = qs.get(session_key=session_key, **channel_filter(channel))
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
     check_active(channel, session.channel)
     return session
-
-
-def _snapshot_version() -> Subquery:
-    return Subquery(Session.objects.filter(pk=OuterRef("pk")).values("version")[:1])
 
 
 def lock_expired_sessions(now: datetime, limit: int) -> list[int]:

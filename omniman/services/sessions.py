@@ -23,28 +23,18 @@ from omniman.exceptions import (
     ValidationError,
 )
 from omniman.models import Channel, Session
-from omniman.models.queries import LinesJSON, decode_lines, load_lines, write_session
-from omniman.ops import (
-    IDENT_RE,
-    IncompleteState,
-    Limits,
-    Op,
-    State,
-    apply_ops,
-    named_line_ids,
-    needs_all_lines,
-    parse_ops,
-    skus_to_price,
-)
+from omniman.models.queries import write_session
+from omniman.ops import IDENT_RE, Limits, Op, State, apply_ops, parse_ops, skus_to_price
 from omniman.registry import registry
 from omniman.services.directives import enqueue_many
 from omniman.services.idempotency import IdempotentRequest, Outcome, lock_key, run_idempotent
+from omniman.services.lines import LineSelection, LoadedLines, apply_to_lines
 from omniman.services.locks import (
-    ALL_LINES,
     ChannelRef,
     channel_filter,
     lock_expired_sessions,
     lock_session,
+    lock_session_with_lines,
 )
 from omniman.services.preconditions import Expected, check_preconditions
 
@@ -238,59 +228,12 @@ def _check_directives(session: Session) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def _wants_all_lines(channel: ChannelRef, ops: Sequence[Op]) -> bool:
-    """Whether a modify needs every line, not only those its ops name: ``merge_lines``,
-    draft validators (they see the whole state) and a channel's modifiers."""
-    if needs_all_lines(ops) or registry.validators_for("draft"):
-        return True
-    return isinstance(channel, Channel) and bool(channel.conf.modifiers)
-
-
-def _lock_for_ops(channel: ChannelRef, session_key: str, ops: Sequence[Op], *, load_items: bool) -> Session:
-    """Lock the session and bring, in the same query, the lines ``ops`` need."""
-    if load_items or _wants_all_lines(channel, ops):
-        return lock_session(channel, session_key, lines=ALL_LINES)
-    ids, auto = named_line_ids(ops)
-    return lock_session(channel, session_key, lines=ids, auto_ids=auto)
-
-
-def _split_positions(lines: list[dict[str, Any]]) -> dict[str, int]:
-    return {line["line_id"]: line.pop("position") for line in lines}
-
-
-def _locked_state(session: Session, ops: Sequence[Op], *, full: bool) -> tuple[State, dict[str, int]]:
-    """The op engine's input for a locked session, from the lines the lock brought
-    (or one more query when it brought none, or ``full`` asks for every line)."""
-    named = session.__dict__.pop("named_lines_json", None)
-    every = session.__dict__.pop("all_lines_json", None)
-    if session.__dict__.pop("lines_version", session.version) != session.version:
-        # The lock waited for another write: the lines it brought predate that write.
-        named = every = None
-    ids, auto = named_line_ids(ops)
-    if not full and every is None:
-        lines = (
-            decode_lines(named) if named is not None
-            else load_lines(session.pk, LinesJSON(line_ids=ids, auto=auto))
-        )
-        positions = _split_positions(lines)
-        loaded = ids | {f"L{session.next_line + n}" for n in range(auto)}
-        state = State.partial(
-            lines, loaded=loaded, line_count=session.line_count, subtotal_q=session.subtotal_q,
-            data=session.data, pricing=session.pricing, total_q=session.total_q, next_line=session.next_line,
-        )
-        return state, positions
-    lines = decode_lines(every) if every is not None else load_lines(session.pk, LinesJSON(positions=True))
-    positions = _split_positions(lines)
-    state = State(
-        items=lines, data=session.data, pricing=session.pricing, total_q=session.total_q,
-        next_line=session.next_line, line_count=session.line_count, subtotal_q=session.subtotal_q,
-    )
-    return state, positions
-
-
-def _apply_locked(session: Session, ops: list[Op], *, now: datetime) -> dict[str, Any]:
+def _apply_locked(
+    session: Session, ops: list[Op], *, now: datetime, loaded: LoadedLines | None = None
+) -> dict[str, Any]:
     """Apply ``ops`` to the locked ``session`` in memory; returns the line writes for
-    ``write_session``. Reads only the lines the ops name, unless they need every one."""
+    ``write_session``. Reads only the lines the ops name, unless they need every one
+    (``loaded``: the lines the lock brought, used when they are fresh and enough)."""
     channel = session.channel
     modifiers = registry.modifiers_for(channel.conf.modifiers)
     kwargs: dict[str, Any] = {
@@ -299,15 +242,9 @@ def _apply_locked(session: Session, ops: list[Op], *, now: datetime) -> dict[str
         "modifiers": modifiers,
         "limits": Limits.from_settings(),
     }
-    full = bool(modifiers) or _wants_all_lines(channel, ops)
-    state, positions = _locked_state(session, ops, full=full)
-    try:
-        new = apply_ops(state, ops, **kwargs)
-    except IncompleteState:
-        # A line the lock did not bring (an id of the server's form that a client
-        # took out of order): run again on every line.
-        state, positions = _locked_state(session, ops, full=True)
-        new = apply_ops(state, ops, **kwargs)
+    selection = LineSelection.for_ops(channel, ops, every=bool(modifiers))
+    new, current = apply_to_lines(session, loaded, selection, lambda state: apply_ops(state, ops, **kwargs))
+    positions = current.positions
     if registry.validators_for("draft"):
         _draft_problems(channel, new)
     diff = new.diff
@@ -388,17 +325,20 @@ def modify_session(
     if expected_rev is not None and (isinstance(expected_rev, bool) or not isinstance(expected_rev, int)):
         raise ValidationError(FieldError("/rev", "rev must be an integer.", "invalid_type"))
 
-    def lock() -> tuple[Channel, Session]:
-        session = _lock_for_ops(channel, session_key, parsed, load_items=load_items)
-        return session.channel, session
+    def lock() -> tuple[Channel, tuple[Session, LoadedLines]]:
+        locked = lock_session_with_lines(
+            channel, session_key, LineSelection.for_ops(channel, parsed, every=load_items)
+        )
+        return locked[0].channel, locked
 
-    def write(session: Session) -> Session:
+    def write(locked: tuple[Session, LoadedLines]) -> Session:
+        session, loaded = locked
         _require_modifiable(session)
         check_preconditions(
             session, expected_rev=expected_rev, expected_version=expected_version,
             required=session.channel.conf.require_if_match,
         )
-        writes = _apply_locked(session, parsed, now=timezone.now())
+        writes = _apply_locked(session, parsed, now=timezone.now(), loaded=loaded)
         write_session(session, UPDATE_FIELDS, **writes)
         if session.channel.conf.checks:
             enqueue_many(_check_directives(session))

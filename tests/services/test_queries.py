@@ -62,6 +62,22 @@ def test_every_kind_of_op_together_costs_the_same(pos, django_assert_num_queries
         assert len(s.items) == lines  # no further query
 
 
+@pytest.mark.parametrize("client_id", ["L301", "L400"])
+def test_a_client_id_of_the_server_form_before_server_made_ids_reads_no_more(pos, django_assert_num_queries,
+                                                                            client_id):
+    """The server-made ids after a client's ``L{n}`` are known before the lock: the lock's
+    query brings them, and no second read of every line follows."""
+    session_with_lines("pos", "S", 300)
+    with django_assert_num_queries(MODIFY_QUERIES):
+        s = modify_session(channel="pos", session_key="S", ops=[
+            add_line_op("A", unit_price_q=1, line_id=client_id), add_line_op("B", unit_price_q=1),
+            add_line_op("C", unit_price_q=1),
+        ])
+    n = max(int(client_id[1:]), 300)
+    assert [line["line_id"] for line in get_session("pos", "S").items][-3:] == [client_id, f"L{n + 1}", f"L{n + 2}"]
+    assert s.next_line == n + 3
+
+
 @pytest.mark.parametrize("adds", [1, 100])
 def test_adding_lines_costs_the_same_whatever_their_number(pos, django_assert_num_queries, adds):
     session_with_lines("pos", "S", 300)
