@@ -16,6 +16,7 @@ from omniman.exceptions import FieldError, NotFound, ValidationError
 from omniman.models import Channel, ChannelGrant
 from omniman.ops import IDENT_RE
 from omniman.services import GrantedChannel
+from omniman.services.preconditions import require_active
 
 
 def is_operator(user: Any) -> bool:
@@ -69,8 +70,8 @@ class Access:
             if channel is None:
                 raise NotFound("No such channel.")
             self._channels[code] = channel
-        if active and not channel.is_active:
-            raise ValidationError(FieldError(pointer, "this channel is not active.", "inactive_channel"))
+        if active:
+            require_active(channel, pointer)
         return channel
 
     def granted(self, code: Any, *, active: bool = False, pointer: str = "/channel_code") -> GrantedChannel:

@@ -15,9 +15,7 @@ from omniman.exceptions import (
     AlreadyCommitted,
     BlockReason,
     CommitBlocked,
-    FieldError,
     SessionNotOpen,
-    ValidationError,
 )
 from omniman.models import Channel, Order, OrderEvent, Session
 from omniman.models.queries import copy_lines_to_order
@@ -26,7 +24,7 @@ from omniman.registry import registry
 from omniman.services import idempotency
 from omniman.services.directives import enqueue_many
 from omniman.services.locks import ChannelRef, lock_session, stream_lock
-from omniman.services.preconditions import Expected, check_preconditions
+from omniman.services.preconditions import Expected, check_preconditions, require_active
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +154,7 @@ def _commit_locked(session: Session, expected_version: Expected | None, actor: s
         raise AlreadyCommitted(session.order_ref)
     if session.state != Session.State.OPEN:
         raise SessionNotOpen(state=session.state)
-    if not ch.is_active:
-        raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
+    require_active(ch)
     check_preconditions(session, expected_version=expected_version)
     reasons = block_reasons(session)
     if reasons:

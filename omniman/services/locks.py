@@ -10,9 +10,10 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
-from omniman.exceptions import FieldError, NotFound, ValidationError
+from omniman.exceptions import NotFound
 from omniman.models import Channel, Order, Session
 from omniman.services.lines import LineSelection, LoadedLines, annotate_lines, take_lines
+from omniman.services.preconditions import require_active
 
 
 def _for_update(qs: QuerySet) -> QuerySet:
@@ -55,8 +56,8 @@ def channel_filter(channel: ChannelRef) -> dict[str, object]:
 def check_active(channel: ChannelRef, found: Channel) -> None:
     """With a ``GrantedChannel`` that asks for it, an inactive ``found`` channel is a
     validation error (no query: ``found`` came with the object)."""
-    if isinstance(channel, GrantedChannel) and channel.active and not found.is_active:
-        raise ValidationError(FieldError(channel.pointer, "this channel is not active.", "inactive_channel"))
+    if isinstance(channel, GrantedChannel) and channel.active:
+        require_active(found, channel.pointer)
 
 
 def lock_session(channel: ChannelRef, session_key: str) -> Session:

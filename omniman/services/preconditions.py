@@ -12,7 +12,18 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import NamedTuple, Protocol
 
-from omniman.exceptions import PreconditionFailed, PreconditionRequired
+from omniman.exceptions import FieldError, PreconditionFailed, PreconditionRequired, ValidationError
+
+
+class HasActive(Protocol):
+    is_active: bool
+
+
+def require_active(channel: HasActive, pointer: str = "/channel_code") -> None:
+    """The one rule for writes to a channel that is not active: a ``validation_error``
+    (code ``inactive_channel``) at ``pointer``, the field that named the channel."""
+    if not channel.is_active:
+        raise ValidationError(FieldError(pointer, "this channel is not active.", "inactive_channel"))
 
 
 class Versioned(Protocol):

@@ -36,7 +36,7 @@ from omniman.services.locks import (
     lock_session,
     lock_session_with_lines,
 )
-from omniman.services.preconditions import Expected, check_preconditions
+from omniman.services.preconditions import Expected, check_preconditions, require_active
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ def get_channel(code: Channel | str, *, pointer: str = "/channel_code") -> Chann
         channel = Channel.objects.filter(code=code).first() if isinstance(code, str) else None
         if channel is None:
             raise ValidationError(FieldError(pointer, "unknown channel.", "unknown_channel"))
-    if not channel.is_active:
-        raise ValidationError(FieldError(pointer, "this channel is not active.", "inactive_channel"))
+    require_active(channel, pointer)
     return channel
 
 
@@ -356,8 +355,7 @@ def modify_session(
 
 def _require_modifiable(session: Session) -> None:
     ch = session.channel
-    if not ch.is_active:
-        raise ValidationError(FieldError("/channel_code", "this channel is not active.", "inactive_channel"))
+    require_active(ch)
     _require_open(session)
     if ch.conf.edit_policy == "locked":
         raise ChannelLocked()
