@@ -23,9 +23,8 @@ class OmnimanError(Exception):
     code = "error"
     default_detail = "An error occurred."
 
-    def __init__(self, detail: str | None = None, **context: Any) -> None:
+    def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or self.default_detail
-        self.context = context
         super().__init__(self.detail)
 
     def extra(self) -> dict[str, Any]:
@@ -43,18 +42,6 @@ class ValidationError(OmnimanError):
             first = self.errors[0]
             detail = f"{first.pointer or '/'}: {first.detail}"
         super().__init__(detail)
-
-    @property
-    def op_index(self) -> int | None:
-        parts = self.errors[0].pointer.split("/") if self.errors else []
-        if len(parts) > 2 and parts[1] == "ops" and parts[2].isdigit():
-            return int(parts[2])
-        return None
-
-    @property
-    def field(self) -> str | None:
-        parts = self.errors[0].pointer.split("/") if self.errors else []
-        return parts[-1] if len(parts) > 1 and parts[-1] else None
 
     def extra(self) -> dict[str, Any]:
         return {"errors": [e.as_dict() for e in self.errors]}
@@ -88,7 +75,7 @@ class SessionNotOpen(Conflict):
     default_detail = "The session is not open."
 
     def __init__(self, detail: str | None = None, *, state: str = "") -> None:
-        super().__init__(detail or f"The session is {state}, not open.", state=state)
+        super().__init__(detail or f"The session is {state}, not open.")
         self.state = state
 
     def extra(self) -> dict[str, Any]:
@@ -100,7 +87,7 @@ class AlreadyCommitted(Conflict):
     default_detail = "The session is already committed."
 
     def __init__(self, order_ref: str, detail: str | None = None) -> None:
-        super().__init__(detail, order_ref=order_ref)
+        super().__init__(detail)
         self.order_ref = order_ref
 
     def extra(self) -> dict[str, Any]:
@@ -139,11 +126,6 @@ class TransitionNotAllowed(Conflict):
     default_detail = "This status change is not allowed."
 
 
-class IdempotencyInFlight(Conflict):
-    code = "idempotency_in_flight"
-    default_detail = "A request with this idempotency key is still running."
-
-
 class IdempotencyKeyReused(OmnimanError):
     code = "idempotency_key_reused"
     default_detail = "This idempotency key was used for a different request."
@@ -154,7 +136,7 @@ class PreconditionFailed(OmnimanError):
     default_detail = "The resource has changed since you last read it."
 
     def __init__(self, detail: str | None = None, *, current_rev: int | None = None, current: Any = None) -> None:
-        super().__init__(detail, current_rev=current_rev)
+        super().__init__(detail)
         self.current_rev = current_rev
         # The session or order as it is now (the API answers with its ETag).
         self.current = current

@@ -594,12 +594,3 @@ def price_state(
     state.total_q = total
     return state
 
-
-def modify(
-    state: State,
-    raw_ops: Any,
-    **kwargs: Any,
-) -> State:
-    """``parse_ops`` then ``apply_ops``: the whole op engine for callers without a catalog."""
-    limits = kwargs.pop("limits", None) or Limits.from_settings()
-    return apply_ops(state, parse_ops(raw_ops, limits=limits), limits=limits, **kwargs)

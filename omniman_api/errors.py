@@ -33,6 +33,8 @@ STATUS: dict[str, tuple[int, str]] = {
     "session_not_open": (409, "Session not open"),
     "already_committed": (409, "Already committed"),
     "commit_blocked": (409, "Commit blocked"),
+    # SPEC's answer for a key whose first request still runs; omniman waits instead
+    # (run_idempotent serialises on a lock), so nothing raises it today.
     "idempotency_in_flight": (409, "Idempotent request in flight"),
     "transition_not_allowed": (409, "Transition not allowed"),
     "conflict": (409, "Conflict"),

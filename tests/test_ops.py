@@ -16,7 +16,6 @@ from omniman.ops import (
     Limits,
     State,
     apply_ops,
-    modify,
     needs_all_lines,
     parse_ops,
     skus_to_price,
@@ -24,6 +23,12 @@ from omniman.ops import (
 )
 
 CATALOG = {"COFFEE": 500, "CAKE": 1200}
+
+
+def modify(state, raw_ops, **kwargs):
+    """``parse_ops`` then ``apply_ops``: the whole op engine, as the services run it."""
+    limits = kwargs.pop("limits", None) or Limits.from_settings()
+    return apply_ops(state, parse_ops(raw_ops, limits=limits), limits=limits, **kwargs)
 
 
 def run(state, ops, **kwargs):

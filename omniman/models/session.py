@@ -81,11 +81,6 @@ class Session(models.Model):
         self.__dict__.pop("lines_json", None)
         super().refresh_from_db(*args, **kwargs)
 
-
-    @property
-    def is_open(self) -> bool:
-        return self.state == self.State.OPEN
-
     @property
     def items(self) -> list[dict[str, Any]]:
         """Every line as a dict (``line_id``, ``sku``, ``qty``, ``unit_price_q``,
@@ -106,16 +101,6 @@ class Session(models.Model):
             self.__dict__.pop("_items", None)
         else:
             self.__dict__["_items"] = items
-
-    def state_dict(self) -> dict[str, Any]:
-        """The part of a session that the op engine reads and returns (every line)."""
-        return {
-            "items": self.items,
-            "data": self.data,
-            "pricing": self.pricing,
-            "total_q": self.total_q,
-            "next_line": self.next_line,
-        }
 
 
 class SessionLine(models.Model):

@@ -19,10 +19,10 @@ from omniman.exceptions import (
 )
 from omniman.models import Channel, Order, OrderEvent, Session
 from omniman.models.queries import copy_lines_to_order
-from omniman.ops import State
 from omniman.registry import registry
 from omniman.services import idempotency
 from omniman.services.directives import enqueue_many
+from omniman.services.lines import complete_state
 from omniman.services.locks import ChannelRef, lock_session, stream_lock
 from omniman.services.preconditions import Expected, check_preconditions, require_active
 
@@ -82,7 +82,7 @@ def block_reasons(session: Session) -> list[BlockReason]:
             reasons.append(BlockReason("blocking_issue", issue.get("message") or "A blocking issue is open.", issue.get("id")))
     validators = registry.validators_for("commit")
     if validators:  # they see every line: one more query, only when any is registered
-        state = State.from_dict(session.state_dict())
+        state = complete_state(session)
         for validator in validators:
             for problem in validator(channel=channel, state=state, stage="commit"):
                 reasons.append(BlockReason(problem.code, problem.detail))

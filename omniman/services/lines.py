@@ -167,3 +167,12 @@ def apply_to_lines(
     except IncompleteState:
         current = read_lines(session, LineSelection.every())
         return apply(current.state(session)), current
+
+
+def complete_state(session: Session) -> State:
+    """Every line of ``session`` as the op engine's state (for commit validators): no
+    query when the session came with its lines, else one."""
+    return State(
+        items=session.items, data=session.data or {}, pricing=session.pricing or {},
+        total_q=session.total_q, next_line=session.next_line,
+    )
