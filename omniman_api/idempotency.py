@@ -38,6 +38,16 @@ def request_fingerprint(request: Any, body: dict[str, Any]) -> str:
     return idempotency.fingerprint(request.method, path, rest)
 
 
+def outcome_response(outcome: idempotency.Outcome[Any]) -> Response:
+    """The answer to a keyed write: the one just recorded (rendered from the stored body,
+    so a replay is byte for byte the same), or the replay of the stored one."""
+    if outcome.replay is not None:
+        return replay_response(outcome.replay)
+    answer = outcome.answer
+    assert answer is not None
+    return Response(answer.body, status=answer.status_code, headers=dict(answer.headers))
+
+
 def replay_response(replay: idempotency.Replay) -> Response:
     """The stored answer, as first given, marked ``Idempotent-Replayed``."""
     response = Response(replay.body, status=replay.status_code, headers=dict(replay.headers or {}))

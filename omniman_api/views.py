@@ -44,7 +44,7 @@ from omniman_api import schema as docs
 from omniman_api import serializers as s
 from omniman_api.conditional import etag, if_match, none_match
 from omniman_api.errors import exception_handler
-from omniman_api.idempotency import replay_response, request_fingerprint, request_key
+from omniman_api.idempotency import outcome_response, request_fingerprint, request_key
 from omniman_api.pagination import decode_cursor, encode_cursor, paginate
 from omniman_api.parsers import StrictJSONParser
 from omniman_api.permissions import Access, IsOperator, check_code
@@ -278,16 +278,12 @@ class SessionListView(OmnimanView):
         key = request_key(request, body)
         if key is None:
             return self._created(create_session(**kwargs))
-        outcome = create_session(
+        return outcome_response(create_session(
             **kwargs, idempotency=IdempotentRequest(key, request_fingerprint(request, body), self._answer)
-        )
-        if outcome.replay is not None:
-            return replay_response(outcome.replay)
-        assert outcome.result is not None
-        return self._created(outcome.result)
+        ))
 
     def _answer(self, session: Session) -> Replay:
-        """The answer recorded with the key: the response a replay gives back."""
+        """The answer recorded with the key, and given now: what a replay gives back."""
         response = self._created(session)
         return Replay(201, _as_json(response.data), {"ETag": response["ETag"], "Location": response["Location"]})
 
@@ -341,16 +337,13 @@ class SessionModifyView(SessionView):
         key = request_key(request, body)
         if key is None:
             return _session_response(modify_session(**kwargs))
-        outcome = modify_session(
+        return outcome_response(modify_session(
             **kwargs, idempotency=IdempotentRequest(key, request_fingerprint(request, body), _modified_answer)
-        )
-        if outcome.replay is not None:
-            return replay_response(outcome.replay)
-        assert outcome.result is not None
-        return _session_response(outcome.result)
+        ))
 
 
 def _modified_answer(session: Session) -> Replay:
+    """The answer recorded with the key, and given now: what a replay gives back."""
     response = _session_response(session)
     return Replay(200, _as_json(response.data), {"ETag": response["ETag"]})
 

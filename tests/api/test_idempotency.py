@@ -57,6 +57,8 @@ def test_modify_replays_and_applies_once(api):
     assert first.content == again.content and first["ETag"] == again["ETag"]
     assert again["Idempotent-Replayed"] == "true"
     assert Session.objects.get().rev == 1
+    # The keyed answer is the session as any read shows it.
+    assert first.content == api.get("/api/sessions/SESS-001/?channel_code=pos").content
     other_body = api.post_json(MODIFY, {**OPS, "ops": [{"op": "merge_lines"}], "idempotency_key": "M-1"})
     problem(other_body, 422, "idempotency_key_reused")
     assert Session.objects.get().rev == 1
@@ -86,7 +88,7 @@ def test_create_replays_201_with_location_and_etag(api):
     first = api.post_json("/api/sessions/", body, HTTP_IDEMPOTENCY_KEY="NEW-1")
     again = api.post_json("/api/sessions", body, HTTP_IDEMPOTENCY_KEY="NEW-1")
     assert first.status_code == again.status_code == 201
-    assert first.content == again.content
+    assert first.content == again.content == api.get(first["Location"]).content
     assert first["Location"] == again["Location"] and first["ETag"] == again["ETag"]
     assert again["Idempotent-Replayed"] == "true"
     assert Session.objects.count() == 1
