@@ -83,13 +83,13 @@ def run_idempotent(
     """Run ``write`` once per key, in one transaction.
 
     ``lock()`` runs first, inside the transaction: it takes the lock that serialises the
-    requests that may share the key (the session's row lock; a :func:`lock_key` advisory lock for a
-    create, which has no row yet) and returns the channel the key is scoped to, and what
-    it locked, which ``write`` receives. Then a known key replays its stored answer (a
-    different fingerprint is ``IdempotencyKeyReused``); else ``write`` runs and, when
-    keyed, ``request.answer(result)`` is recorded in the same transaction. ``last(locked, result)``
-    runs after that record, the last thing before COMMIT (a commit hands out its stream
-    position there, under a lock held until COMMIT).
+    requests that may share the key (the session's row lock; for a create, which has no
+    row yet, :func:`lock_key`) and returns the channel the key is scoped to and what it
+    locked, which ``write`` receives. Then a known key replays its stored answer (another
+    fingerprint is ``IdempotencyKeyReused``); else ``write`` runs and, when keyed,
+    ``request.answer(result)`` is recorded in the same transaction. ``last(locked,
+    result)`` runs after that record, the last thing before COMMIT (a commit hands out
+    its stream position there, under a lock held until COMMIT).
 
     An ``IntegrityError`` rolls the transaction back (inside a caller's transaction,
     only this block's savepoint) and runs it again, up to ``attempts`` times (default:
@@ -115,7 +115,10 @@ def run_idempotent(
         except IntegrityError:
             if attempt == tries:
                 raise
-            logger.warning("write retried after an integrity error attempt=%s", attempt)
+            logger.warning(
+                "write retried after an integrity error key=%s attempt=%s",
+                request.key if request is not None else "", attempt,
+            )
     raise AssertionError("unreachable")
 
 
