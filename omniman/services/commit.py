@@ -137,6 +137,7 @@ def commit_session(
         write=lambda session: _commit_locked(session, expected_version, actor),
         last=lambda session, result: _close(session, result, actor),
         attempts=REF_ATTEMPTS,
+        on_retry=lambda _: logger.warning("commit retried after an integrity error session_key=%s", session_key),
     )
     if outcome.replay is not None:
         body = outcome.replay.body

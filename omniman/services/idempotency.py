@@ -79,6 +79,7 @@ def run_idempotent(
     write: Callable[[Locked], T],
     last: Callable[[Locked, T], None] | None = None,
     attempts: int | None = None,
+    on_retry: Callable[[int], None] | None = None,
 ) -> Outcome[T]:
     """Run ``write`` once per key, in one transaction.
 
@@ -94,7 +95,8 @@ def run_idempotent(
     An ``IntegrityError`` rolls the transaction back (inside a caller's transaction,
     only this block's savepoint) and runs it again, up to ``attempts`` times (default:
     :data:`ATTEMPTS` when keyed, once when not): the next run finds the record the
-    other request made (read committed: it is visible now) or draws new values."""
+    other request made (read committed: it is visible now) or draws new values.
+    ``on_retry(attempt)`` logs each retry (default: one warning naming the key)."""
     tries = attempts or (ATTEMPTS if request is not None else 1)
     for attempt in range(1, tries + 1):
         try:
@@ -115,6 +117,9 @@ def run_idempotent(
         except IntegrityError:
             if attempt == tries:
                 raise
+            if on_retry is not None:
+                on_retry(attempt)
+                continue
             logger.warning(
                 "write retried after an integrity error key=%s attempt=%s",
                 request.key if request is not None else "", attempt,
