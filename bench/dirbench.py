@@ -28,7 +28,7 @@ import bench.celery_app  # noqa: E402,F401  (the current app: our broker)
 from bench.stats import interleave, percentile, ratio  # noqa: E402
 from bench.tasks import marks, raw_noop  # noqa: E402
 from omniman.services import commit_session, create_session, modify_session  # noqa: E402
-from omniman.services.directives import enqueue_many  # noqa: E402
+from omniman.services.directive_outbox import enqueue_many  # noqa: E402
 from omniman.testing import add_line_op, make_channel  # noqa: E402
 
 

@@ -24,8 +24,8 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from omniman import directives  # noqa: E402
-from omniman.services.directives import enqueue_many  # noqa: E402
+from omniman.directives import runner  # noqa: E402
+from omniman.services.directive_outbox import enqueue_many  # noqa: E402
 
 BIG_TABLES = ("omniman_session", "omniman_order", "omniman_orderitem", "omniman_directive")
 
@@ -82,7 +82,7 @@ def main() -> None:
         with transaction.atomic():
             row = enqueue_many([("bench.noop", {"run": "explain"})])[0]
             with CaptureQueriesContext(connection) as ctx:
-                directives.claim(row.pk)
+                runner.claim(row.pk)
             claim.sql = [q["sql"] for q in ctx.captured_queries]  # type: ignore[attr-defined]
             transaction.set_rollback(True)
 

@@ -21,7 +21,7 @@ from omniman.models import Channel, Order, OrderEvent, Session
 from omniman.models.queries import copy_lines_to_order
 from omniman.registry import registry
 from omniman.services import idempotency
-from omniman.services.directives import enqueue_many
+from omniman.services.directive_outbox import enqueue_many
 from omniman.services.lines import complete_state
 from omniman.services.locks import ChannelRef, lock_session, stream_lock
 from omniman.services.preconditions import Expected, check_preconditions, require_active

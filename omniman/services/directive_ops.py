@@ -10,9 +10,9 @@ from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from omniman.directives.dispatch import dispatch
 from omniman.exceptions import NotFound, TransitionNotAllowed
 from omniman.models import Directive
-from omniman.services.directives import dispatch
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from omniman import conf
 from omniman.models import Directive, Session
+from omniman.services.idempotency import purge_expired
+from omniman.services.sessions import expire_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +92,6 @@ def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
     beat (:func:`omniman.celery.beat_schedule`), cron (``omniman_housekeeping``) or
     your own scheduler; running it twice at once is harmless (rows a job holds are
     skipped by the other)."""
-    from omniman.services.idempotency import purge_expired
-    from omniman.services.sessions import expire_sessions
-
     now = now or timezone.now()
     counts = {
         # Purge first: a session that expired long ago is deleted now, not abandoned

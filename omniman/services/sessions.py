@@ -26,7 +26,7 @@ from omniman.models import Channel, Session
 from omniman.models.queries import write_session
 from omniman.ops import IDENT_RE, Limits, Op, State, apply_ops, parse_ops, skus_to_price
 from omniman.registry import registry
-from omniman.services.directives import enqueue_many
+from omniman.services.directive_outbox import enqueue_many
 from omniman.services.idempotency import IdempotentRequest, Outcome, lock_key, run_idempotent
 from omniman.services.lines import LineSelection, LoadedLines, apply_to_lines
 from omniman.services.locks import (

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from omniman import directives
+from omniman.directives import dispatch
 from omniman.registry import registry
 from tests.require import need, need_module
 
@@ -28,9 +28,9 @@ def handlers():
 
 @pytest.fixture(autouse=True)
 def _reset_dispatch_pause():
-    directives._paused_until = 0.0
+    dispatch._paused_until = 0.0
     yield
-    directives._paused_until = 0.0
+    dispatch._paused_until = 0.0
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from omniman.models import Directive
 from omniman.services import commit_session, create_session, modify_session
-from omniman.services.directives import enqueue
+from omniman.services.directive_outbox import enqueue
 from omniman.testing import add_line_op, make_channel
 from omniman.testing.celery import Worker, current_app, make_app, start_worker
 from tests.require import need_module
@@ -265,7 +265,7 @@ def models_count():
 
 def test_duplicate_messages_run_a_directive_once(worker, celery_backend, marks):
     """The reaper and Redis may deliver one directive twice: the claim runs it once."""
-    from omniman.directives import send
+    from omniman.directives.dispatch import send
 
     with transaction.atomic():
         ids = [enqueue("test.count_a", {"n": n}).pk for n in range(100)]

@@ -14,9 +14,9 @@ from celery.exceptions import WorkerShutdown
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from omniman import directives
 from omniman.celery import check_worker_queues, configure
 from omniman.checks import check_celery
+from omniman.directives import dispatch
 
 
 @contextlib.contextmanager
@@ -58,7 +58,7 @@ def test_no_app_loaded_is_e202(celery_backend):
 def test_a_web_process_without_the_app_leaves_directives_to_the_reaper(celery_backend, caplog):
     """Even where no check runs (gunicorn): nothing goes to Celery's default broker."""
     with loaded_app(None), caplog.at_level(logging.ERROR, "omniman.directives"):
-        assert directives.send([41, 42]) == [41, 42]
+        assert dispatch.send([41, 42]) == [41, 42]
     assert "omniman.E202" in caplog.text and "from .celery import app as celery_app" in caplog.text
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import transaction
 
-from omniman import directives
+from omniman.directives import dispatch, reaper
 from omniman.models import Directive
 from omniman.services import commit_session, create_session, modify_session
 from omniman.testing import add_line_op, make_channel
@@ -44,7 +44,7 @@ def test_commits_succeed_fast_with_the_broker_down_and_rows_wait_for_the_reaper(
     assert {(d.status, d.attempts) for d in rows} == {("queued", 0)}
     # Marked as never sent: the reaper's next pass sends every one (and fails again here).
     assert all(d.dispatched_at is None for d in rows)
-    result = directives.reap()
+    result = reaper.reap()
     assert (result["dispatched"], result["unsent"]) == (0, 10)
 
 
@@ -52,9 +52,9 @@ def test_the_reaper_tries_the_broker_even_while_requests_skip_it(dead_broker):
     with transaction.atomic():
         d = Directive.objects.create(topic="t.a")
     started = time.monotonic()
-    assert directives.send([d.pk]) == [d.pk]  # fails: this process pauses publishing
-    assert directives.send([d.pk]) == [d.pk]  # skipped without touching the broker
-    assert directives.send([d.pk], wait_for_broker=False) == [d.pk]  # the reaper tries anyway
+    assert dispatch.send([d.pk]) == [d.pk]  # fails: this process pauses publishing
+    assert dispatch.send([d.pk]) == [d.pk]  # skipped without touching the broker
+    assert dispatch.send([d.pk], wait_for_broker=False) == [d.pk]  # the reaper tries anyway
     assert time.monotonic() - started < 1.0
 
 

@@ -10,13 +10,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from omniman import directives
 from omniman.checks import check_settings
+from omniman.directives import reaper, runner
 from omniman.exceptions import HandlerError
 from omniman.models import Directive
 from omniman.registry import Registry
 from omniman.services import commit_session, create_session, modify_session
-from omniman.services.directives import enqueue
+from omniman.services.directive_outbox import enqueue
 from omniman.testing import add_line_op, make_channel
 
 db = pytest.mark.django_db(transaction=True)
@@ -57,7 +57,7 @@ def test_a_failing_handler_stops_after_its_topics_max_attempts(handlers, setting
     with transaction.atomic():
         d = enqueue("t.fragile", {})
     due_now()  # the 1 ms backoff, moved back rather than waited out
-    directives.reap()
+    reaper.reap()
     d.refresh_from_db()
     assert runs == [1, 2] and d.status == "failed" and d.attempts == 2
 
@@ -87,7 +87,7 @@ def test_a_long_handler_with_its_own_lease_is_not_given_to_another_worker(handle
         started.set()
         assert reaped.wait(TIMEOUT), "the reaper pass never came"
 
-    wrap = (lambda fn: fn) if atomic else directives.non_atomic
+    wrap = (lambda fn: fn) if atomic else runner.non_atomic
     handlers("t.long", wrap(slow), lease_seconds=3600)
     handlers("t.short", wrap(slow))
     with transaction.atomic():
@@ -100,7 +100,7 @@ def test_a_long_handler_with_its_own_lease_is_not_given_to_another_worker(handle
         reaped.clear()
         thread = _elsewhere(lambda pk=d.pk: _reap_when_running_and_past_the_setting_lease(
             pk, started, reaped, reaped_counts))
-        status = directives.run_directive(d.pk)
+        status = runner.run_directive(d.pk)
         thread.join(TIMEOUT)
         d.refresh_from_db()
         if d.topic == "t.long":
@@ -144,7 +144,7 @@ def _reap_when_running_and_past_the_setting_lease(pk, started, reaped, out):
 
 
 def _reap_elsewhere():
-    return directives.reap(limit=0)["reclaimed"]
+    return reaper.reap(limit=0)["reclaimed"]
 
 
 @db
@@ -154,10 +154,10 @@ def test_a_lease_taken_before_the_handler_starts_runs_nothing(handlers, settings
     with transaction.atomic():
         d = enqueue("t.long", {}, delay=0.001)
     due_now()
-    claimed = directives.claim(d.pk)
+    claimed = runner.claim(d.pk)
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    directives.reap(limit=0)  # reclaimed: queued again, the claim no longer owns it
-    assert directives._set_lease(claimed, 3600) is False
+    reaper.reap(limit=0)  # reclaimed: queued again, the claim no longer owns it
+    assert runner._set_lease(claimed, 3600) is False
     assert ran == []
 
 

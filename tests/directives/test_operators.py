@@ -14,7 +14,7 @@ from django.utils import timezone
 from omniman.exceptions import NotFound, TransitionNotAllowed
 from omniman.models import Directive
 from omniman.services.directive_ops import directive_metrics, fail_directive, retry_directive
-from omniman.services.directives import enqueue
+from omniman.services.directive_outbox import enqueue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,12 +11,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from omniman import directives, signals
+from omniman import signals
+from omniman.directives import dispatch, reaper, runner
 from omniman.exceptions import PermanentFailure, RetryLater
 from omniman.models import Directive
 from omniman.services import commit_session, create_session, modify_session
 from omniman.services.directive_ops import fail_directive
-from omniman.services.directives import enqueue
+from omniman.services.directive_outbox import enqueue
 from omniman.testing import add_line_op, make_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,7 +84,7 @@ def test_a_rolled_back_transaction_leaves_no_row_and_sends_nothing(handlers):
             pass
     assert Directive.objects.count() == 0
     assert calls == []
-    assert directives.reap()["dispatched"] == 0
+    assert reaper.reap()["dispatched"] == 0
 
 
 def test_enqueue_outside_a_transaction_is_refused():
@@ -110,7 +111,7 @@ def test_a_failing_handler_is_retried_with_backoff_then_succeeds(handlers, fast_
     deadline = time.monotonic() + 5
     while Directive.objects.get(pk=d.pk).status != "done" and time.monotonic() < deadline:
         time.sleep(0.01)
-        directives.reap()
+        reaper.reap()
     d.refresh_from_db()
     assert (d.status, d.attempts, attempts) == ("done", 3, [1, 2, 3])
 
@@ -134,7 +135,7 @@ def test_an_always_failing_handler_ends_failed_after_max_attempts_with_growing_w
             if row.status == "queued" and len(waits) < row.attempts:
                 waits.append((row.available_at - row.updated_at).total_seconds())
             time.sleep(0.005)
-            directives.reap()
+            reaper.reap()
     finally:
         signals.directive_failed.disconnect(dispatch_uid="t-failed")
     row.refresh_from_db()
@@ -159,7 +160,7 @@ def test_retry_later_sets_its_own_delay_and_permanent_failure_stops(handlers):
     assert later.status == "queued" and later.last_error == "not yet"
     assert 29 <= (later.available_at - later.updated_at).total_seconds() <= 30.01
     assert (never.status, never.attempts, never.last_error) == ("failed", 1, "card declined")
-    assert directives.reap()["dispatched"] == 0  # the retry is not due for 30 s
+    assert reaper.reap()["dispatched"] == 0  # the retry is not due for 30 s
 
 
 def test_a_topic_without_handler_is_retried_then_fails():
@@ -174,10 +175,10 @@ def test_a_claimed_directive_is_not_claimed_again(handlers):
     with transaction.atomic():
         d = enqueue("t.unregistered-yet", {}, delay=0.001)
     due_now()
-    first = directives.claim(d.pk)
+    first = runner.claim(d.pk)
     assert first is not None and first.attempts == 1 and first.lease_until is not None
-    assert directives.claim(d.pk) is None
-    assert directives.run_directive(d.pk) is None
+    assert runner.claim(d.pk) is None
+    assert runner.run_directive(d.pk) is None
     assert Directive.objects.get(pk=d.pk).attempts == 1
 
 
@@ -227,7 +228,7 @@ def test_handler_writes_roll_back_when_it_lost_its_directive(handlers, pos):
 def test_non_atomic_handlers_keep_their_writes(handlers, pos):
     from omniman.models import Session
 
-    @directives.non_atomic
+    @runner.non_atomic
     def writes_then_fails(directive, ctx):
         Session.objects.filter(session_key="S1").update(handle_ref="touched")
         raise PermanentFailure("no")
@@ -245,9 +246,9 @@ def test_the_reaper_reclaims_an_expired_lease_and_runs_it_again(handlers):
     with transaction.atomic():
         d = enqueue("t.a", {}, delay=0.001)
     due_now()
-    assert directives.claim(d.pk) is not None  # a worker claims it, then dies
+    assert runner.claim(d.pk) is not None  # a worker claims it, then dies
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    result = directives.reap()
+    result = reaper.reap()
     assert result["reclaimed"] == 1 and result["dispatched"] == 1
     d.refresh_from_db()
     assert (d.status, d.attempts, runs) == ("done", 2, [2])
@@ -263,10 +264,10 @@ def test_a_reclaimed_lease_is_due_and_sent_again_at_once_not_after_the_grace(han
         d = enqueue("t.a", {}, delay=3600)  # not due: the commit's send runs nothing
     due, sent = timezone.now() - timedelta(seconds=10), timezone.now() - timedelta(seconds=5)
     Directive.objects.filter(pk=d.pk).update(available_at=due, dispatched_at=sent)
-    assert directives.claim(d.pk) is not None  # the worker that got the message, then died
+    assert runner.claim(d.pk) is not None  # the worker that got the message, then died
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     before = timezone.now()
-    assert directives.reap() == {"failed": 0, "reclaimed": 1, "dispatched": 1, "unsent": 0}
+    assert reaper.reap() == {"failed": 0, "reclaimed": 1, "dispatched": 1, "unsent": 0}
     d.refresh_from_db()
     assert (d.status, d.attempts, runs) == ("done", 2, [2])
     assert d.available_at >= before
@@ -276,13 +277,13 @@ def test_a_lease_that_expires_on_the_last_attempt_fails(handlers):
     with transaction.atomic():
         d = enqueue("t.a", {}, max_attempts=1, delay=0.001)
     due_now()
-    assert directives.claim(d.pk) is not None
+    assert runner.claim(d.pk) is not None
     Directive.objects.filter(pk=d.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     failed = []
     signals.directive_failed.connect(lambda sender, directive, **kw: failed.append(directive.pk),
                                      dispatch_uid="t-lease", weak=False)
     try:
-        assert directives.reap()["failed"] == 1
+        assert reaper.reap()["failed"] == 1
     finally:
         signals.directive_failed.disconnect(dispatch_uid="t-lease")
     d.refresh_from_db()
@@ -303,13 +304,13 @@ def test_the_reaper_sends_a_dispatched_row_again_only_after_the_grace(handlers, 
     # Simulate: the commit's dispatch was lost (message dropped) for both rows,
     # and the second one's publish was known to fail.
     Directive.objects.update(status="queued", attempts=0, dispatched_at=timezone.now())
-    directives.mark_unsent([failed_send.pk])
+    dispatch.mark_unsent([failed_send.pk])
     runs.clear()
-    assert directives.reap()["dispatched"] == 1
+    assert reaper.reap()["dispatched"] == 1
     assert runs == [failed_send.pk]
     # The grace passes (the row's send moved back, rather than a sleep racing the clock).
     Directive.objects.filter(pk=lost.pk).update(dispatched_at=timezone.now() - timedelta(seconds=61))
-    assert directives.reap()["dispatched"] == 1
+    assert reaper.reap()["dispatched"] == 1
     assert runs == [failed_send.pk, lost.pk]
     assert set(Directive.objects.values_list("status", flat=True)) == {"done"}
 
@@ -323,7 +324,7 @@ def test_a_directive_costs_two_statements_on_postgresql(handlers):
         d = enqueue("t.outside", {}, delay=0.001)
     due_now()
     with CaptureQueriesContext(connection) as queries:
-        assert directives.run_directive(d.pk) == "done"
+        assert runner.run_directive(d.pk) == "done"
     # Django logs BEGIN/COMMIT around the handler; psycopg sends neither when the
     # handler ran no statement. The outcome comes after, on its own.
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE", "BEGIN", "COMMIT", "UPDATE"]
@@ -331,7 +332,7 @@ def test_a_directive_costs_two_statements_on_postgresql(handlers):
 
 def _claim_and_outcome_sql(pk):
     with CaptureQueriesContext(connection) as queries:
-        status = directives.run_directive(pk)
+        status = runner.run_directive(pk)
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
     return status, updates
 
@@ -349,7 +350,7 @@ def test_the_claim_and_a_bare_outcome_commit_without_waiting_for_the_wal_flush(h
     statement: the handler and the next statement run as the host configured."""
     seen = []
     server_setting = _synchronous_commit()  # "on" unless the server was configured otherwise
-    handlers("t.outside", directives.non_atomic(lambda d, ctx: seen.append(_synchronous_commit())))
+    handlers("t.outside", runner.non_atomic(lambda d, ctx: seen.append(_synchronous_commit())))
     with transaction.atomic():
         d = enqueue("t.outside", {}, delay=0.001)
     due_now()
@@ -416,8 +417,8 @@ def test_a_worker_whose_clock_lags_claims_what_its_sender_found_due(handlers, mo
     sent_at = timezone.now()
     with monkeypatch.context() as m:
         _lagging_clock(m, 2)
-        assert directives.run_directive(first.pk) is None  # not due by its own clock
-        assert directives.run_directive(first.pk, due_by=sent_at) == "done"
+        assert runner.run_directive(first.pk) is None  # not due by its own clock
+        assert runner.run_directive(first.pk, due_by=sent_at) == "done"
         assert run_directive_task.run(second.pk, sent_at.timestamp()) == "done"
     assert runs == [first.pk, second.pk]
 
@@ -431,8 +432,8 @@ def test_a_message_sent_before_a_retry_does_not_run_it_early(handlers):
         d = enqueue("t.later", {}, delay=0.001)
     due_now()
     sent_at = timezone.now()
-    assert directives.run_directive(d.pk, due_by=sent_at) == "queued"
+    assert runner.run_directive(d.pk, due_by=sent_at) == "queued"
     # The same message delivered again (a redelivery, a reaper's re-send racing it).
-    assert directives.run_directive(d.pk, due_by=sent_at) is None
+    assert runner.run_directive(d.pk, due_by=sent_at) is None
     d.refresh_from_db()
     assert d.status == "queued" and d.attempts == 1

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from omniman.exceptions import RetryLater
 from omniman.services import commit_session, create_session, modify_session
-from omniman.services.directives import enqueue
+from omniman.services.directive_outbox import enqueue
 from omniman.testing import add_line_op, make_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from omniman import conf
-from omniman.directives import reap
+from omniman.directives.reaper import reap
 
 
 class Command(BaseCommand):

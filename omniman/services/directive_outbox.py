@@ -1,9 +1,10 @@
-"""Directives: rows written in the caller's transaction, dispatched after it commits."""
+"""The directive outbox: rows written in the caller's transaction, dispatched after it
+commits (by :mod:`omniman.directives.dispatch`; run by :mod:`omniman.directives.runner`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from omniman import conf
+from omniman.directives.dispatch import dispatch
+from omniman.directives.reaper import dispatch_due
 from omniman.models import Directive
 from omniman.registry import registry
 
@@ -80,25 +83,3 @@ def enqueue(
 ) -> Directive:
     """Write one directive in the current transaction; see :func:`enqueue_many`."""
     return enqueue_many([(topic, payload)], max_attempts=max_attempts, delay=delay)[0]
-
-
-def dispatch(ids: Sequence[int]) -> None:
-    """Hand directive ids to the configured backend. Never raises: a lost dispatch is
-    recovered by the reaper (``omniman_dispatch_directives`` / the beat task)."""
-    from omniman.directives import mark_unsent, send
-
-    try:
-        unsent = send(ids)
-        if unsent:
-            mark_unsent(unsent)
-    except Exception:
-        logger.exception("dispatch of directives %s failed; the reaper will send them", list(ids))
-
-
-def dispatch_due() -> None:
-    from omniman.directives import reap
-
-    try:
-        reap()
-    except Exception:
-        logger.exception("dispatch of due directives failed; the reaper will send them")

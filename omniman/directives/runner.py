@@ -1,36 +1,11 @@
-"""Running directives: claim a row, call its handler, record the outcome.
-
-The same code runs in process (``DIRECTIVE_BACKEND = "inline"``) and in a Celery
-worker (``"celery"``), so behaviour does not depend on the deployment.
-
-The rules, all kept in the database (never in a broker ETA nor in process memory):
-
-* **Claim.** ``queued`` and due (``available_at <= now``) → ``running``, ``attempts + 1``,
-  ``lease_until = now + DIRECTIVE_LEASE_SECONDS``, in one conditional ``UPDATE``. A claim
-  that changes no row means another worker has it (or it is not due): nothing runs.
-* **Run.** The handler runs in a transaction together with the row's ``done`` update:
-  its database writes and the outcome commit together or not at all. A handler that
-  lost its lease (reaped, then claimed by another worker) has its writes rolled back.
-  Side effects outside the database must be idempotent by ``ctx.idempotency_key``.
-* **Retry.** An exception (or :class:`~omniman.exceptions.RetryLater`) puts the row back
-  to ``queued`` with ``available_at`` pushed by exponential backoff with jitter, until
-  ``max_attempts``; then ``failed`` with ``last_error``.
-  :class:`~omniman.exceptions.PermanentFailure` fails it at once.
-* **Reap.** :func:`reap` (beat task and ``omniman_dispatch_directives``) returns expired
-  leases to ``queued`` (or fails them on their last attempt) and sends every due queued
-  row that was not sent since it became due, or was sent longer than
-  ``DIRECTIVE_REDISPATCH_AFTER_SECONDS`` ago.
-
-A queued row's ``dispatched_at`` records its last dispatch: a null one, or one before
-``available_at``, means "due and not sent yet"."""
+"""Claim one directive, run its handler, record the outcome (see :mod:`omniman.directives`)."""
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -39,12 +14,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from omniman import conf, signals
-from omniman.celery import is_fallback_app
 from omniman.exceptions import PermanentFailure, RetryLater
 from omniman.models import Directive
 from omniman.registry import HandlerContext, registry
 
-logger = logging.getLogger(__name__)
+# The package logger, as before the runner was split in modules: hosts configure it by name.
+logger = logging.getLogger("omniman.directives")
 
 Status = Directive.Status
 MAX_ERROR_CHARS = 4000
@@ -59,82 +34,6 @@ def non_atomic(handler: F_) -> F_:
     transaction meanwhile; they give up the all-or-nothing of writes and outcome."""
     handler.omniman_atomic = False  # type: ignore[attr-defined]
     return handler
-
-
-# -- dispatch ---------------------------------------------------------------
-
-_paused_until = 0.0  # process-local: after a failed publish, leave new rows to the reaper
-
-
-def send(ids: Sequence[int], *, wait_for_broker: bool = True) -> list[int]:
-    """Hand directives to the configured backend; returns the ids that were not handed
-    over (broker down). Never raises for a broker error: the rows stay queued.
-
-    After a failed publish, this process skips the broker for
-    ``DIRECTIVE_DISPATCH_PAUSE_SECONDS`` so that requests do not each wait on it;
-    ``wait_for_broker=False`` (the reaper) tries anyway."""
-    return _send(ids, wait_for_broker=wait_for_broker)[0]
-
-
-def _send(ids: Sequence[int], *, wait_for_broker: bool) -> tuple[list[int], list[str | None]]:
-    """:func:`send`, and the new status of each directive run in process (none
-    through Celery: a worker runs them later)."""
-    ids = list(ids)
-    if not ids:
-        return [], []
-    if conf.get("DIRECTIVE_BACKEND") == "celery":
-        return _publish(ids, respect_pause=wait_for_broker), []
-    outcomes: list[str | None] = []
-    for pk in ids:
-        try:
-            outcomes.append(run_directive(pk))
-        except Exception:
-            logger.exception("directive %s could not be run in process; the reaper will retry it", pk)
-    return [], outcomes
-
-
-def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
-    global _paused_until
-    if respect_pause and time.monotonic() < _paused_until:
-        logger.warning("broker marked down: directives %s left queued for the reaper", ids)
-        return ids
-    from omniman.tasks import run_directive_task
-
-    task = run_directive_task._get_current_object()  # type: ignore[attr-defined]
-    if is_fallback_app(task.app):
-        # Its broker is amqp://guest@localhost//, where none of the
-        # project's workers listens. Leave the rows to the reaper (beat runs in a worker,
-        # with the project's app) rather than lose the messages there.
-        logger.error(
-            "omniman.E202: no Celery app is loaded in this process, so directives %s were not sent "
-            "(the reaper will send them). Import your app in your project package's __init__.py: "
-            "`from .celery import app as celery_app`.", ids,
-        )
-        return ids
-    options: dict[str, Any] = {"retry": False}  # the outbox is our retry: never block the caller
-    if conf.get("DIRECTIVE_QUEUE"):
-        options["queue"] = conf.get("DIRECTIVE_QUEUE")
-    sent = 0
-    # Every id here is due by this process's clock: say when, for workers whose clocks lag.
-    sent_at = timezone.now().timestamp()
-    try:
-        with task.app.producer_or_acquire() as producer:
-            for pk in ids:
-                task.apply_async((pk, sent_at), producer=producer, **options)
-                sent += 1
-    except Exception as exc:
-        _paused_until = time.monotonic() + conf.get("DIRECTIVE_DISPATCH_PAUSE_SECONDS")
-        logger.warning(
-            "broker unavailable (%s): %d directive(s) left queued for the reaper", exc, len(ids) - sent
-        )
-        return ids[sent:]
-    _paused_until = 0.0
-    return []
-
-
-def mark_unsent(ids: Sequence[int]) -> None:
-    """Let the next reaper pass send these queued rows at once (their dispatch failed)."""
-    Directive.objects.filter(pk__in=list(ids), status=Status.QUEUED).update(dispatched_at=None)
 
 
 # -- claim and run ----------------------------------------------------------
@@ -392,62 +291,3 @@ def _retry(
         exc_info=exc_info,
     )
     return Status.QUEUED
-
-
-# -- recovery ---------------------------------------------------------------
-
-
-def reap(*, limit: int | None = None) -> dict[str, int]:
-    """One recovery pass: expired leases go back to ``queued`` (or to ``failed`` when
-    that was their last attempt), then due queued rows not sent since they became due
-    (or sent over ``DIRECTIVE_REDISPATCH_AFTER_SECONDS`` ago) are sent, oldest first.
-
-    Returns counts: ``reclaimed`` leases, ``dispatched`` and ``unsent`` directives, and
-    ``failed``: the directives that became failed during this pass (a lease expired on
-    the last attempt, or, with the inline backend, which runs them here, a run that
-    failed for good)."""
-    now = timezone.now()
-    limit = conf.get("DIRECTIVE_REAPER_BATCH") if limit is None else limit
-    expired = Directive.objects.filter(status=Status.RUNNING, lease_until__lt=now)
-    last = list(expired.filter(attempts__gte=F("max_attempts")).values_list("pk", flat=True)[:limit])
-    exhausted = 0
-    if last:
-        exhausted = expired.filter(pk__in=last).update(
-            status=Status.FAILED,
-            last_error="The lease expired on the last attempt (worker lost or handler too slow).",
-            lease_until=None,
-            updated_at=now,
-        )
-        for directive in Directive.objects.filter(pk__in=last, status=Status.FAILED, updated_at=now):
-            logger.error("directive %s (%s) failed: lease expired on its last attempt",
-                         directive.pk, directive.topic)
-            signals.directive_failed.send(Directive, directive=directive)
-    reclaimed = expired.update(status=Status.QUEUED, lease_until=None, available_at=now, updated_at=now)
-    if reclaimed:
-        logger.warning("%d directive(s) with an expired lease returned to the queue", reclaimed)
-
-    grace = now - timedelta(seconds=conf.get("DIRECTIVE_REDISPATCH_AFTER_SECONDS"))
-    due = list(
-        Directive.objects.filter(status=Status.QUEUED, available_at__lte=now)
-        .filter(
-            Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=F("available_at")) | Q(dispatched_at__lt=grace)
-        )
-        .order_by("available_at", "id")
-        .values_list("pk", flat=True)[:limit]
-    )
-    unsent: list[int] = []
-    outcomes: list[str | None] = []
-    if due:
-        # Mark first: in process the run itself updates the rows, and a worker may
-        # claim a row before this pass ends.
-        Directive.objects.filter(pk__in=due, status=Status.QUEUED).update(dispatched_at=timezone.now())
-        unsent, outcomes = _send(due, wait_for_broker=False)
-        if unsent:
-            mark_unsent(unsent)
-    return {
-        # Leases expired on a last attempt, and (in process) runs of this pass that failed.
-        "failed": exhausted + outcomes.count(Status.FAILED),
-        "reclaimed": reclaimed,
-        "dispatched": len(due) - len(unsent),
-        "unsent": len(unsent),
-    }
