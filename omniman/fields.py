@@ -28,6 +28,8 @@ class FastJSONField(models.JSONField):
         if hasattr(value, "as_sql"):
             return value
         if connection.vendor == "postgresql":
+            # psycopg 3, the one PostgreSQL driver omniman supports (the ``postgres``
+            # extra); imported here because SQLite hosts need not install it.
             from psycopg.types.json import Jsonb
 
             return Jsonb(value, dumps=dumps)

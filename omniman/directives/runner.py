@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from omniman import conf, signals
+from omniman.directives import sql
 from omniman.exceptions import PermanentFailure, RetryLater
 from omniman.models import Directive
 from omniman.registry import HandlerContext, registry
@@ -53,7 +54,9 @@ def claim(pk: int, *, due_by: datetime | None = None) -> Directive | None:
     due = max(now, due_by) if due_by is not None else now
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.vendor == "postgresql":
-        return _claim_returning(conn, pk, now, lease, due)
+        # Inside a caller's transaction the setting would last until that one commits.
+        async_commit = conf.get("DIRECTIVE_ASYNC_COMMIT") and not conn.in_atomic_block
+        return sql.claim_returning(conn, pk, now=now, lease=lease, due=due, async_commit=async_commit)
     claimed = Directive.objects.filter(pk=pk, status=Status.QUEUED, available_at__lte=due).update(
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_until=lease, updated_at=now
     )
@@ -63,60 +66,6 @@ def claim(pk: int, *, due_by: datetime | None = None) -> Directive | None:
     if directive is None or directive.status != Status.RUNNING or directive.lease_until != lease:
         return None  # reaped and claimed again between the two statements
     return directive
-
-
-#: PostgreSQL: commit the statement it ends without waiting for the WAL flush. Used on
-#: the claim and on the outcome of a handler that wrote nothing, when
-#: ``DIRECTIVE_ASYNC_COMMIT`` is on: a database crash can only forget such a write by
-#: forgetting everything after it, and a forgotten claim or outcome runs the directive
-#: again (delivery is at least once). A later synchronous commit (a handler's own
-#: writes, any request's) flushes it.
-_ASYNC_COMMIT = "set_config('synchronous_commit', 'off', true)"
-
-
-def _claim_returning(conn: Any, pk: int, now: Any, lease: Any, due: Any) -> Directive | None:
-    """The claim in one round trip (``UPDATE … RETURNING``), through a plain cursor:
-    the ORM's compile and ``RawQuerySet`` cost more CPU than the round trip itself."""
-    # Inside a caller's transaction the setting would last until that one commits.
-    async_commit = conf.get("DIRECTIVE_ASYNC_COMMIT") and not conn.in_atomic_block
-    sql, converters, width = _claim_sql(conn, async_commit)
-    with conn.cursor() as cursor:
-        cursor.execute(sql, [Status.RUNNING, lease, now, pk, Status.QUEUED, due])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row[:width])
-    for i, field, convs in converters:
-        for convert in convs:
-            values[i] = convert(values[i], field, conn)
-    return Directive.from_db(conn.alias, None, values)
-
-
-_CLAIM_SQL: dict[tuple[str, bool], tuple[str, list[tuple[int, Any, list[Any]]], int]] = {}
-
-
-def _claim_sql(conn: Any, async_commit: bool) -> tuple[str, list[tuple[int, Any, list[Any]]], int]:
-    """The claim statement, the converters of its returned columns and how many
-    columns are the row's, built once per database alias."""
-    cached = _CLAIM_SQL.get((conn.alias, async_commit))
-    if cached is None:
-        quote = conn.ops.quote_name
-        table = Directive._meta.db_table
-        fields = Directive._meta.concrete_fields
-        converters = []
-        for i, field in enumerate(fields):
-            col = field.get_col(table)
-            convs = conn.ops.get_db_converters(col) + col.get_db_converters(conn)
-            if convs:
-                converters.append((i, col, convs))
-        returning = [quote(f.column) for f in fields] + ([_ASYNC_COMMIT] if async_commit else [])
-        sql = (
-            f"UPDATE {quote(table)} SET status = %s, attempts = attempts + 1, lease_until = %s, "
-            "updated_at = %s WHERE id = %s AND status = %s AND available_at <= %s RETURNING "
-            + ", ".join(returning)
-        )
-        cached = _CLAIM_SQL[conn.alias, async_commit] = (sql, converters, len(fields))
-    return cached
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -196,11 +145,7 @@ def _nothing_written_yet() -> bool:
     one lazily): its outcome then needs no transaction, which saves two round trips
     for handlers that only talk to outside services."""
     conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor != "postgresql" or conn.connection is None:
-        return False
-    # psycopg 3 and psycopg2 both report libpq's PQTRANS_IDLE (0) here.
-    status = getattr(getattr(conn.connection, "info", None), "transaction_status", None)
-    return status is not None and int(status) == 0
+    return conn.vendor == "postgresql" and sql.transaction_idle(conn)
 
 
 def _owned(directive: Directive) -> Q:
@@ -226,27 +171,15 @@ def _set_lease(directive: Directive, seconds: float) -> bool:
 
 def _record(directive: Directive, status: str, error: str, *, bookkeeping_only: bool = False) -> bool:
     """Write the outcome if this claim still owns the row (see :func:`_owned`); one
-    ``UPDATE`` through a plain cursor (it runs once per directive: no ORM compile).
+    ``UPDATE`` through a plain cursor (:func:`omniman.directives.sql.record_outcome`).
 
     ``bookkeeping_only``: the statement commits on its own and carries no write of the
-    handler, so it may commit asynchronously (see :data:`_ASYNC_COMMIT`)."""
+    handler, so it may commit asynchronously (see :data:`omniman.directives.sql.ASYNC_COMMIT`)."""
     conn = connections[DEFAULT_DB_ALIAS]
-    adapt = conn.ops.adapt_datetimefield_value
-    table = conn.ops.quote_name(Directive._meta.db_table)
-    sql = (
-        f"UPDATE {table} SET status = %s, last_error = %s, lease_until = NULL, updated_at = %s "
-        "WHERE id = %s AND status = %s AND attempts = %s AND lease_until = %s"
-    )
-    if (bookkeeping_only and conn.vendor == "postgresql" and not conn.in_atomic_block
-            and conf.get("DIRECTIVE_ASYNC_COMMIT")):
-        sql += f" RETURNING {_ASYNC_COMMIT}"
-    with conn.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [status, error[:MAX_ERROR_CHARS], adapt(timezone.now()), directive.pk, Status.RUNNING,
-             directive.attempts, adapt(directive.lease_until)],
-        )
-        return cursor.rowcount > 0
+    async_commit = (bookkeeping_only and conn.vendor == "postgresql" and not conn.in_atomic_block
+                    and conf.get("DIRECTIVE_ASYNC_COMMIT"))
+    return sql.record_outcome(conn, directive, status, error[:MAX_ERROR_CHARS], now=timezone.now(),
+                              async_commit=async_commit)
 
 
 def _fail(directive: Directive, error: str, *, exc_info: bool = False) -> str | None:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from omniman.directives.dispatch import dispatch
 from omniman.exceptions import NotFound, TransitionNotAllowed
 from omniman.models import Directive
+from omniman.services.locks import lock_directive
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def retry_directive(pk: int, *, actor: str = "") -> Directive:
     Any other status is ``TransitionNotAllowed`` (a running one is still being tried;
     a done one must not run again); an unknown id is ``NotFound``."""
     with transaction.atomic():
-        directive = Directive.objects.select_for_update().filter(pk=pk).first()
+        directive = lock_directive(pk)
         if directive is None:
             raise NotFound("No such directive.")
         if directive.status != Status.FAILED:

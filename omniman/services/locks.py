@@ -1,17 +1,20 @@
 """The only place that builds locking querysets. Each locks one row (``of=self``):
-joining the channel must never lock the channel row, or a channel becomes one hot row."""
+joining the channel must never lock the channel row, or a channel becomes one hot row.
+Batch jobs (expiry, retention) lock their rows here too, skipping those a request holds."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from omniman.exceptions import NotFound
-from omniman.models import Channel, Order, Session
+from omniman.models import Channel, Directive, Order, Session
 from omniman.services.lines import LineSelection, LoadedLines, annotate_lines, take_lines
 from omniman.services.preconditions import require_active
 
@@ -122,3 +125,38 @@ def key_lock(*parts: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ["\x1f".join(parts)])
+
+
+def lock_directive(pk: int) -> Directive | None:
+    """The directive row, locked until the transaction ends; None when there is none."""
+    return Directive.objects.select_for_update().filter(pk=pk).first()
+
+
+def in_locked_batches(
+    rows: QuerySet,
+    work: Callable[[list[int]], int],
+    *,
+    batch_size: int,
+    logger: logging.Logger,
+    done: str,
+) -> int:
+    """Run ``work`` on the ids of ``rows``, ``batch_size`` at a time in ``pk`` order,
+    each batch in its own transaction with its rows locked; rows another transaction
+    holds are skipped rather than waited for. ``work`` re-checks its rows' state and
+    returns how many it changed; the sum is returned, and each batch's count is
+    logged as ``done`` (a message with one ``%s``) once its transaction committed."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                rows.order_by("pk")
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return total
+            changed = work(ids)
+            total += changed
+        logger.info(done, changed)
+        if len(ids) < batch_size:
+            return total

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.utils import timezone
 from omniman import conf
 from omniman.models import Directive, Session
 from omniman.services.idempotency import purge_expired
+from omniman.services.locks import in_locked_batches
 from omniman.services.sessions import expire_sessions
 
 logger = logging.getLogger(__name__)
@@ -37,26 +37,15 @@ def purge_sessions(*, now: datetime | None = None, days: int | None = None, batc
         Q(state=Session.State.ABANDONED, ended__lt=cutoff)
         | Q(state=Session.State.OPEN, expires_at__lt=cutoff)
     )
-    total = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                Session.objects.annotate(ended=Coalesce("closed_at", "updated_at"))
-                .filter(stale, order__isnull=True)
-                .order_by("pk")
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", flat=True)[:batch_size]
-            )
-            if not ids:
-                return total
-            _, by_model = Session.objects.filter(
-                pk__in=ids, state__in=[Session.State.ABANDONED, Session.State.OPEN], order__isnull=True
-            ).delete()  # the session's lines go with it
-            deleted = by_model.get(Session._meta.label, 0)
-            total += deleted
-        logger.info("purged %s sessions", deleted)
-        if len(ids) < batch_size:
-            return total
+
+    def delete(ids: list[int]) -> int:
+        _, by_model = Session.objects.filter(
+            pk__in=ids, state__in=[Session.State.ABANDONED, Session.State.OPEN], order__isnull=True
+        ).delete()  # the session's lines go with it
+        return int(by_model.get(Session._meta.label, 0))
+
+    rows = Session.objects.annotate(ended=Coalesce("closed_at", "updated_at")).filter(stale, order__isnull=True)
+    return in_locked_batches(rows, delete, batch_size=batch_size, logger=logger, done="purged %s sessions")
 
 
 def purge_directives(*, now: datetime | None = None, days: int | None = None, batch_size: int = 1000) -> int:
@@ -67,22 +56,13 @@ def purge_directives(*, now: datetime | None = None, days: int | None = None, ba
     now = now or timezone.now()
     days = conf.get("DIRECTIVE_RETENTION_DAYS") if days is None else days
     cutoff = now - timedelta(days=days)
-    total = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                Directive.objects.filter(status=Directive.Status.DONE, updated_at__lt=cutoff)
-                .order_by("pk")
-                .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[:batch_size]
-            )
-            if not ids:
-                return total
-            deleted, _ = Directive.objects.filter(pk__in=ids, status=Directive.Status.DONE).delete()
-            total += deleted
-        logger.info("purged %s directives", deleted)
-        if len(ids) < batch_size:
-            return total
+
+    def delete(ids: list[int]) -> int:
+        deleted, _ = Directive.objects.filter(pk__in=ids, status=Directive.Status.DONE).delete()
+        return deleted
+
+    rows = Directive.objects.filter(status=Directive.Status.DONE, updated_at__lt=cutoff)
+    return in_locked_batches(rows, delete, batch_size=batch_size, logger=logger, done="purged %s directives")
 
 
 def housekeeping(*, now: datetime | None = None) -> dict[str, int]:
