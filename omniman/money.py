@@ -72,8 +72,3 @@ def parse_amount_q(value: object, *, maximum: int = MAX_UNIT_PRICE_Q) -> int:
 def line_total_q(qty: Decimal, unit_price_q: int) -> int:
     """round-half-even(qty × unit_price_q), in minor units."""
     return int((qty * unit_price_q).quantize(_ONE, rounding=ROUND_HALF_EVEN))
-
-
-def is_safe_q(amount: int) -> bool:
-    """True when ``amount`` is a valid total: 0 ≤ amount ≤ 2^53 − 1."""
-    return 0 <= amount <= MAX_SAFE_Q

@@ -35,8 +35,8 @@ from omniman.money import (
     parse_amount_q,
     parse_qty,
 )
+from omniman.validators import IDENT_RE
 
-IDENT_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 # A line id of the server's own form (L1, L2, ...): a client that sends one moves
 # ``next_line`` past it, so server-made ids never need to skip a taken one.
 AUTO_ID_RE = re.compile(r"^L([1-9][0-9]{0,8})\Z")

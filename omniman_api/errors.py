@@ -75,11 +75,6 @@ class PayloadTooLarge(OmnimanError):
     default_detail = "The request body is too large."
 
 
-class Unavailable(OmnimanError):
-    code = "unavailable"
-    default_detail = "The service is unavailable; try again shortly."
-
-
 def problem(
     code: str,
     detail: str,

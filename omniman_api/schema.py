@@ -18,9 +18,10 @@ from rest_framework.permissions import AllowAny
 
 from omniman import __version__, conf
 from omniman.ops import MAX_PATH_SEGMENTS, OP_FIELDS
+from omniman.validators import IDENT_PATTERN
 from omniman_api.renderers import SchemaNegotiation
 
-IDENT = r"^[A-Za-z0-9._:-]{1,64}$"
+IDENT = rf"^{IDENT_PATTERN}$"  # OpenAPI patterns are ECMA: ``$``, not ``\Z``
 # Strings the database can store: anything but NUL.
 NO_NUL = r"^[^\x00]*$"
 MAX_SAFE = 2**53 - 1

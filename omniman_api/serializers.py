@@ -9,6 +9,7 @@ from typing import Any
 from omniman.exceptions import FieldError, ValidationError
 from omniman.models import Channel, Directive, Order, OrderItem, Session
 from omniman.money import format_qty
+from omniman.ops import escape_pointer
 
 
 def check_fields(body: dict[str, Any], *, required: Iterable[str] = (), optional: Iterable[str] = ()) -> None:
@@ -16,24 +17,11 @@ def check_fields(body: dict[str, Any], *, required: Iterable[str] = (), optional
     required = tuple(required)
     allowed = set(required) | set(optional)
     errors = [
-        FieldError(f"/{_escape(key)}", "unknown field.", "unknown_field") for key in body if key not in allowed
+        FieldError(f"/{escape_pointer(key)}", "unknown field.", "unknown_field") for key in body if key not in allowed
     ]
     errors += [FieldError(f"/{key}", f"{key} is required.", "required") for key in required if key not in body]
     if errors:
         raise ValidationError(errors)
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
-def string_field(body: dict[str, Any], name: str, *, max_length: int = 255, default: str = "") -> str:
-    value = body.get(name, default)
-    if not isinstance(value, str) or len(value) > max_length:
-        raise ValidationError(
-            FieldError(f"/{name}", f"{name} must be a string of at most {max_length} characters.", "invalid_type")
-        )
-    return value
 
 
 def session_json(session: Session, *, channel_code: str | None = None, currency: str | None = None) -> dict[str, Any]:

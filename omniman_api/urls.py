@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from django.urls import re_path
 
+from omniman.validators import IDENT_PATTERN
 from omniman_api import views
 from omniman_api.schema import SchemaView
 
 app_name = "omniman_api"
 
-KEY = r"(?P<session_key>[A-Za-z0-9._:-]{1,64})"
-REF = r"(?P<ref>[A-Za-z0-9._:-]{1,64})"
+KEY = rf"(?P<session_key>{IDENT_PATTERN})"
+REF = rf"(?P<ref>{IDENT_PATTERN})"
 
 urlpatterns = [
     re_path(r"^health/?$", views.HealthView.as_view(), name="health"),

@@ -118,3 +118,16 @@ def test_the_database_refuses_a_bad_currency_too():
         Channel.objects.filter(pk=channel.pk).update(currency="eur")
     channel.refresh_from_db()
     assert channel.currency == "EUR"
+
+
+@pytest.mark.parametrize("code", ["pos", "pos.main", "web:eu-1", "A_b-9", "x" * 64])
+def test_a_channel_code_follows_the_identifier_rule(code):
+    """A channel code may hold ``.`` and ``:`` like every other identifier."""
+    Channel(code=code, name="n").full_clean()
+
+
+@pytest.mark.parametrize("code", ["", "two words", "café", "a/b", "x" * 65, "pos\n"])
+def test_a_channel_code_outside_the_identifier_rule_is_refused(code):
+    with pytest.raises(ValidationError) as caught:
+        Channel(code=code, name="n").full_clean()
+    assert "code" in caught.value.message_dict

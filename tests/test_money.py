@@ -7,10 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omniman.money import (
-    MAX_SAFE_Q,
     MoneyError,
     format_qty,
-    is_safe_q,
     line_total_q,
     parse_amount_q,
     parse_qty,
@@ -116,12 +114,6 @@ def test_amount_refused(raw, code):
 )
 def test_line_total_rounds_half_even(qty, price, total):
     assert line_total_q(Decimal(qty), price) == total
-
-
-def test_safe_cap():
-    assert is_safe_q(MAX_SAFE_Q)
-    assert not is_safe_q(MAX_SAFE_Q + 1)
-    assert not is_safe_q(-1)
 
 
 @given(qtys, prices)

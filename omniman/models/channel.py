@@ -11,6 +11,7 @@ from django.db import models
 from django.utils.functional import cached_property
 
 from omniman.fields import FastJSONField
+from omniman.validators import ident_validator
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +132,6 @@ def validate_config(value: Any) -> None:
         raise ValidationError(errors)
 
 
-slug_validator = RegexValidator(r"^[A-Za-z0-9._:-]{1,64}$", "1 to 64 characters of [A-Za-z0-9._:-].")
-
-
 #: ISO 4217 alphabetic codes: three capital letters (``\A``/``\Z``: Python's ``$``
 #: would let a trailing newline through; PostgreSQL reads both the same way).
 CURRENCY_RE = r"\A[A-Z]{3}\Z"
@@ -141,7 +139,7 @@ currency_validator = RegexValidator(CURRENCY_RE, "An ISO 4217 code, three capita
 
 
 class Channel(models.Model):
-    code = models.SlugField(max_length=64, unique=True)
+    code = models.CharField(max_length=64, unique=True, validators=[ident_validator])
     name = models.CharField(max_length=128)
     currency = models.CharField(max_length=3, default="BRL", validators=[currency_validator])
     is_active = models.BooleanField(default=True)
