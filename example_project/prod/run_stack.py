@@ -24,8 +24,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,22 +33,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from omniman.testing.stack import Stack, StackError
+
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent
 ROOT = EXAMPLE.parent
-BIN = Path(sys.executable).parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/omniman_example"
 DEFAULT_REDIS = "redis://127.0.0.1:6379"
 
 
 def say(message: str) -> None:
     print(f"[stack] {message}", flush=True)
-
-
-def tool(name: str) -> str:
-    """A console script from this Python's environment (gunicorn, celery)."""
-    path = BIN / name
-    return str(path) if path.exists() else (shutil.which(name) or name)
 
 
 def ensure_database(url: str, *, fresh: bool = False) -> None:
@@ -66,59 +59,6 @@ def ensure_database(url: str, *, fresh: bool = False) -> None:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
             say(f"created database {name}")
-
-
-class Stack:
-    def __init__(self, workdir: Path, env: dict[str, str], port: int) -> None:
-        self.workdir = workdir
-        self.env = env
-        self.port = port
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.logs: dict[str, Any] = {}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, str(EXAMPLE / "manage.py"), *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300,
-        )
-        if result.returncode:
-            raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
-
-    def spawn(self, name: str, *cmd: str) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self.logs[name] = log
-        # Each in its own process group, so that stopping it stops its children too.
-        self.procs[name] = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        say(f"started {name} (pid {self.procs[name].pid})")
-
-    def log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited with {proc.returncode}:\n{self.log(name)[-4000:]}")
-
-    def stop(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            say(f"stopped {name}")
-        for log in self.logs.values():
-            log.close()
 
 
 def http(method: str, url: str, body: Any = None, token: str = "") -> tuple[int, dict[str, str], Any]:
@@ -140,33 +80,18 @@ def http(method: str, url: str, body: Any = None, token: str = "") -> tuple[int,
     return status, headers, parsed
 
 
-def wait_until(what: str, probe: Any, stack: Stack, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        try:
-            value = probe()
-        except (urllib.error.URLError, OSError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.25)
-    tail = "\n".join(stack.log("worker").splitlines()[-30:])
-    raise SystemExit(f"timed out after {timeout} s waiting for {what}; the worker's log ends with:\n{tail}")
-
-
 def expect(status: int, wanted: int, body: Any, what: str) -> None:
     if status != wanted:
         raise SystemExit(f"{what}: expected {wanted}, got {status}: {body}")
 
 
-def smoke(stack: Stack, token: str) -> None:
-    api = stack.url + "/api"
+def smoke(stack: Stack, base_url: str, token: str) -> None:
+    api = base_url + "/api"
     key = "SMOKE-" + secrets.token_hex(4).upper()
 
     status, _, body = http("GET", api + "/health/")
     expect(status, 200, body, "health")
-    status, _, body = http("GET", stack.url + "/static/admin/css/base.css")
+    status, _, body = http("GET", base_url + "/static/admin/css/base.css")
     expect(status, 200, body, "static files through WhiteNoise")
 
     status, _, body = http("POST", api + "/sessions/", {"channel_code": "web", "session_key": key}, token)
@@ -183,7 +108,7 @@ def smoke(stack: Stack, token: str) -> None:
         check = (s or {}).get("checks", {}).get("stock")
         return check if check and check["rev"] == 1 else None
 
-    check = wait_until("the stock check (run by the Celery worker)", stock_checked, stack)
+    check: Any = stack.wait_until("the stock check (run by the Celery worker)", stock_checked, log="worker")
     if not check["ok"]:
         raise SystemExit(f"stock check failed: {check}")
     say("stock check: ok for rev 1 (written by the worker)")
@@ -208,11 +133,13 @@ def smoke(stack: Stack, token: str) -> None:
             statuses[topic] = mine[0]
         return statuses
 
-    done = wait_until("payment.capture and notification.order_committed", directives_done, stack)
+    done: Any = stack.wait_until("payment.capture and notification.order_committed", directives_done,
+                                 log="worker")
     for topic, directive in done.items():
         say(f"directive {topic} #{directive['id']}: {directive['status']} after {directive['attempts']} attempt(s)")
 
-    wait_until("beat to send the reaper", lambda: "omniman.reap_directives" in stack.log("worker"), stack, timeout=30)
+    stack.wait_until("beat to send the reaper", lambda: "omniman.reap_directives" in stack.log("worker"),
+                     timeout=30, log="worker")
     say("beat: the reaper ran in the worker")
 
 
@@ -243,37 +170,37 @@ def main() -> None:
 
     say(f"logs in {workdir}")
     ensure_database(database_url, fresh=args.fresh)
-    stack = Stack(workdir, env, port)
-    stack.manage("migrate", "--noinput")
-    stack.manage("collectstatic", "--noinput")
-    stack.manage("omniman_seed")
-    token = stack.manage("omniman_token", "smoke", "--channels", "web", "--operator").strip()
+    stack = Stack(ROOT, EXAMPLE / "manage.py", workdir, env, say=say)
+    url = f"http://127.0.0.1:{port}"
     try:
+        for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"], ["omniman_seed"]):
+            stack.manage(*command, timeout=300)
+        token = stack.manage("omniman_token", "smoke", "--channels", "web", "--operator").stdout.strip()
         stack.spawn(
-            "gunicorn", tool("gunicorn"), "--chdir", str(EXAMPLE), "config.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-            "--worker-class", "gthread", "--threads", "4", "--timeout", "60", "--graceful-timeout", "10",
-        )
-        stack.spawn(
-            "worker", tool("celery"), "--workdir", str(EXAMPLE), "-A", "config", "worker",
+            "worker", sys.executable, "-m", "celery", "--workdir", str(EXAMPLE), "-A", "config", "worker",
             "--concurrency", "2", "--loglevel", "INFO", "--without-gossip",
             "--without-mingle", "--hostname", f"omniman-example-{port}@%h",
         )
         stack.spawn(
-            "beat", tool("celery"), "--workdir", str(EXAMPLE), "-A", "config", "beat",
+            "beat", sys.executable, "-m", "celery", "--workdir", str(EXAMPLE), "-A", "config", "beat",
             "--loglevel", "INFO", "--schedule", str(workdir / "beat-schedule"),
         )
-        wait_until("gunicorn", lambda: http("GET", stack.url + "/api/health/")[0] == 200, stack)
-        say(f"serving {stack.url}/ (gunicorn, {args.workers} workers)")
-        smoke(stack, token)
+        stack.gunicorn(
+            port, EXAMPLE, "--workers", str(args.workers), "--worker-class", "gthread", "--threads", "4",
+            "--timeout", "60", "--graceful-timeout", "10",
+        )
+        say(f"serving {url}/ (gunicorn, {args.workers} workers)")
+        smoke(stack, url, token)
         say("smoke test passed")
         if args.keep:
-            say(f"serving at {stack.url}/ until Ctrl-C (user demo / demo)")
+            say(f"serving at {url}/ until Ctrl-C (user demo / demo)")
             while True:
                 stack.check_alive()
                 time.sleep(1)
     except KeyboardInterrupt:
         pass
+    except StackError as exc:
+        raise SystemExit(str(exc)) from None
     finally:
         stack.stop()
     # Reached only when the smoke test passed: the logs are not needed any more.

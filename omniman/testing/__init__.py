@@ -1,10 +1,15 @@
-"""Factories and helpers that host projects may use in their own tests."""
+"""Factories and helpers that host projects may use in their own tests.
+
+Importable before Django is configured (a script that runs a host project's
+processes imports :mod:`omniman.testing.stack`): the factories import the models
+when called."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omniman.models import Channel
+if TYPE_CHECKING:
+    from omniman.models import Channel
 
 POS_FLOW = {
     "new": ["preparing", "cancelled"],
@@ -17,6 +22,8 @@ POS_FLOW = {
 
 def make_channel(code: str = "pos", *, currency: str = "BRL", is_active: bool = True, **config: Any) -> Channel:
     """A channel with the POS defaults (external pricing, open, the café flow)."""
+    from omniman.models import Channel  # the app registry is ready by now
+
     base: dict[str, Any] = {
         "pricing_policy": "external",
         "edit_policy": "open",

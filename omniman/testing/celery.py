@@ -57,18 +57,6 @@ def current_app(app: Any) -> Iterator[Any]:
         previous.set_current()
 
 
-def free_port(first: int, last: int) -> int:
-    """The first port in [first, last] on 127.0.0.1 that nothing listens on."""
-    for port in range(first, last + 1):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {first}-{last}")
-
-
 def _ping(port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:

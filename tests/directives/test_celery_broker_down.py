@@ -14,7 +14,8 @@ from django.core.management import call_command
 
 from omniman.models import Directive
 from omniman.testing import make_channel
-from omniman.testing.celery import current_app, free_port, redis_server, start_worker
+from omniman.testing.celery import current_app, redis_server, start_worker
+from omniman.testing.stack import free_port
 from tests.directives.test_celery import (
     ROOT,
     _assert_each_ran_once_in_effect,

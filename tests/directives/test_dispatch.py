@@ -16,7 +16,8 @@ from tests.require import need_module
 celery = need_module("celery")
 
 from omniman.celery import CELERY_SETTINGS, configure  # noqa: E402
-from omniman.testing.celery import current_app, free_port, make_app  # noqa: E402
+from omniman.testing.celery import current_app, make_app  # noqa: E402
+from omniman.testing.stack import free_port  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

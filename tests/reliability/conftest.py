@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,24 +20,13 @@ from rest_framework.authtoken.models import Token
 from omniman.models import ChannelGrant
 
 SOAK = os.environ.get("OMNIMAN_SOAK") == "1"
-PORTS = range(8600, 8700)
+#: The ports the reliability tests take their servers' from (first, last).
+PORTS = (8600, 8699)
 
 
 def soak(default: int, long: int) -> int:
     """``long`` under ``OMNIMAN_SOAK=1``, else ``default``."""
     return long if SOAK else default
-
-
-def free_port() -> int:
-    """A free port among ours (8600-8699)."""
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8600-8699")
 
 
 @dataclass

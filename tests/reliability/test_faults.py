@@ -29,9 +29,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from omniman.testing import stack
+from omniman.testing.stack import free_port
 from tests.require import need
 
-from .conftest import Answer, Http, free_port
+from .conftest import PORTS, Answer, Http
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery]
 
@@ -125,7 +127,7 @@ def cluster() -> Iterator[Cluster]:
     if os.geteuid() == 0:
         init = ["runuser", "-u", "postgres", "--", *init]
     subprocess.run(init, check=True, capture_output=True, timeout=120)
-    pg = Cluster(datadir, free_port())
+    pg = Cluster(datadir, free_port(*PORTS))
     pg.start()
     try:
         pg.sql("CREATE DATABASE omniman", db="postgres")
@@ -160,7 +162,7 @@ class Redis:
 @pytest.fixture(scope="module")
 def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
     need(bool(shutil.which("redis-server")), "redis-server is not installed")
-    server = Redis(free_port(), tmp_path_factory.mktemp("redis"))
+    server = Redis(free_port(*PORTS), tmp_path_factory.mktemp("redis"))
     server.start()
     try:
         yield server
@@ -184,65 +186,24 @@ def stack_env(cluster: Cluster, redis: Redis) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Stack:
-    env: dict[str, str]
-    workdir: Path
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    token: str = ""
-    logfile: Any = None
+class Stack(stack.Stack):
+    """The example project under gunicorn (2 workers, 4 threads each)."""
+
+    port = 0
+    token = ""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, str(EXAMPLE / "manage.py"), *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=180,
-        )
-        assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-        return result.stdout
-
     def start(self) -> None:
-        self.port = free_port()
-        self.logfile = log = (self.workdir / "gunicorn.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--chdir", str(EXAMPLE), "config.wsgi:application",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
-             "--timeout", "60", "--graceful-timeout", "5"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()
-            try:
-                if Http(self.url).get("/api/health/", timeout=5).status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"gunicorn did not start:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.logfile is not None:
-            self.logfile.close()
-            self.logfile = None
-
-    def log(self) -> str:
-        return (self.workdir / "gunicorn.log").read_text(errors="replace")[-4000:]
+        self.port = free_port(*PORTS)
+        self.gunicorn(self.port, EXAMPLE, "--workers", "2", "--threads", "4", "--timeout", "60",
+                      "--graceful-timeout", "5")
 
     def workers(self) -> set[int]:
-        assert self.process is not None
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        pid = self.procs["gunicorn"].pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return {int(pid) for pid in children}
 
     def client(self) -> Http:
@@ -252,7 +213,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(cluster: Cluster, redis: Redis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     need(shutil.which("gunicorn") is not None or _has_module("gunicorn"), "gunicorn is not installed")
-    st = Stack(stack_env(cluster, redis), tmp_path_factory.mktemp("stack"))
+    st = Stack(ROOT, EXAMPLE / "manage.py", tmp_path_factory.mktemp("stack"), stack_env(cluster, redis))
     st.manage("migrate", "--noinput")
     # One process for the rest of the set-up (each manage.py start costs seconds).
     out = st.manage("shell", "-c", (
@@ -267,7 +228,7 @@ def stack(cluster: Cluster, redis: Redis, tmp_path_factory: pytest.TempPathFacto
         "call_command('omniman_token', 'reliability', '--operator', stdout=token)\n"
         "print('TOKEN=' + token.getvalue().strip())\n"
     ))
-    st.token = out.split("TOKEN=")[1].strip()
+    st.token = out.stdout.split("TOKEN=")[1].strip()
     st.start()
     try:
         yield st
