@@ -1,8 +1,9 @@
 """omniman's settings: one ``OMNIMAN`` dict in the host's settings, merged key by key
-over :data:`DEFAULTS`, read when used and re-read on ``setting_changed``."""
+over the defaults of :data:`SETTINGS`, read when used and re-read on ``setting_changed``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -10,100 +11,66 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-DEFAULTS: dict[str, Any] = {
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``OMNIMAN``: its default, the types a host may give it, and whether
+    it must be greater than 0 (a number that makes no sense at zero or below)."""
+
+    default: Any
+    types: type | tuple[type, ...]
+    positive: bool = False
+
+
+SETTINGS: dict[str, Setting] = {
     # Op engine limits.
-    "MAX_OPS_PER_MODIFY": 100,
-    "MAX_LINES_PER_SESSION": 500,
-    "MAX_DATA_BYTES": 64 * 1024,
+    "MAX_OPS_PER_MODIFY": Setting(100, int, positive=True),
+    "MAX_LINES_PER_SESSION": Setting(500, int, positive=True),
+    "MAX_DATA_BYTES": Setting(64 * 1024, int, positive=True),
     # HTTP body limit, enforced by omniman_api before parsing (413 above it).
-    "MAX_BODY_BYTES": 1024 * 1024,
+    "MAX_BODY_BYTES": Setting(1024 * 1024, int, positive=True),
     # Sessions without a channel TTL expire after this many minutes.
-    "DEFAULT_SESSION_TTL_MINUTES": 24 * 60,
+    "DEFAULT_SESSION_TTL_MINUTES": Setting(24 * 60, int, positive=True),
     # Idempotency keys are kept this long, then purged.
-    "IDEMPOTENCY_TTL_SECONDS": 24 * 60 * 60,
+    "IDEMPOTENCY_TTL_SECONDS": Setting(24 * 60 * 60, int, positive=True),
     # Abandoned (or expired) sessions are deleted by ``omniman_purge_sessions`` after this many days.
-    "SESSION_RETENTION_DAYS": 30,
+    "SESSION_RETENTION_DAYS": Setting(30, int, positive=True),
     # ``omniman_purge_directives`` deletes directives done longer ago than this.
-    "DIRECTIVE_RETENTION_DAYS": 30,
+    "DIRECTIVE_RETENTION_DAYS": Setting(30, int, positive=True),
     # Upper bound for ``orders/stream/?timeout=``.
-    "STREAM_MAX_TIMEOUT_SECONDS": 25,
+    "STREAM_MAX_TIMEOUT_SECONDS": Setting(25, (int, float), positive=True),
     # Dotted path to the catalog used by ``internal`` pricing channels.
-    "PRICING_BACKEND": None,
+    "PRICING_BACKEND": Setting(None, (str, type(None))),
     # Registry entries given by dotted path.
-    "HANDLERS": {},
-    "MODIFIERS": [],
-    "VALIDATORS": [],
-    "ISSUE_RESOLVERS": {},
+    "HANDLERS": Setting({}, dict),
+    "MODIFIERS": Setting([], (list, tuple)),
+    "VALIDATORS": Setting([], (list, tuple)),
+    "ISSUE_RESOLVERS": Setting({}, dict),
     # Import ``omniman_handlers`` from every installed app at start-up.
-    "AUTODISCOVER": True,
+    "AUTODISCOVER": Setting(True, bool),
     # Directives: "inline" runs them in process after commit; "celery" sends them to Celery.
-    "DIRECTIVE_BACKEND": "inline",
-    "DIRECTIVE_MAX_ATTEMPTS": 5,
-    "DIRECTIVE_BACKOFF_BASE_SECONDS": 2.0,
-    "DIRECTIVE_BACKOFF_MAX_SECONDS": 600.0,
-    "DIRECTIVE_LEASE_SECONDS": 300,
-    "DIRECTIVE_QUEUE": "omniman",
+    "DIRECTIVE_BACKEND": Setting("inline", str),
+    "DIRECTIVE_MAX_ATTEMPTS": Setting(5, int, positive=True),
+    "DIRECTIVE_BACKOFF_BASE_SECONDS": Setting(2.0, (int, float)),
+    "DIRECTIVE_BACKOFF_MAX_SECONDS": Setting(600.0, (int, float)),
+    "DIRECTIVE_LEASE_SECONDS": Setting(300, (int, float), positive=True),
+    "DIRECTIVE_QUEUE": Setting("omniman", str),
     # A queued, due directive that was already sent is sent again by the reaper after this long.
-    "DIRECTIVE_REDISPATCH_AFTER_SECONDS": 60.0,
+    "DIRECTIVE_REDISPATCH_AFTER_SECONDS": Setting(60.0, (int, float)),
     # After a failed publish, this process leaves new directives to the reaper for this long.
-    "DIRECTIVE_DISPATCH_PAUSE_SECONDS": 5.0,
+    "DIRECTIVE_DISPATCH_PAUSE_SECONDS": Setting(5.0, (int, float)),
     # How often the beat task (and ``omniman_dispatch_directives --loop``) runs the reaper.
-    "DIRECTIVE_REAPER_INTERVAL_SECONDS": 5.0,
+    "DIRECTIVE_REAPER_INTERVAL_SECONDS": Setting(5.0, (int, float)),
     # Most directives one reaper pass dispatches.
-    "DIRECTIVE_REAPER_BATCH": 1000,
+    "DIRECTIVE_REAPER_BATCH": Setting(1000, int),
     # How often the beat task ``omniman.housekeeping`` expires and purges.
-    "HOUSEKEEPING_INTERVAL_SECONDS": 3600.0,
+    "HOUSEKEEPING_INTERVAL_SECONDS": Setting(3600.0, (int, float), positive=True),
     # PostgreSQL: a worker's claim, and the outcome of a handler that wrote nothing, commit
     # without waiting for the WAL flush (a database crash can only make them run again).
-    "DIRECTIVE_ASYNC_COMMIT": True,
+    "DIRECTIVE_ASYNC_COMMIT": Setting(True, bool),
 }
 
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "MAX_OPS_PER_MODIFY": int,
-    "MAX_LINES_PER_SESSION": int,
-    "MAX_DATA_BYTES": int,
-    "MAX_BODY_BYTES": int,
-    "DEFAULT_SESSION_TTL_MINUTES": int,
-    "IDEMPOTENCY_TTL_SECONDS": int,
-    "SESSION_RETENTION_DAYS": int,
-    "DIRECTIVE_RETENTION_DAYS": int,
-    "STREAM_MAX_TIMEOUT_SECONDS": (int, float),
-    "PRICING_BACKEND": (str, type(None)),
-    "HANDLERS": dict,
-    "MODIFIERS": (list, tuple),
-    "VALIDATORS": (list, tuple),
-    "ISSUE_RESOLVERS": dict,
-    "AUTODISCOVER": bool,
-    "DIRECTIVE_BACKEND": str,
-    "DIRECTIVE_MAX_ATTEMPTS": int,
-    "DIRECTIVE_BACKOFF_BASE_SECONDS": (int, float),
-    "DIRECTIVE_BACKOFF_MAX_SECONDS": (int, float),
-    "DIRECTIVE_LEASE_SECONDS": (int, float),
-    "DIRECTIVE_QUEUE": str,
-    "DIRECTIVE_REDISPATCH_AFTER_SECONDS": (int, float),
-    "DIRECTIVE_DISPATCH_PAUSE_SECONDS": (int, float),
-    "DIRECTIVE_REAPER_INTERVAL_SECONDS": (int, float),
-    "DIRECTIVE_REAPER_BATCH": int,
-    "HOUSEKEEPING_INTERVAL_SECONDS": (int, float),
-    "DIRECTIVE_ASYNC_COMMIT": bool,
-}
-
-
-# Numbers that make no sense at zero or below.
-_POSITIVE = frozenset({
-    "MAX_OPS_PER_MODIFY",
-    "MAX_LINES_PER_SESSION",
-    "MAX_DATA_BYTES",
-    "MAX_BODY_BYTES",
-    "DEFAULT_SESSION_TTL_MINUTES",
-    "IDEMPOTENCY_TTL_SECONDS",
-    "STREAM_MAX_TIMEOUT_SECONDS",
-    "DIRECTIVE_MAX_ATTEMPTS",
-    "DIRECTIVE_LEASE_SECONDS",
-    "SESSION_RETENTION_DAYS",
-    "DIRECTIVE_RETENTION_DAYS",
-    "HOUSEKEEPING_INTERVAL_SECONDS",
-})
+DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
 
 
 def user_settings() -> dict[str, Any]:
@@ -135,11 +102,11 @@ def problems() -> list[tuple[str, str]]:
         if key not in DEFAULTS:
             found.append((key, f"Unknown key {key!r} in OMNIMAN."))
             continue
-        expected = _TYPES[key]
+        expected = SETTINGS[key].types
         numeric = expected in (int, (int, float))
         if (isinstance(value, bool) and numeric) or not isinstance(value, expected):
             found.append((key, f"OMNIMAN[{key!r}] has the wrong type {type(value).__name__}."))
-        elif key in _POSITIVE and value <= 0:
+        elif SETTINGS[key].positive and value <= 0:
             found.append((key, f"OMNIMAN[{key!r}] must be greater than 0."))
     backend = raw.get("DIRECTIVE_BACKEND", "inline")
     if backend not in ("inline", "celery"):

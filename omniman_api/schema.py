@@ -2,8 +2,8 @@
 
 The serializers here describe shapes for the document only: views render plain dicts
 (:mod:`omniman_api.serializers`). Every operation also answers problem+json for its
-errors (the ``default`` response) and documents its ``ETag``/``Location``/
-``Idempotent-Replayed`` headers; :func:`postprocess` adds those."""
+errors (the ``default`` response, added by :func:`postprocess`) and declares its
+``ETag``/``Location``/``Idempotent-Replayed`` answer headers with its parameters."""
 
 from __future__ import annotations
 
@@ -264,6 +264,18 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, description="Or idempotency_key in the body."
 )
 
+
+def _answer_header(name: str, description: str, **kwargs: Any) -> OpenApiParameter:
+    """A header of the success answers (200, 201 and 304)."""
+    return OpenApiParameter(
+        name, str, OpenApiParameter.HEADER, description=description, response=[200, 201, 304], **kwargs
+    )
+
+
+ETAG = _answer_header("ETag", "The resource's strong ETag.")
+LOCATION = _answer_header("Location", "The new session's URL.")
+REPLAYED = _answer_header("Idempotent-Replayed", "Present on a replayed answer.", enum=["true"])
+
 # One extend_schema per operation; views decorate their methods with these.
 health = extend_schema(
     summary="Check the service and its database",
@@ -287,12 +299,12 @@ session_create = extend_schema(
     "``session_exists``. Accepts an idempotency key. Refused for the channel or the stored state only: an "
     "unknown channel (404), an inactive one (400 at ``/channel_code``), ``data`` over ``MAX_DATA_BYTES`` as "
     "JSON (400 at ``/data``).",
-    request=SessionCreateIn, parameters=[IDEMPOTENCY_KEY], responses={201: SessionOut}, tags=["sessions"]
+    request=SessionCreateIn, parameters=[IDEMPOTENCY_KEY, ETAG, LOCATION, REPLAYED], responses={201: SessionOut}, tags=["sessions"]
 )
 session_detail = extend_schema(
     summary="Read a session",
     description="With its ``ETag``; a matching ``If-None-Match`` answers 304 with no body.",
-    parameters=[CHANNEL_PARAM, IF_NONE_MATCH], responses={200: SessionOut, 304: None}, tags=["sessions"]
+    parameters=[CHANNEL_PARAM, IF_NONE_MATCH, ETAG], responses={200: SessionOut, 304: None}, tags=["sessions"]
 )
 session_modify = extend_schema(
     summary="Apply ops to a session",
@@ -304,7 +316,7 @@ session_modify = extend_schema(
     "the pricing backend does not sell, more lines than ``MAX_LINES_PER_SESSION``, a total over "
     "2^53 − 1, ``data`` over ``MAX_DATA_BYTES``, or a ``set_data`` path through a value that is not an "
     "object.",
-    request=ModifyIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses=SessionOut, tags=["sessions"]
+    request=ModifyIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY, ETAG, REPLAYED], responses=SessionOut, tags=["sessions"]
 )
 session_commit = extend_schema(
     summary="Commit a session into an order",
@@ -312,14 +324,14 @@ session_commit = extend_schema(
     "with its ``order_ref``, blocking issues 409 ``commit_blocked``. Refused for the channel or the stored "
     "state only: an unknown session or channel (404), an inactive channel (400 at ``/channel_code``), a "
     "stale ``If-Match`` (412), a key used for another request (422).",
-    request=CommitIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY], responses={201: CommitOut}, tags=["sessions"]
+    request=CommitIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY, REPLAYED], responses={201: CommitOut}, tags=["sessions"]
 )
 session_abandon = extend_schema(
     summary="Abandon an open session",
     description="Honours ``If-Match`` when given. Refused for the channel or the stored state only: an "
     "unknown session or channel (404), a session not open (409), an inactive channel (400 at "
     "``/channel_code``), a stale ``If-Match`` (412).",
-    request=ChannelIn, parameters=[IF_MATCH], responses=SessionOut, tags=["sessions"],
+    request=ChannelIn, parameters=[IF_MATCH, ETAG], responses=SessionOut, tags=["sessions"],
 )
 session_resolve = extend_schema(
     summary="Resolve an issue with one of its actions",
@@ -327,7 +339,7 @@ session_resolve = extend_schema(
     "stored state only: an unknown session or channel (404), a session not open (409), an inactive channel "
     "(400 at ``/channel_code``), an unknown issue or action (400 at ``/issue_id`` or ``/action_id``), and "
     "what a modify refuses for the ops of the action.",
-    request=ResolveIn, responses=SessionOut, tags=["sessions"],
+    request=ResolveIn, parameters=[ETAG], responses=SessionOut, tags=["sessions"],
 )
 order_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("channel_code", "Filter."), _q("status", "Filter."),
@@ -339,13 +351,13 @@ order_list = extend_schema(
 order_detail = extend_schema(
     summary="Read an order",
     description="With its items and ``ETag``; a matching ``If-None-Match`` answers 304 with no body.",
-    parameters=[IF_NONE_MATCH], responses={200: OrderOut, 304: None}, tags=["orders"],
+    parameters=[IF_NONE_MATCH, ETAG], responses={200: OrderOut, 304: None}, tags=["orders"],
 )
 order_transition = extend_schema(
     summary="Move an order to another status",
     description="Along the channel's flow; any other move is 409 ``transition_not_allowed``; a stale "
     "``If-Match`` is 412.",
-    request=TransitionIn, parameters=[IF_MATCH], responses=OrderOut, tags=["orders"],
+    request=TransitionIn, parameters=[IF_MATCH, ETAG], responses=OrderOut, tags=["orders"],
 )
 order_stream = extend_schema(
     parameters=[_q("after", "The cursor of the previous answer."),
@@ -373,14 +385,6 @@ directive_retry = extend_schema(
     description="Operators only (403 otherwise): failed goes back to queued with its attempts at 0.",
     request=EmptyIn, responses=DirectiveOut, tags=["directives"],
 )
-
-HEADERS = {
-    "ETag": {"schema": {"type": "string"}, "description": "The resource's strong ETag."},
-    "Location": {"schema": {"type": "string"}, "description": "The new session's URL."},
-    "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]},
-                            "description": "Present on a replayed answer."},
-}
-
 
 def only_omniman(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
     """Keep the API's own endpoints, without the schema and the catch-all."""
@@ -555,19 +559,6 @@ STATUS = {
 }
 
 
-# (path suffix, method) -> headers of the success responses
-RESPONSE_HEADERS = {
-    ("/sessions/", "post"): ["ETag", "Location", "Idempotent-Replayed"],
-    ("/sessions/{session_key}/", "get"): ["ETag"],
-    ("/modify/", "post"): ["ETag", "Idempotent-Replayed"],
-    ("/commit/", "post"): ["Idempotent-Replayed"],
-    ("/abandon/", "post"): ["ETag"],
-    ("/resolve/", "post"): ["ETag"],
-    ("/orders/{ref}/", "get"): ["ETag"],
-    ("/transition/", "post"): ["ETag"],
-}
-
-
 # OpenAPI links: what a client (or a stateful fuzzer) can do next with an answer.
 _KEY = "$response.body#/session_key"
 _CODE = "$response.body#/channel_code"
@@ -597,13 +588,13 @@ LINKS: dict[tuple[str, str], dict[str, Any]] = {
 
 
 def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Every error as a problem+json ``default`` response, the response headers, and
-    the exact rules of every request body and parameter."""
+    """Every error as a problem+json ``default`` response, the exact rules of every
+    request body and parameter, and the links between answers."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM
     schemas.update(request_schemas())
     for path, item in result.get("paths", {}).items():
-        for method, operation in item.items():
+        for operation in item.values():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
                     continue
@@ -617,11 +608,7 @@ def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
                 "description": "An error, as application/problem+json (RFC 9457).",
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
             }
-            names = next((v for (suffix, m), v in RESPONSE_HEADERS.items()
-                          if path.endswith(suffix) and m == method), [])
             for status, response in responses.items():
-                if names and status in ("200", "201", "304"):
-                    response["headers"] = {name: HEADERS[name] for name in names}
                 links = LINKS.get((operation.get("operationId", ""), status))
                 if links:
                     response["links"] = links

@@ -69,8 +69,10 @@ def test_settings_merge_key_by_key_and_follow_overrides(settings):
     assert conf.get("MAX_OPS_PER_MODIFY") == 100
 
 
-def test_every_setting_has_a_type():
-    assert set(conf.DEFAULTS) == set(conf._TYPES)
+def test_every_setting_has_a_type_its_default_has():
+    assert set(conf.DEFAULTS) == set(conf.SETTINGS)
+    for name, setting in conf.SETTINGS.items():
+        assert isinstance(setting.default, setting.types), name
 
 
 def test_an_unknown_setting_name_is_a_programming_error():

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from omniman_api.schema import document
+
 from .conftest import add_coffee, data, open_session, problem
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +154,23 @@ def test_cursors_are_what_the_schema_says(api, doc):
     assert _valid(doc, _parameter(doc, "/api/sessions/", "cursor"), cursor)
     stream = data(api.get("/api/orders/stream/"))
     assert _valid(doc, _parameter(doc, "/api/orders/stream/", "after"), stream["cursor"])
+
+
+def test_the_document_declares_the_answer_headers_of_each_operation():
+    """ETag, Location and Idempotent-Replayed on the success answers that carry
+    them, and only there."""
+    paths = document()["paths"]
+
+    def headers(path: str, method: str, status: str) -> list[str]:
+        return sorted(paths[path][method]["responses"][status].get("headers", {}))
+
+    assert headers("/sessions/", "post", "201") == ["ETag", "Idempotent-Replayed", "Location"]
+    assert headers("/sessions/{session_key}/", "get", "200") == ["ETag"]
+    assert headers("/sessions/{session_key}/", "get", "304") == ["ETag"]
+    assert headers("/sessions/{session_key}/modify/", "post", "200") == ["ETag", "Idempotent-Replayed"]
+    assert headers("/sessions/{session_key}/commit/", "post", "201") == ["Idempotent-Replayed"]
+    assert headers("/orders/{ref}/", "get", "200") == ["ETag"]
+    assert headers("/sessions/", "get", "200") == []
+    assert headers("/sessions/{session_key}/commit/", "post", "default") == []
+    replayed = paths["/sessions/"]["post"]["responses"]["201"]["headers"]["Idempotent-Replayed"]
+    assert replayed["schema"] == {"type": "string", "enum": ["true"]}
