@@ -127,7 +127,10 @@ def test(pytest_args: list[str]) -> None:
     run(PY, "-m", "ruff", "check", ".")
     say("tests on SQLite")
     env = {"DATABASE_URL": "", "OMNIMAN_BROWSER_TESTS": "1" if has_chromium else "0"}
-    run(PY, "-m", "pytest", *pytest_args, env=env)
+    # Coverage of omniman and omniman_api over the SQLite and PostgreSQL runs together
+    # (the PostgreSQL-only paths count); printed after the last of them.
+    run(PY, "-m", "pytest", "--cov", "--cov-report=", *pytest_args, env=env)
+    covered = False
     pg_url = os.environ.get("DATABASE_URL") or DEFAULT_PG
     if port_open("127.0.0.1", 5432) or "127.0.0.1" not in pg_url:
         say("tests on PostgreSQL")
@@ -136,7 +139,9 @@ def test(pytest_args: list[str]) -> None:
             if REQUIRE:
                 sys.exit("Redis is not running on 127.0.0.1:6379")
             print("Redis is not running: Celery tests will be skipped")
-        run(PY, "-m", "pytest", *pytest_args, env=env)
+        run(PY, "-m", "pytest", "--cov", "--cov-append", "--cov-report=", *pytest_args, env=env)
+        covered = True
+        report_coverage()
         if not pytest_args:
             # Hosts may turn on psycopg's server-side binding and prepared statements
             # (OPTIONS server_side_binding, prepare_threshold): the kernel, the API and
@@ -149,10 +154,18 @@ def test(pytest_args: list[str]) -> None:
         sys.exit("PostgreSQL is not reachable on 127.0.0.1:5432")
     else:
         print("PostgreSQL is not reachable: the PostgreSQL run is skipped")
+    if not covered:
+        report_coverage()
     if (ROOT / "docs" / "conf.py").exists():
         say("docs (sphinx-build -W)")
         run(PY, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
     say(f"all green in {time.monotonic() - started:.0f} s")
+
+
+def report_coverage() -> None:
+    """The coverage table of the modules not fully covered, and the total figure."""
+    say("coverage (omniman, omniman_api; branches included)")
+    run(PY, "-m", "coverage", "report", "--precision=1")
 
 
 def bench(args: list[str]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,13 +20,12 @@ import django  # noqa: E402
 
 django.setup()
 
-with (ROOT / "pyproject.toml").open("rb") as fh:
-    _project = tomllib.load(fh)["project"]
+import omniman  # noqa: E402
 
 project = "omniman"
 author = "omniman contributors"
 copyright = "omniman contributors"  # noqa: A001
-release = _project["version"]
+release = omniman.__version__
 version = ".".join(release.split(".")[:2])
 
 extensions = [

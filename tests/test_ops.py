@@ -395,7 +395,7 @@ class OpEngineMachine(RuleBasedStateMachine):
         except ValidationError as exc:
             assert orjson.dumps(self.state.as_dict()) == before
             # The partial state fails the same way (None: merge_lines needs every line).
-            assert self.partial(ops) in (None, ("error", exc.errors[0].pointer, exc.errors[0].code))
+            assert self.partial(ops) in (None, ("error", exc.errors[0].pointer, exc.errors[0].code))  # noqa: PT017
             return None
         assert orjson.dumps(self.state.as_dict()) == before  # the input is never mutated
         # The full state's diff, written to the rows, gives the new list of lines; so

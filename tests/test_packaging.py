@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import omniman
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
@@ -74,6 +76,8 @@ def test_a_host_project_installs_migrates_and_commits(tmp_path):
         "--outdir", dist, src, cwd=tmp_path)
     (wheel,) = dist.glob("omniman-*.whl")
     (sdist,) = dist.glob("omniman-*.tar.gz")
+    # The version comes from omniman/__init__.py, its one source.
+    assert wheel.name.startswith(f"omniman-{omniman.__version__}-"), wheel.name
 
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("omniman/py.typed", "omniman_api/py.typed", "omniman/migrations/0001_initial.py",

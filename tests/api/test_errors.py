@@ -112,10 +112,11 @@ def test_413_drains_a_body_sent_without_content_length(api, settings):
     from io import BytesIO
 
     settings.OMNIMAN = {**settings.OMNIMAN, "MAX_BODY_BYTES": 10}
+    from omniman_api.errors import PayloadTooLarge
     from omniman_api.parsers import read_body
 
     stream = BytesIO(b'{"channel_code": "' + b"p" * 5000 + b'"}')
-    with pytest.raises(Exception) as info:
+    with pytest.raises(PayloadTooLarge) as info:
         read_body(stream, {})
     assert info.value.code == "payload_too_large"
     assert stream.read() == b""  # everything was read and dropped

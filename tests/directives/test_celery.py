@@ -282,7 +282,7 @@ def test_a_rolled_back_transaction_sends_nothing(worker, celery_backend, marks):
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom), transaction.atomic():
+    with pytest.raises(Boom), transaction.atomic():  # noqa: PT012 - a rolled-back block
         rolled_back = enqueue("test.count_a", {"rolled_back": True})
         raise Boom
     with transaction.atomic():

@@ -100,7 +100,7 @@ def test_schemathesis_finds_nothing(served: tuple[Example, str, dict[str, str]])
     elapsed = time.monotonic() - started
     output = result.stdout + result.stderr
     summary = output[output.rfind("SUMMARY"):] if "SUMMARY" in output else output[-3000:]
-    print(f"\nschemathesis: {elapsed:.0f} s, exit {result.returncode}\n{summary}")
+    print(f"\nschemathesis: {elapsed:.0f} s, exit {result.returncode}\n{summary}")  # noqa: T201 - its report
     assert result.returncode == 0, output[-20000:]
     assert "Tested: 16" in output, summary
     assert re.search(r"Stateful", summary), summary
