@@ -106,7 +106,7 @@ def problems() -> list[tuple[str, str]]:
         numeric = expected in (int, (int, float))
         if (isinstance(value, bool) and numeric) or not isinstance(value, expected):
             found.append((key, f"OMNIMAN[{key!r}] has the wrong type {type(value).__name__}."))
-        elif SETTINGS[key].positive and value <= 0:
+        elif SETTINGS[key].positive and isinstance(value, (int, float)) and value <= 0:
             found.append((key, f"OMNIMAN[{key!r}] must be greater than 0."))
     backend = raw.get("DIRECTIVE_BACKEND", "inline")
     if backend not in ("inline", "celery"):

@@ -125,7 +125,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
         if isinstance(exc, drf.Throttled):
-            headers["Retry-After"] = str(max(1, int(exc.wait or 1)))
+            headers["Retry-After"] = str(max(1, int(getattr(exc, "wait", None) or 1)))
         if isinstance(exc, drf.ValidationError):
             return problem("validation_error", "The request is not valid.",
                            extra={"errors": _drf_errors(exc.detail)})

@@ -58,10 +58,10 @@ def _url(request: Any, cursor: str) -> str:
     params = request.query_params.copy()
     params["cursor"] = cursor
     query = urlencode(sorted(params.lists()), doseq=True)
-    return request.build_absolute_uri(request.path) + "?" + query
+    return f"{request.build_absolute_uri(request.path)}?{query}"
 
 
-def paginate(request: Any, qs: QuerySet) -> Page:
+def paginate(request: Any, qs: QuerySet[Any]) -> Page:
     """One page of ``qs``, newest first; ``cursor`` and ``page_size`` from the query."""
     size = page_size(request)
     raw = request.query_params.get("cursor")
@@ -79,6 +79,7 @@ def paginate(request: Any, qs: QuerySet) -> Page:
         if pivot is not None and not rows:
             prev = encode_cursor("p", pivot - 1) if pivot > 0 else None
     else:
+        assert pivot is not None  # a previous-page cursor always carries its pivot
         rows = list(qs.filter(id__gt=pivot).order_by("id")[: size + 1])
         more = len(rows) > size
         rows = rows[:size][::-1]

@@ -14,9 +14,9 @@ from rest_framework.permissions import BasePermission
 
 from omniman.exceptions import FieldError, NotFound, ValidationError
 from omniman.models import Channel, ChannelGrant
-from omniman.ops import IDENT_RE
 from omniman.services import GrantedChannel
 from omniman.services.preconditions import require_active
+from omniman.validators import IDENT_RE
 
 
 def is_operator(user: Any) -> bool:
@@ -89,7 +89,7 @@ class Access:
         """The user whose grants limit a lookup; None for a superuser (every channel)."""
         return None if self.all else self.user
 
-    def scope(self, qs: QuerySet, field: str = "channel") -> QuerySet:
+    def scope(self, qs: QuerySet[Any], field: str = "channel") -> QuerySet[Any]:
         """``qs`` limited to the caller's channels (a subquery: no extra statement)."""
         if self.all:
             return qs

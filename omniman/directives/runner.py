@@ -76,7 +76,7 @@ def backoff_seconds(attempt: int) -> float:
     least as long as the longest previous one."""
     base = conf.get("DIRECTIVE_BACKOFF_BASE_SECONDS")
     cap = conf.get("DIRECTIVE_BACKOFF_MAX_SECONDS")
-    return min(cap, base * 2 ** max(attempt - 1, 0)) * random.uniform(0.5, 1.0)
+    return float(min(cap, base * 2 ** max(attempt - 1, 0)) * random.uniform(0.5, 1.0))
 
 
 class _LeaseLost(Exception):

@@ -51,7 +51,8 @@ def claim_returning(
     for i, field, convs in converters:
         for convert in convs:
             values[i] = convert(values[i], field, conn)
-    return Directive.from_db(conn.alias, None, values)
+    # field_names is read only when values miss some fields; here every one is there.
+    return Directive.from_db(conn.alias, None, values)  # type: ignore[arg-type]
 
 
 def claim_sql(conn: Any, async_commit: bool) -> tuple[str, Converters, int]:

@@ -133,7 +133,7 @@ def lock_directive(pk: int) -> Directive | None:
 
 
 def in_locked_batches(
-    rows: QuerySet,
+    rows: QuerySet[Any],
     work: Callable[[list[int]], int],
     *,
     batch_size: int,
