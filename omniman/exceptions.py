@@ -156,10 +156,6 @@ class HandlerError(OmnimanError):
     code = "handler_error"
 
 
-class ConfigurationError(OmnimanError):
-    code = "configuration_error"
-
-
 @dataclass
 class RetryLater(Exception):
     """A handler raises this to be run again after ``delay`` seconds (None: the backoff)."""

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +37,34 @@ def free_port(first: int, last: int, *, shuffled: bool = False) -> int:
                 continue
             return port
     raise RuntimeError(f"no free port in {first}-{last}")
+
+
+def wait_until(what: str, probe: Callable[[], object], *, alive: Callable[[], None] = lambda: None,
+               timeout: float = 60) -> object:
+    """``probe()``'s first true value (an ``OSError`` counts as false: not listening
+    yet), polled every 0.2 s; ``alive()`` raises when what should answer has died. A
+    ``StackError`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive()
+        try:
+            value = probe()
+        except OSError:  # urllib's URLError included
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise StackError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_http(url: str, *, alive: Callable[[], None] = lambda: None, timeout: float = 60) -> None:
+    """Until ``url`` answers 200 (see :func:`wait_until`)."""
+
+    def answers() -> bool:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+
+    wait_until(url, answers, alive=alive, timeout=timeout)
 
 
 class Stack:
@@ -103,29 +130,18 @@ class Stack:
                    log: str | None = None) -> object:
         """``probe()``'s first true value, polled while every process lives; a
         ``StackError`` after ``timeout`` seconds (with the end of ``log``'s log)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                value = probe()
-            except OSError:  # urllib's URLError included: not listening yet
-                value = None
-            if value:
-                return value
-            time.sleep(0.2)
-        tail = "\n".join(self.log(log).splitlines()[-30:]) if log else ""
-        raise StackError(f"timed out after {timeout} s waiting for {what}" + (f"; {log}'s log ends with:\n{tail}"
-                                                                               if log else ""))
+        try:
+            return wait_until(what, probe, alive=self.check_alive, timeout=timeout)
+        except StackError as exc:
+            if log is None:
+                raise
+            tail = "\n".join(self.log(log).splitlines()[-30:])
+            raise StackError(f"{exc}; {log}'s log ends with:\n{tail}") from None
 
     def wait_http(self, url: str, *, timeout: float = 60) -> None:
-        """Until ``url`` answers 200."""
-
-        def answers() -> bool:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return bool(resp.status == 200)
-
+        """Until ``url`` answers 200 (see :func:`wait_http`)."""
         try:
-            self.wait_until(url, answers, timeout=timeout)
+            wait_http(url, alive=self.check_alive, timeout=timeout)
         except StackError as exc:
             logs = "\n".join(f"--- {name}\n{self.log(name)[-4000:]}" for name in self.procs)
             raise StackError(f"{exc}\n{logs}") from None

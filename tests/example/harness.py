@@ -90,3 +90,20 @@ def http(method: str, url: str, body: Any = None, token: str = "", timeout: floa
     except ValueError:
         parsed = raw.decode(errors="replace")
     return Response(status, hdrs, parsed)
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes] | None, log: Path, timeout: float = 60) -> None:
+    """Until ``url`` answers 200, for a server started without a :class:`Example`:
+    an ``AssertionError`` with its log when ``process`` exits or time runs out."""
+
+    def alive() -> None:
+        if process is not None and process.poll() is not None:
+            raise stack.StackError(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+
+    try:
+        stack.wait_http(url, alive=alive, timeout=timeout)
+    except stack.StackError as exc:
+        if "timed out" not in str(exc):
+            raise
+        raise stack.StackError(f"{url} did not answer within {timeout} s:\n{log.read_text(errors='replace')}") from None
+
