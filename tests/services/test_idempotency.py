@@ -48,7 +48,7 @@ def test_a_failed_write_records_nothing_and_frees_its_key(pos):
         Session.objects.create(channel=pos, session_key="GONE")
         raise ValueError("refused")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="refused"):
         run_idempotent(request(), lock=lambda: (pos, None), write=fail)
     assert not IdempotencyKey.objects.exists() and not Session.objects.filter(session_key="GONE").exists()
     assert run_idempotent(request(), lock=lambda: (pos, None), write=lambda _: "ok").result == "ok"
