@@ -37,6 +37,8 @@ ZERO_TEXT = r"[+-]?(?:0+(?:\.0*)?|\.0+)"
 PATH = rf"^[A-Za-z0-9_-]{{1,64}}(?:\.[A-Za-z0-9_-]{{1,64}}){{0,{MAX_PATH_SEGMENTS - 1}}}$"
 CURSOR = r"^[np][0-9]{1,18}$"
 STREAM_CURSOR = r"^q[0-9]{1,18}$"
+# An RFC 3339 date-time with seconds (at most microseconds) and an offset.
+DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 
 
 def extend_schema(**kwargs: Any) -> Any:
@@ -343,8 +345,9 @@ session_resolve = extend_schema(
 )
 order_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("channel_code", "Filter."), _q("status", "Filter."),
-                OpenApiParameter("created_after", str, OpenApiParameter.QUERY, description="ISO 8601."),
-                OpenApiParameter("created_before", str, OpenApiParameter.QUERY, description="ISO 8601.")],
+                OpenApiParameter("created_after", str, OpenApiParameter.QUERY, description="RFC 3339 date-time, with seconds and an offset."),
+                OpenApiParameter("created_before", str, OpenApiParameter.QUERY,
+                                 description="RFC 3339 date-time, with seconds and an offset.")],
     summary="List orders", description="Newest first, cursor-paginated.",
     responses=OrderPage, tags=["orders"], operation_id="orders_list",
 )
@@ -546,8 +549,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "handle_type": _string(maxLength=64),
     "handle_ref": _string(maxLength=128),
     "topic": _string(maxLength=128),
-    "created_after": {"type": "string", "format": "date-time"},
-    "created_before": {"type": "string", "format": "date-time"},
+    "created_after": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
+    "created_before": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
     "after": _string(STREAM_CURSOR),
     "timeout": {"type": "number", "minimum": 0},
     "Idempotency-Key": _string(KEY_HEADER),

@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 from django.db import connection
 from django.db.models import Prefetch
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
@@ -140,10 +139,10 @@ def _query_code(request: Request) -> str | None:
 
 
 # What ``created_after``/``created_before`` accept, as the OpenAPI document declares it
-# (with ``format: date-time``): an ISO 8601 date and time, the offset optional.
+# (``format: date-time`` and this pattern): an RFC 3339 date-time, seconds and offset required.
 DATETIME_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?\Z"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
 
@@ -157,8 +156,6 @@ def _query_datetime(request: Request, name: str) -> datetime | None:
         parsed = None
     if parsed is None:
         raise ValidationError(FieldError(f"/{name}", f"{name} must be an ISO 8601 date-time.", "invalid"))
-    if parsed.tzinfo is None:
-        parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
     # In UTC for the database (PostgreSQL refuses offsets beyond ±15:59); a moment
     # before year 1 or after 9999 in UTC is the earliest or the latest one.
     try:

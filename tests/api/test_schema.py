@@ -83,6 +83,9 @@ def test_query_parameters_are_refused_exactly_when_the_schema_says(operator, doc
     ("0064-01-26T05:01:44-17:21", 200),  # an offset PostgreSQL would refuse: sent in UTC
     ("0001-01-01T00:00:00+05:00", 200),  # before year 1 in UTC: the earliest moment
     ("2026-01-01", 400),
+    ("2026-01-01T00:00:00", 400),  # no offset: not an RFC 3339 date-time
+    ("2026-01-01 00:00:00Z", 400),  # a space for the T
+    ("2026-01-01T00:00Z", 400),  # no seconds
     ("2026-13-01T00:00:00Z", 400),
     ("", 400),
     ("yesterday", 400),
