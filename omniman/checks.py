@@ -5,6 +5,8 @@
 - ``omniman.E003``: a dotted path (pricing backend, handler, ...) that does not import;
 - ``omniman.E004``: a handler given as a dict without a ``path``, or with unknown or
   invalid options;
+- ``omniman.E005``: a custom op that cannot be registered: its ``OPS`` path does not
+  name a ``CustomOp``, or its name clashes with a built-in op or another custom op;
 - ``omniman.W101``: a channel in the database names a directive topic (in
   ``post_commit_directives`` or ``checks``) that has no handler. A database check: it
   runs with ``check --database default`` and before ``migrate``, as Django's own.
@@ -33,7 +35,8 @@ from django.db import DatabaseError, connections, router
 from omniman import conf
 from omniman.celery import is_fallback_app
 from omniman.exceptions import HandlerError
-from omniman.registry import HandlerOptions
+from omniman.ops import OP_FIELDS, CustomOp
+from omniman.registry import HandlerOptions, registry
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
@@ -56,11 +59,33 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     paths += list(conf.get("ISSUE_RESOLVERS").values())
     paths += [p["path"] if isinstance(p, dict) else p for p in conf.get("VALIDATORS")]
     paths += list(conf.get("MODIFIERS"))
+    paths += list(conf.get("OPS"))
     for path in paths:
         try:
             conf.import_path(path)
         except ImportError as exc:
             errors.append(Error(f"Cannot import {path!r}: {exc}", id="omniman.E003"))
+    return errors + _custom_op_errors()
+
+
+def _custom_op_errors() -> list[Error]:
+    """Custom ops named in ``OPS`` that are not ops, or whose name is taken."""
+    errors = []
+    names = set(registry.custom_ops)
+    for path in conf.get("OPS"):
+        try:
+            op = conf.import_path(path)
+        except ImportError:
+            continue  # E003
+        if not isinstance(op, CustomOp):
+            errors.append(Error(f"OMNIMAN['OPS'] entry {path!r} is not a CustomOp.",
+                                hint="Make it with omniman.registry.define_op().", id="omniman.E005"))
+        elif op.name in OP_FIELDS:
+            errors.append(Error(f"Custom op {op.name!r} ({path}) clashes with the built-in op of that name.",
+                                id="omniman.E005"))
+        elif op.name in names and registry.custom_ops.get(op.name) != op:
+            errors.append(Error(f"Custom op {op.name!r} ({path}) is registered twice.", id="omniman.E005"))
+        names.add(op.name)
     return errors
 
 

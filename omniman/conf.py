@@ -46,6 +46,8 @@ SETTINGS: dict[str, Setting] = {
     "MODIFIERS": Setting([], (list, tuple)),
     "VALIDATORS": Setting([], (list, tuple)),
     "ISSUE_RESOLVERS": Setting({}, dict),
+    # Custom ops: dotted paths to omniman.ops.CustomOp objects (omniman.registry.define_op).
+    "OPS": Setting([], (list, tuple)),
     # Import ``omniman_handlers`` from every installed app at start-up.
     "AUTODISCOVER": Setting(True, bool),
     # Directives: "inline" runs them in process after commit; "celery" sends them to Celery.

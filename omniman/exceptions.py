@@ -170,3 +170,14 @@ class PermanentFailure(Exception):
 
     reason: str = "permanent failure"
     details: dict[str, Any] = field(default_factory=dict)
+
+
+class OpRejected(Exception):
+    """A custom op's function raises this to refuse its input: a ``validation_error``
+    at ``/ops/N/<field>`` (or at ``/ops/N`` without a field)."""
+
+    def __init__(self, detail: str, *, field: str | None = None, code: str = "invalid") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.code = code

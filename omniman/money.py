@@ -69,6 +69,14 @@ def parse_amount_q(value: object, *, maximum: int = MAX_UNIT_PRICE_Q) -> int:
     return value
 
 
-def line_total_q(qty: Decimal, unit_price_q: int) -> int:
-    """round-half-even(qty × unit_price_q), in minor units."""
-    return int((qty * unit_price_q).quantize(_ONE, rounding=ROUND_HALF_EVEN))
+def line_total_q(qty: Decimal, unit_price_q: int, options_q: int = 0) -> int:
+    """round-half-even(qty × (unit_price_q + options_q)), in minor units: ``options_q``
+    is Σ option ``unit_price_q`` × option ``qty``, so a line is rounded once."""
+    return int((qty * (unit_price_q + options_q)).quantize(_ONE, rounding=ROUND_HALF_EVEN))
+
+
+def percent_q(amount_q: int, rate: Decimal | str) -> int:
+    """round-half-even(amount_q × rate), rate a decimal (``"0.1"`` for 10 %): one
+    rounding, on the amount the percentage applies to."""
+    return int((Decimal(amount_q) * Decimal(rate)).quantize(_ONE, rounding=ROUND_HALF_EVEN))
+

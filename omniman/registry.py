@@ -4,6 +4,11 @@ Register by decorator (``@registry.handler("stock.hold")``), by call
 (``registry.register_handler("stock.hold", fn)``) or by dotted path in
 ``OMNIMAN["HANDLERS"]`` and friends. A duplicate topic is an error.
 
+Custom ops (:class:`omniman.ops.CustomOp`) are registered the same ways
+(``@registry.op("apply_coupon", fields={"code": str})``, ``registry.register_op``,
+``OMNIMAN["OPS"]``); a name that clashes with a built-in op or another custom op is
+an error at registration.
+
 A handler may carry options for its topic (:class:`HandlerOptions`):
 ``@registry.handler("export.build", max_attempts=3, lease_seconds=3600)``.
 """
@@ -17,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from omniman import conf
 from omniman.exceptions import HandlerError
+from omniman.ops import OP_FIELDS, CustomOp, OpField, OptionGroup
+from omniman.validators import IDENT_RE
 
 if TYPE_CHECKING:
     from omniman.models import Channel, Directive
@@ -96,7 +103,9 @@ class Handler(Protocol):
 
 
 class Modifier(Protocol):
-    """Pure: given ``{"items", "data", "subtotal_q"}`` return the adjustments to add."""
+    """Pure: given a view of the session (``items``, ``data``, ``subtotal_q``,
+    ``line_count``, ``tax_inclusive`` and the adjustments so far; see
+    :func:`omniman.ops.compute_pricing`) return the adjustments to add."""
 
     def __call__(self, view: Mapping[str, Any]) -> Sequence[Adjustment]: ...
 
@@ -124,9 +133,53 @@ class IssueResolver(Protocol):
 
 class PricingBackend(Protocol):
     """The catalog of ``internal`` pricing channels: price in minor units by sku;
-    an unknown sku is left out of the answer."""
+    an unknown sku is left out of the answer.
+
+    A backend may also define ``option_groups(channel, skus)``, returning for each sku
+    that takes options its :class:`~omniman.ops.OptionGroup` list; without it, or for a
+    sku it leaves out, a line takes no options."""
 
     def prices(self, channel: Channel, skus: set[str]) -> Mapping[str, int]: ...
+
+
+def _op_field(name: str, spec: Any) -> OpField:
+    """An op field from its declaration: an :class:`OpField`, a kind name, or a type
+    (``str``, ``int``, ``bool``, ``dict``)."""
+    if isinstance(spec, OpField):
+        field = spec
+    elif isinstance(spec, str):
+        field = OpField(kind=spec)
+    else:
+        kinds = {str: "string", int: "integer", bool: "boolean", dict: "object"}
+        if spec not in kinds:
+            raise HandlerError(f"field {name!r}: give an OpField, a kind name or one of str, int, bool, dict.")
+        field = OpField(kind=kinds[spec])
+    if field.kind not in OpField.KINDS:
+        raise HandlerError(f"field {name!r}: kind {field.kind!r} is not one of {', '.join(OpField.KINDS)}.")
+    return field
+
+
+def define_op(
+    name: str,
+    fn: Callable[..., Any],
+    *,
+    fields: Mapping[str, Any] | None = None,
+    lines: str = "named",
+    new_lines: int = 0,
+    description: str = "",
+) -> CustomOp:
+    """A :class:`~omniman.ops.CustomOp` from a function and its field declarations."""
+    if not isinstance(name, str) or not IDENT_RE.match(name):
+        raise HandlerError(f"op name {name!r} must be 1 to 64 characters of [A-Za-z0-9._:-].")
+    if lines not in ("named", "all"):
+        raise HandlerError(f"op {name!r}: lines must be 'named' or 'all', not {lines!r}.")
+    declared = {}
+    for key, spec in (fields or {}).items():
+        if key == "op":
+            raise HandlerError(f"op {name!r}: a field may not be called 'op'.")
+        declared[key] = _op_field(key, spec)
+    return CustomOp(name=name, fields=declared, fn=fn, lines=lines, new_lines=new_lines,
+                    description=description or (fn.__doc__ or "").strip().split("\n")[0])
 
 
 class Registry:
@@ -136,6 +189,8 @@ class Registry:
         self.modifiers: dict[str, Modifier] = {}
         self.validators: list[tuple[str, Validator]] = []
         self.resolvers: dict[str, IssueResolver] = {}
+        self.modifiers_without_lines: set[str] = set()
+        self.custom_ops: dict[str, CustomOp] = {}
         self._settings_loaded = False
 
     # -- handlers ----------------------------------------------------------
@@ -173,14 +228,56 @@ class Registry:
         return self.handler_options.get(topic, NO_OPTIONS)
 
     # -- modifiers ---------------------------------------------------------
-    def register_modifier(self, name: str, fn: Modifier) -> Modifier:
+    def register_modifier(self, name: str, fn: Modifier, *, lines: bool = True) -> Modifier:
+        """Register ``fn`` as modifier ``name``. ``lines=False`` says it reads no line
+        (its view's ``items`` is None, and it adjusts the order only): a channel whose
+        modifiers all say so keeps a modify's cost flat in the number of lines."""
         if name in self.modifiers and self.modifiers[name] is not fn:
             raise HandlerError(f"A modifier named {name!r} is already registered.")
         self.modifiers[name] = fn
+        if lines:
+            self.modifiers_without_lines.discard(name)
+        else:
+            self.modifiers_without_lines.add(name)
         return fn
 
-    def modifier(self, name: str) -> Callable[[Modifier], Modifier]:
-        return lambda fn: self.register_modifier(name, fn)
+    def modifier(self, name: str, *, lines: bool = True) -> Callable[[Modifier], Modifier]:
+        return lambda fn: self.register_modifier(name, fn, lines=lines)
+
+    def modifiers_read_lines(self, names: Iterable[str]) -> bool:
+        """Whether any of the modifiers ``names`` reads lines."""
+        self.load_settings()
+        return any(n not in self.modifiers_without_lines for n in names)
+
+    # -- custom ops --------------------------------------------------------
+    def register_op(self, op: CustomOp | str, fn: Callable[..., Any] | None = None, **kwargs: Any) -> CustomOp:
+        """Register a custom op: a :class:`~omniman.ops.CustomOp`, or a name and a
+        function with :func:`define_op`'s keyword arguments. A built-in op's name, or
+        another custom op's, is an error."""
+        if not isinstance(op, CustomOp):
+            if fn is None:
+                raise HandlerError("register_op needs a CustomOp, or a name and a function.")
+            op = define_op(op, fn, **kwargs)
+        if op.name in OP_FIELDS:
+            raise HandlerError(f"Custom op {op.name!r} clashes with the built-in op of that name.")
+        existing = self.custom_ops.get(op.name)
+        if existing is not None and existing != op:
+            raise HandlerError(f"A custom op named {op.name!r} is already registered.")
+        self.custom_ops[op.name] = op
+        return op
+
+    def op(self, name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: ``@registry.op("apply_coupon", fields={"code": str})``."""
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.register_op(name, fn, **kwargs)
+            return fn
+
+        return decorate
+
+    def ops(self) -> dict[str, CustomOp]:
+        """The custom ops, by name."""
+        self.load_settings()
+        return self.custom_ops
 
     def modifiers_for(self, names: Iterable[str]) -> list[Modifier]:
         self.load_settings()
@@ -248,6 +345,8 @@ class Registry:
             self.register_validator(conf.import_path(entry), stage=stage)
         for code, path in conf.get("ISSUE_RESOLVERS").items():
             self.register_resolver(code, conf.import_path(path))
+        for path in conf.get("OPS"):
+            self.register_op(conf.import_path(path))
 
     def pricing_backend(self) -> PricingBackend | None:
         path = conf.get("PRICING_BACKEND")
@@ -255,6 +354,16 @@ class Registry:
             return None
         backend = conf.import_path(path)
         return backend() if isinstance(backend, type) else backend
+
+    def option_groups(
+        self, backend: PricingBackend, channel: Channel, skus: set[str]
+    ) -> Mapping[str, list[OptionGroup]]:
+        """The option groups ``backend`` declares for ``skus`` (none when it has no
+        ``option_groups``)."""
+        method = getattr(backend, "option_groups", None)
+        if method is None:
+            return {}
+        return {sku: list(groups) for sku, groups in method(channel, skus).items()}
 
     def clear(self) -> None:
         """Forget everything (tests)."""

@@ -7,6 +7,7 @@ errors (the ``default`` response, added by :func:`postprocess`) and declares its
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
@@ -17,7 +18,8 @@ from rest_framework import serializers as rf
 from rest_framework.permissions import AllowAny
 
 from omniman import __version__, conf
-from omniman.ops import MAX_PATH_SEGMENTS, OP_FIELDS
+from omniman.ops import MAX_OPTION_QTY, MAX_OPTIONS, MAX_PATH_SEGMENTS, OP_FIELDS, CustomOp
+from omniman.registry import registry
 from omniman.validators import IDENT_PATTERN
 from omniman_api.renderers import SchemaNegotiation
 
@@ -53,13 +55,28 @@ def extend_schema(**kwargs: Any) -> Any:
     return apply
 
 
+class LineOption(rf.Serializer):
+    code = rf.CharField()
+    qty = rf.IntegerField()
+    unit_price_q = rf.IntegerField()
+
+
+class Adjustment(rf.Serializer):
+    code = rf.CharField()
+    label = rf.CharField(allow_blank=True)
+    kind = rf.ChoiceField(choices=["discount", "tax", "fee"])
+    amount_q = rf.IntegerField()
+
+
 class Line(rf.Serializer):
     line_id = rf.CharField()
     sku = rf.CharField()
     qty = rf.CharField(help_text="A canonical decimal string: \"2\", \"0.25\".")
     unit_price_q = rf.IntegerField()
-    line_total_q = rf.IntegerField()
+    line_total_q = rf.IntegerField(help_text="round-half-even(qty × (unit_price_q + Σ option unit_price_q × qty)).")
     meta = rf.DictField()
+    options = LineOption(many=True)
+    adjustments = Adjustment(many=True)
 
 
 class Check(rf.Serializer):
@@ -315,7 +332,9 @@ session_modify = extend_schema(
     "stored state only: an unknown session or channel (404), a session not open (409), a locked channel "
     "(403), an inactive channel (400 at ``/channel_code``), and 400 at the op's pointer for an unknown "
     "``line_id``, a ``unit_price_q`` missing on external pricing or given on internal pricing, a sku "
-    "the pricing backend does not sell, more lines than ``MAX_LINES_PER_SESSION``, a total over "
+    "the pricing backend does not sell, an option the backend does not offer for the line's sku, "
+    "outside its group's bounds or with a ``unit_price_q`` (internal pricing) or without one (external), "
+    "a repeated option code in a line, what a custom op refuses, more lines than ``MAX_LINES_PER_SESSION``, a total over "
     "2^53 − 1, ``data`` over ``MAX_DATA_BYTES``, or a ``set_data`` path through a value that is not an "
     "object.",
     request=ModifyIn, parameters=[IF_MATCH, IDEMPOTENCY_KEY, ETAG, REPLAYED], responses=SessionOut, tags=["sessions"]
@@ -491,6 +510,7 @@ def op_schemas() -> dict[str, dict[str, Any]]:
         "sku": SKU, "line_id": LINE_ID, "unit_price_q": PRICE, "meta": _ref("JsonObject"),
         "path": _string(PATH, description=f"1 to {MAX_PATH_SEGMENTS} dot-separated segments of ``[A-Za-z0-9_-]``."),
         "value": _ref("JsonValue"),
+        "options": OPTIONS,
     }
     out = {}
     for name, (required, optional) in OP_FIELDS.items():
@@ -498,13 +518,61 @@ def op_schemas() -> dict[str, dict[str, Any]]:
         for field in sorted(required | optional):
             props[field] = _qty(zero=name == "set_qty") if field == "qty" else fields[field]
         out[name] = _object(props, ["op", *sorted(required)])
+    for name, op in registry.ops().items():
+        out[name] = custom_op_schema(op)
+    return out
+
+
+OPTIONS = {
+    "type": "array", "maxItems": MAX_OPTIONS,
+    "description": "A line's priced options, codes unique within the line (a rule this document does not "
+                   "declare: a repeated code is a 400 at it).",
+    "items": _object({
+        "code": _string(IDENT, description="1 to 64 characters of ``[A-Za-z0-9._:-]``."),
+        "qty": {"type": "integer", "minimum": 1, "maximum": MAX_OPTION_QTY, "description": "Default 1."},
+        "unit_price_q": {**PRICE, "description": "Minor units; required on external pricing, refused on "
+                                                  "internal pricing."},
+    }, ["code"]),
+}
+
+
+def custom_op_field(spec: Any) -> dict[str, Any]:
+    """The schema of one field of a custom op, as declared (:class:`omniman.ops.OpField`)."""
+    kind = spec.kind
+    if kind == "string":
+        out = _string(minLength=1, maxLength=spec.max_length)
+    elif kind == "integer":
+        out = {"type": "integer", "minimum": -MAX_SAFE if spec.minimum is None else spec.minimum,
+               "maximum": MAX_SAFE if spec.maximum is None else spec.maximum}
+    elif kind == "boolean":
+        out = {"type": "boolean"}
+    elif kind == "object":
+        out = dict(_ref("JsonObject"))
+    elif kind in ("line_id", "sku"):
+        out = dict(SKU)
+    elif kind == "qty":
+        out = _qty(zero=False)
+    else:  # amount_q
+        out = {"type": "integer", "minimum": 0, "maximum": 10**12}
+    if spec.description:
+        out["description"] = spec.description
+    return out
+
+
+def custom_op_schema(op: CustomOp) -> dict[str, Any]:
+    """The schema of a host's custom op: its fields, typed as declared."""
+    props: dict[str, Any] = {"op": {"type": "string", "enum": [op.name]}}
+    props.update({name: custom_op_field(spec) for name, spec in op.fields.items()})
+    out = _object(props, ["op", *(n for n, spec in op.fields.items() if spec.required)])
+    if op.description:
+        out["description"] = f"A custom op of this host: {op.description}"
     return out
 
 
 def request_schemas() -> dict[str, dict[str, Any]]:
     """The request bodies, by component name (settings read now: ``MAX_OPS_PER_MODIFY``)."""
     ops = op_schemas()
-    schemas = {f"Op{''.join(w.title() for w in name.split('_'))}": schema for name, schema in ops.items()}
+    schemas = {"Op" + "".join(w.title() for w in re.split(r"[_.:-]", name)): schema for name, schema in ops.items()}
     one_op = {"oneOf": [_ref(name) for name in schemas], "discriminator": {
         "propertyName": "op", "mapping": {op: f"#/components/schemas/{name}" for op, name in zip(ops, schemas, strict=True)},
     }}

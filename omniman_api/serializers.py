@@ -39,6 +39,8 @@ def session_json(session: Session, *, channel_code: str | None = None, currency:
                 "unit_price_q": line["unit_price_q"],
                 "line_total_q": line["line_total_q"],
                 "meta": line.get("meta") or {},
+                "options": line.get("options") or [],
+                "adjustments": line.get("adjustments") or [],
             }
             for line in session.items
         ],
@@ -82,6 +84,8 @@ def item_json(item: OrderItem) -> dict[str, Any]:
         "unit_price_q": item.unit_price_q,
         "line_total_q": item.line_total_q,
         "meta": item.meta,
+        "options": item.options,
+        "adjustments": item.adjustments,
     }
 
 

@@ -1,34 +1,52 @@
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from omniman.exceptions import ValidationError
-from omniman.money import MAX_SAFE_Q, line_total_q
+from omniman.exceptions import OpRejected, ValidationError
+from omniman.money import MAX_SAFE_Q, line_total_q, percent_q
 from omniman.ops import (
     Adjustment,
+    Catalog,
     IncompleteState,
     Limits,
+    OptionGroup,
     State,
     apply_ops,
     needs_all_lines,
+    option_key,
+    options_q,
     parse_ops,
     skus_to_price,
     touched_line_ids,
 )
+from omniman.registry import define_op
 
 CATALOG = {"COFFEE": 500, "CAKE": 1200}
+
+
+def _double(view, fields):
+    """Double a line's quantity (a custom op for the tests)."""
+    line = view["lines"][fields["line_id"]]
+    qty = Decimal(line["qty"]) * 2
+    if qty > 1000:
+        raise OpRejected("too many.", field="line_id", code="too_many")
+    return [{"op": "set_qty", "line_id": fields["line_id"], "qty": str(qty)}]
+
+
+CUSTOM = {"double": define_op("double", _double, fields={"line_id": "line_id"})}
 
 
 def modify(state, raw_ops, **kwargs):
     """``parse_ops`` then ``apply_ops``: the whole op engine, as the services run it."""
     limits = kwargs.pop("limits", None) or Limits.from_settings()
-    return apply_ops(state, parse_ops(raw_ops, limits=limits), limits=limits, **kwargs)
+    custom = kwargs.pop("custom", CUSTOM)
+    return apply_ops(state, parse_ops(raw_ops, limits=limits, custom=custom), limits=limits, **kwargs)
 
 
 def run(state, ops, **kwargs):
@@ -59,11 +77,14 @@ def test_add_line_computes_totals_and_server_line_ids():
     s = cart(add(qty=2), add("CAKE", qty="0.5", price=1200, meta={"note": "warm"}))
     assert [line["line_id"] for line in s.items] == ["L1", "L2"]
     assert s.items[0] == {
-        "line_id": "L1", "sku": "COFFEE", "qty": "2", "unit_price_q": 500, "line_total_q": 1000, "meta": {}
+        "line_id": "L1", "sku": "COFFEE", "qty": "2", "unit_price_q": 500, "line_total_q": 1000, "meta": {},
+        "options": [], "adjustments": [],
     }
     assert s.items[1]["qty"] == "0.5" and s.items[1]["meta"] == {"note": "warm"}
     assert s.total_q == 1600
-    assert s.pricing == {"subtotal_q": 1600, "adjustments": [], "total_q": 1600}
+    assert s.pricing == {
+        "subtotal_q": 1600, "discounts_q": 0, "taxes_q": 0, "fees_q": 0, "total_q": 1600, "adjustments": []
+    }
 
 
 def test_client_line_id_is_kept_and_server_ids_skip_it():
@@ -190,7 +211,8 @@ def test_replace_sku_keeps_the_price_on_external_channels_when_none_is_given():
     s = cart(add(qty=2, price=700, meta={"k": 1}))
     s = run(s, [{"op": "replace_sku", "line_id": "L1", "sku": "TEA"}])
     assert s.items[0] == {
-        "line_id": "L1", "sku": "TEA", "qty": "2", "unit_price_q": 700, "line_total_q": 1400, "meta": {"k": 1}
+        "line_id": "L1", "sku": "TEA", "qty": "2", "unit_price_q": 700, "line_total_q": 1400, "meta": {"k": 1},
+        "options": [], "adjustments": [],
     }
     s = run(s, [{"op": "replace_sku", "line_id": "L1", "sku": "TEA2", "unit_price_q": 100}])
     assert s.items[0]["unit_price_q"] == 100 and s.total_q == 200
@@ -358,7 +380,7 @@ def test_modifiers_add_listed_adjustments():
 
     s = cart(add(qty=2), modifiers=[ten_off])
     assert s.total_q == 990
-    assert s.pricing["adjustments"] == [{"code": "promo", "label": "10 off", "amount_q": -10}]
+    assert s.pricing["adjustments"] == [{"code": "promo", "label": "10 off", "kind": "discount", "amount_q": -10}]
 
 
 def test_parse_ops_returns_typed_ops():
@@ -372,6 +394,9 @@ skus = st.sampled_from(["A", "B", "C"])
 small_prices = st.sampled_from([0, 1, 3, 250, 999])
 fractional_qtys = st.sampled_from(["1", "2", "0.5", "0.333", "1.25", "0.001", "3"])
 metas = st.sampled_from([{}, {"x": 1}])
+OAT = {"code": "OAT", "qty": 1, "unit_price_q": 150}
+SHOTS = {"code": "SHOT", "qty": 2, "unit_price_q": 200}
+option_lists = st.sampled_from([[], [OAT], [SHOTS], [OAT, SHOTS], [SHOTS, OAT]])
 
 
 class OpEngineMachine(RuleBasedStateMachine):
@@ -382,7 +407,8 @@ class OpEngineMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.state = State()
-        self.model: dict[str, tuple[str, Decimal, int, dict]] = {}  # line_id -> (sku, qty, price, meta)
+        # line_id -> (sku, qty, price, meta, options)
+        self.model: dict[str, tuple[str, Decimal, int, dict, list]] = {}
         self.next_id = 1
         # The stored lines as the line table holds them: line_id -> (position, line).
         self.rows: dict[str, tuple[int, dict]] = {}
@@ -416,7 +442,7 @@ class OpEngineMachine(RuleBasedStateMachine):
     def partial(self, ops):
         """Run ``ops`` on the partial state a modify loads; None when they need every line."""
         try:
-            parsed = parse_ops(ops)
+            parsed = parse_ops(ops, custom=CUSTOM)
         except ValidationError as exc:
             return "error", exc.errors[0].pointer, exc.errors[0].code
         if needs_all_lines(parsed):
@@ -455,18 +481,38 @@ class OpEngineMachine(RuleBasedStateMachine):
         rows, _ = self.write(new)
         return [line for _, line in sorted(rows.values(), key=lambda row: row[0])]
 
-    @rule(sku=skus, qty=fractional_qtys, price=small_prices, meta=metas)
-    def add_line(self, sku, qty, price, meta):
-        assert self.apply([add(sku, qty=qty, price=price, meta=meta)]) is not None
-        self.model[f"L{self.next_id}"] = (sku, Decimal(qty), price, meta)
+    @rule(sku=skus, qty=fractional_qtys, price=small_prices, meta=metas, options=option_lists)
+    def add_line(self, sku, qty, price, meta, options):
+        extra = {"options": options} if options else {}
+        assert self.apply([add(sku, qty=qty, price=price, meta=meta, **extra)]) is not None
+        self.model[f"L{self.next_id}"] = (sku, Decimal(qty), price, meta, options)
         self.next_id += 1
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data(), options=option_lists)
+    def set_options(self, data, options):
+        line_id = data.draw(st.sampled_from(sorted(self.model)))
+        assert self.apply([{"op": "set_options", "line_id": line_id, "options": options}]) is not None
+        sku, qty, price, meta, _ = self.model[line_id]
+        self.model[line_id] = (sku, qty, price, meta, options)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def double(self, data):
+        """The custom op: applied like the set_qty it returns, or refused as a whole."""
+        line_id = data.draw(st.sampled_from(sorted(self.model)))
+        sku, qty, price, meta, options = self.model[line_id]
+        new = self.apply([{"op": "double", "line_id": line_id}])
+        assert (new is None) == (qty * 2 > 1000)
+        if new is not None:
+            self.model[line_id] = (sku, qty * 2, price, meta, options)
 
     @rule(line_id=st.sampled_from(["A", "L2", "L3", "L9"]), sku=skus, price=small_prices)
     def add_line_with_an_id(self, line_id, sku, price):
         new = self.apply([add(sku, qty=1, price=price, line_id=line_id)])
         assert (new is None) == (line_id in self.model)  # an id in use is a duplicate
         if new is not None:
-            self.model[line_id] = (sku, Decimal(1), price, {})
+            self.model[line_id] = (sku, Decimal(1), price, {}, [])
             if line_id.startswith("L"):  # server-made ids move past a client's L<n>
                 self.next_id = max(self.next_id, int(line_id[1:]) + 1)
 
@@ -478,7 +524,7 @@ class OpEngineMachine(RuleBasedStateMachine):
         line_id = data.draw(st.sampled_from(sorted(self.model)))
         assert self.apply([{"op": "remove_line", "line_id": line_id}, add("C", qty=2, price=3, line_id=line_id)])
         del self.model[line_id]
-        self.model[line_id] = ("C", Decimal(2), 3, {})
+        self.model[line_id] = ("C", Decimal(2), 3, {}, [])
 
     @precondition(lambda self: self.model)
     @rule(data=st.data(), qty=st.sampled_from(["0", "1", "2.5", "0.125"]))
@@ -488,24 +534,24 @@ class OpEngineMachine(RuleBasedStateMachine):
         if Decimal(qty) == 0:
             del self.model[line_id]
         else:
-            sku, _, price, meta = self.model[line_id]
-            self.model[line_id] = (sku, Decimal(qty), price, meta)
+            sku, _, price, meta, options = self.model[line_id]
+            self.model[line_id] = (sku, Decimal(qty), price, meta, options)
 
     @precondition(lambda self: self.model)
     @rule(data=st.data(), price=small_prices)
     def set_price(self, data, price):
         line_id = data.draw(st.sampled_from(sorted(self.model)))
         assert self.apply([{"op": "set_price", "line_id": line_id, "unit_price_q": price}]) is not None
-        sku, qty, _, meta = self.model[line_id]
-        self.model[line_id] = (sku, qty, price, meta)
+        sku, qty, _, meta, options = self.model[line_id]
+        self.model[line_id] = (sku, qty, price, meta, options)
 
     @precondition(lambda self: self.model)
     @rule(data=st.data(), sku=skus)
     def replace_sku(self, data, sku):
         line_id = data.draw(st.sampled_from(sorted(self.model)))
         assert self.apply([{"op": "replace_sku", "line_id": line_id, "sku": sku}]) is not None
-        _, qty, price, meta = self.model[line_id]
-        self.model[line_id] = (sku, qty, price, meta)
+        _, qty, price, meta, options = self.model[line_id]
+        self.model[line_id] = (sku, qty, price, meta, options)
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -517,10 +563,19 @@ class OpEngineMachine(RuleBasedStateMachine):
     @rule()
     def merge_lines(self):
         total = self.state.total_q
+        before = {line["line_id"]: line for line in self.state.items}
         assert self.apply([{"op": "merge_lines"}]) is not None
         assert self.state.total_q == total
+        kept = {line["line_id"]: line for line in self.state.items}
+
+        def identity(line):
+            return line["sku"], line["unit_price_q"], orjson.dumps(line["meta"]), option_key(line["options"])
+
+        for line_id, old in before.items():  # a line merges only into one with the same options
+            if line_id not in kept:
+                assert any(identity(line) == identity(old) for line in kept.values())
         self.model = {
-            line["line_id"]: (line["sku"], Decimal(line["qty"]), line["unit_price_q"], line["meta"])
+            line["line_id"]: (line["sku"], Decimal(line["qty"]), line["unit_price_q"], line["meta"], line["options"])
             for line in self.state.items
         }
 
@@ -533,6 +588,11 @@ class OpEngineMachine(RuleBasedStateMachine):
             add(price=500.0),
             add(qty=1_000_000, price=10**12),
             {"op": "set_data", "path": "a..b", "value": 1},
+            add(options=[{"code": "OAT"}]),
+            add(options=[OAT, OAT]),
+            {"op": "set_options", "line_id": "NOPE", "options": []},
+            {"op": "double", "line_id": "NOPE"},
+            add(qty=1_000_000, price=10**12, options=[{"code": "X", "qty": 1000, "unit_price_q": 10**12}]),
         ]))
         assert self.apply([add("A", qty=1, price=1), bad]) is None
 
@@ -541,9 +601,11 @@ class OpEngineMachine(RuleBasedStateMachine):
         items = self.state.items
         assert [line["line_id"] for line in items] == list(self.model)
         for line in items:
-            sku, qty, price, meta = self.model[line["line_id"]]
-            assert (line["sku"], Decimal(line["qty"]), line["unit_price_q"], line["meta"]) == (sku, qty, price, meta)
-            assert line["line_total_q"] == line_total_q(qty, price)
+            sku, qty, price, meta, options = self.model[line["line_id"]]
+            assert (line["sku"], Decimal(line["qty"]), line["unit_price_q"], line["meta"], line["options"]) == (
+                sku, qty, price, meta, options)
+            assert line["line_total_q"] == line_total_q(qty, price, options_q(options))
+            assert line["line_total_q"] <= MAX_SAFE_Q
         assert self.state.total_q == sum(line["line_total_q"] for line in items)
         assert self.state.pricing.get("total_q", 0) == self.state.total_q
         assert (self.state.line_count, self.state.subtotal_q) == (len(items), self.state.total_q)
@@ -599,7 +661,8 @@ def test_a_client_id_of_the_server_form_moves_the_next_server_id_past_it():
 
 # -- what a client reads when an op is refused: pointer, words and code -------------------
 
-OP_NAMES_TEXT = "add_line, remove_line, set_qty, replace_sku, set_price, set_data, merge_lines"
+# The built-in ops, then the custom op these tests register (CUSTOM).
+OP_NAMES_TEXT = "add_line, remove_line, set_qty, replace_sku, set_price, set_data, merge_lines, set_options, double"
 START = [add(), add("CAKE", qty="0.5", price=1200)]
 
 
@@ -672,3 +735,199 @@ def test_what_a_partial_state_must_hold_for_a_list_of_ops():
     assert touched_line_ids(parse_ops([add(line_id="L7"), add(), add()])) == ({"L7", "L8", "L9"}, 2)
     assert not needs_all_lines(ops) and needs_all_lines([*ops, *parse_ops([{"op": "merge_lines"}])])
     assert skus_to_price(ops) == {"COFFEE", "TEA", "CAKE"}
+
+
+# -- options ------------------------------------------------------------------------
+
+GROUPS = {
+    "COFFEE": [
+        OptionGroup("MILK", {"OAT": 150, "SOY": 150}, max=1),
+        OptionGroup("SHOT", {"SHOT": 200}, max=2),
+    ],
+    "TEA": [OptionGroup("SIZE", {"SMALL": 0, "LARGE": 100}, min=1, max=1)],
+}
+
+
+def internal(*ops, state=None):
+    catalog = Catalog(prices={"COFFEE": 500, "CAKE": 1200, "TEA": 300}, groups=dict(GROUPS))
+    return run(state or State(), list(ops), pricing_policy="internal", catalog=catalog)
+
+
+def internal_error(*ops, state=None):
+    with pytest.raises(ValidationError) as exc:
+        internal(*ops, state=state)
+    return exc.value.errors[0]
+
+
+def test_options_price_a_line_once():
+    s = cart(add(qty="1.5", price=333, options=[{"code": "OAT", "unit_price_q": 151}, {"code": "SHOT", "qty": 2,
+                                                                                       "unit_price_q": 200}]))
+    # round-half-even(1.5 × (333 + 151 + 2 × 200)) = round(1326) ; one rounding per line
+    assert s.items[0]["line_total_q"] == 1326
+    assert s.items[0]["options"] == [{"code": "OAT", "qty": 1, "unit_price_q": 151},
+                                     {"code": "SHOT", "qty": 2, "unit_price_q": 200}]
+    assert s.total_q == 1326
+
+
+def test_internal_pricing_prices_options_from_the_backend():
+    s = internal(add(price=None, options=[{"code": "SOY"}, {"code": "SHOT", "qty": 2}]))
+    assert s.items[0]["options"] == [{"code": "SOY", "qty": 1, "unit_price_q": 150},
+                                     {"code": "SHOT", "qty": 2, "unit_price_q": 200}]
+    assert s.total_q == 500 + 150 + 400
+
+
+@pytest.mark.parametrize(("options", "pointer", "code"), [
+    ([{"code": "HONEY"}], "/ops/0/options/0/code", "unknown_option"),
+    ([{"code": "OAT"}, {"code": "SOY"}], "/ops/0/options/1/code", "max_options"),
+    ([{"code": "SHOT", "qty": 3}], "/ops/0/options/0/qty", "max_options"),
+    ([{"code": "OAT", "unit_price_q": 1}], "/ops/0/options/0/unit_price_q", "not_allowed"),
+    ([{"code": "OAT"}, {"code": "OAT"}], "/ops/0/options/1/code", "duplicate"),
+    ([{"code": "OAT", "qty": 0}], "/ops/0/options/0/qty", "min_value"),
+    ([{"code": "OAT", "qty": 1.0}], "/ops/0/options/0/qty", "invalid_type"),
+    ([{"code": "OAT", "size": 1}], "/ops/0/options/0/size", "unknown_field"),
+    ([{}], "/ops/0/options/0/code", "required"),
+    ({"code": "OAT"}, "/ops/0/options", "invalid_type"),
+])
+def test_a_wrong_option_is_refused_at_its_pointer(options, pointer, code):
+    error = internal_error(add(price=None, options=options))
+    assert (error.pointer, error.code) == (pointer, code)
+
+
+def test_a_required_group_must_be_chosen_and_a_sku_without_groups_takes_no_options():
+    assert (internal_error(add("TEA", price=None)).pointer,
+            internal_error(add("TEA", price=None)).code) == ("/ops/0/options", "required_option")
+    assert internal(add("TEA", price=None, options=[{"code": "LARGE"}])).total_q == 400
+    assert internal_error(add("CAKE", price=None, options=[{"code": "OAT"}])).code == "unknown_option"
+
+
+def test_external_pricing_needs_each_option_price():
+    error = error_of(State(), [add(options=[{"code": "OAT"}])])
+    assert (error.pointer, error.code) == ("/ops/0/options/0/unit_price_q", "required")
+
+
+def test_set_options_replaces_them_and_other_ops_keep_them():
+    s = internal(add(price=None, options=[{"code": "OAT"}]))
+    s = internal({"op": "set_options", "line_id": "L1", "options": [{"code": "SHOT"}]},
+                 {"op": "set_qty", "line_id": "L1", "qty": 2}, state=s)
+    assert s.items[0]["options"] == [{"code": "SHOT", "qty": 1, "unit_price_q": 200}]
+    assert s.total_q == 2 * 700
+    error = internal_error({"op": "set_options", "line_id": "L1", "options": [{"code": "NOPE"}]}, state=s)
+    assert error.pointer == "/ops/0/options/0/code"
+    # Swapping to a sku that does not take the line's options is refused at the sku.
+    error = internal_error({"op": "replace_sku", "line_id": "L1", "sku": "CAKE"}, state=s)
+    assert (error.pointer, error.code) == ("/ops/0/sku", "unknown_option")
+
+
+def test_lines_with_other_options_never_merge():
+    s = cart(add(options=[OAT]), add(options=[OAT]), add(), add(options=[SHOTS, OAT]), add(options=[OAT, SHOTS]))
+    s = run(s, [{"op": "merge_lines"}])
+    assert [(line["qty"], len(line["options"])) for line in s.items] == [("2", 1), ("1", 0), ("2", 2)]
+
+
+def test_options_keep_every_total_under_the_cap():
+    error = error_of(State(), [add(qty=1_000_000, price=10**12,
+                                   options=[{"code": "X", "qty": 1000, "unit_price_q": 10**12}])])
+    assert (error.pointer, error.code) == ("/ops/0", "max_total")
+
+
+# -- adjustments ----------------------------------------------------------------------
+
+
+def test_adjustments_by_kind_and_level():
+    def mods(view):
+        line = view["items"][0]["line_id"]
+        return [Adjustment("promo", "Promo", -100, kind="discount", line_id=line),
+                Adjustment("service", "Service", 50, kind="fee"),
+                Adjustment("vat", "VAT", 90, kind="tax")]
+
+    s = cart(add(qty=2), modifiers=[mods])
+    assert s.pricing == {"subtotal_q": 1000, "discounts_q": -100, "taxes_q": 90, "fees_q": 50, "total_q": 1040,
+                         "adjustments": [{"code": "service", "label": "Service", "kind": "fee", "amount_q": 50},
+                                         {"code": "vat", "label": "VAT", "kind": "tax", "amount_q": 90}]}
+    assert s.items[0]["adjustments"] == [{"code": "promo", "label": "Promo", "kind": "discount", "amount_q": -100}]
+    inclusive = cart(add(qty=2), modifiers=[mods], tax_inclusive=True)
+    assert inclusive.total_q == 1000 - 100 + 50 and inclusive.pricing["taxes_q"] == 90
+
+
+def test_a_later_modifier_sees_the_adjustments_before_it():
+    seen = []
+
+    def coupon(view):
+        return [Adjustment("c", "c", -percent_q(view["subtotal_q"], "0.1"), kind="discount")]
+
+    def tax(view):
+        seen.append(view["discounts_q"])
+        return [Adjustment("t", "t", percent_q(view["subtotal_q"] + view["discounts_q"], "0.1"), kind="tax")]
+
+    s = cart(add(price=1005), modifiers=[coupon, tax])
+    # −round(100.5) = −100 (half-even), tax round(90.5) = 90 (half-even)
+    assert (s.pricing["discounts_q"], s.pricing["taxes_q"], s.total_q) == (-100, 90, 995)
+    assert seen == [-100]
+
+
+@given(
+    prices=st.lists(st.integers(0, 10**6), min_size=1, max_size=8),
+    qtys=st.lists(st.sampled_from(["1", "0.5", "2.125", "3", "0.001"]), min_size=8, max_size=8),
+    rate=st.sampled_from(["0.1", "0.075", "0.2", "0.0825"]),
+    discount=st.sampled_from(["0", "0.1", "0.333"]),
+    inclusive=st.booleans(),
+)
+@settings(max_examples=80, deadline=None)
+def test_totals_add_up_and_percentages_round_once(prices, qtys, rate, discount, inclusive):
+    """total = subtotal + discounts + fees (+ taxes unless inclusive), each line is
+    rounded once, and a percentage is rounded once on the amount it applies to."""
+    def coupon(view):
+        return [Adjustment("c", "c", -percent_q(view["subtotal_q"], discount), kind="discount")]
+
+    def tax(view):
+        base = view["subtotal_q"] + view["discounts_q"]
+        return [Adjustment("t", "t", percent_q(base, rate), kind="tax")]
+
+    ops = [add(qty=q, price=p) for p, q in zip(prices, qtys, strict=False)]
+    s = cart(*ops, modifiers=[coupon, tax], tax_inclusive=inclusive)
+    subtotal = sum(line_total_q(Decimal(q), p) for p, q in zip(prices, qtys, strict=False))
+    off = -int((Decimal(subtotal) * Decimal(discount)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    taxes = int((Decimal(subtotal + off) * Decimal(rate)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    p = s.pricing
+    assert (p["subtotal_q"], p["discounts_q"], p["taxes_q"], p["fees_q"]) == (subtotal, off, taxes, 0)
+    assert p["discounts_q"] <= 0
+    assert s.total_q == p["total_q"] == subtotal + off + (0 if inclusive else taxes)
+    assert s.total_q <= MAX_SAFE_Q
+
+
+def test_a_total_over_the_cap_from_an_adjustment_is_refused_at_the_last_op():
+    def fee(view):
+        return [Adjustment("f", "f", MAX_SAFE_Q, kind="fee")]
+
+    error = error_of(State(), [add(), add()], modifiers=[fee])
+    assert (error.pointer, error.code) == ("/ops/1", "max_total")
+
+
+# -- custom ops -----------------------------------------------------------------------
+
+
+def test_a_custom_op_runs_as_the_ops_it_returns_with_errors_at_its_own_pointer():
+    s = cart(add(qty=2))
+    assert run(s, [{"op": "double", "line_id": "L1"}]).items[0]["qty"] == "4"
+    for ops, pointer, code in [
+        ([{"op": "double"}], "/ops/0/line_id", "required"),
+        ([{"op": "double", "line_id": "L1", "x": 1}], "/ops/0/x", "unknown_field"),
+        ([{"op": "double", "line_id": 7}], "/ops/0/line_id", "invalid"),
+        ([add(), {"op": "double", "line_id": "NOPE"}], "/ops/1/line_id", "unknown_line"),
+        ([{"op": "set_qty", "line_id": "L1", "qty": 900}, {"op": "double", "line_id": "L1"}], "/ops/1/line_id",
+         "too_many"),
+    ]:
+        error = error_of(s, ops)
+        assert (error.pointer, error.code) == (pointer, code)
+
+
+def test_an_unknown_op_error_lists_the_custom_ops():
+    error = error_of(State(), [{"op": "nope"}])
+    assert "double" in error.detail and "add_line" in error.detail
+    error = error_of(State(), [{"op": "double", "line_id": "L1"}], custom={})
+    assert error.code == "unknown_op" and "double" not in error.detail
+
+
+def test_a_custom_op_reads_only_the_lines_it_names():
+    ops = parse_ops([{"op": "double", "line_id": "L7"}], custom=CUSTOM)
+    assert touched_line_ids(ops) == ({"L7"}, 0) and not needs_all_lines(ops)

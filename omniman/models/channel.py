@@ -48,6 +48,7 @@ CONFIG_KEYS: dict[str, tuple[Any, str]] = {
     "order_flow": (_is_flow, "an object mapping a status to a list of next statuses"),
     "external_ref_path": (lambda v: v is None or isinstance(v, str) and bool(v), "a dotted path into data, or null"),
     "modifiers": (_is_str_list, "a list of registered modifier names"),
+    "tax_inclusive": (lambda v: isinstance(v, bool), "a boolean"),
 }
 
 
@@ -66,6 +67,7 @@ class ChannelConfig:
     order_flow: dict[str, tuple[str, ...]] = field(default_factory=dict)
     external_ref_path: str | None = None
     modifiers: tuple[str, ...] = ()
+    tax_inclusive: bool = False
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ChannelConfig:

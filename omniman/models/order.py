@@ -58,6 +58,8 @@ class OrderItem(models.Model):
     unit_price_q = models.BigIntegerField()
     line_total_q = models.BigIntegerField()
     meta = FastJSONField(default=dict, blank=True)
+    options = FastJSONField(default=list, blank=True)
+    adjustments = FastJSONField(default=list, blank=True)
 
     class Meta:
         # order_id, not "order": ordering by the relation would join Order and sort by

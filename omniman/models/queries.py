@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from omniman.models.session import Session
 
 # The keys of a line, in the order the API shows them.
-LINE_FIELDS = ("line_id", "sku", "qty", "unit_price_q", "line_total_q", "meta")
+LINE_FIELDS = ("line_id", "sku", "qty", "unit_price_q", "line_total_q", "meta", "options", "adjustments")
+_JSON_FIELDS = ("meta", "options", "adjustments")
 
 
 def _line_table() -> str:
@@ -85,7 +86,7 @@ class LinesJSON(Expression):
     def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         sid, params, next_line, next_params = self._parts(compiler)
         fields = ", ".join(
-            f"'{name}', json(l.{name})" if name == "meta" else f"'{name}', l.{name}" for name in LINE_FIELDS
+            f"'{name}', json(l.{name})" if name in _JSON_FIELDS else f"'{name}', l.{name}" for name in LINE_FIELDS
         )
         where = f"l.session_id = {sid}"
         if self.positions:
@@ -128,11 +129,11 @@ def _update_sql(session: Session, fields: Sequence[str]) -> tuple[str, list[Any]
     return f"UPDATE {_session_table()} SET {', '.join(sets)} WHERE {pk} = %s", params
 
 
-_COLUMNS = "session_id, line_id, position, sku, qty, unit_price_q, line_total_q, meta"
+_COLUMNS = "session_id, line_id, position, sku, qty, unit_price_q, line_total_q, meta, options, adjustments"
 _ON_CONFLICT = (
     "ON CONFLICT (session_id, line_id) DO UPDATE SET position = excluded.position, sku = excluded.sku,"
     " qty = excluded.qty, unit_price_q = excluded.unit_price_q, line_total_q = excluded.line_total_q,"
-    " meta = excluded.meta"
+    " meta = excluded.meta, options = excluded.options, adjustments = excluded.adjustments"
 )
 
 
@@ -158,8 +159,9 @@ def write_session(
             if rows is not None:
                 ctes.append(
                     f"up AS (INSERT INTO {table} ({_COLUMNS}) SELECT %s, x.line_id, x.position, x.sku, x.qty,"
-                    " x.unit_price_q, x.line_total_q, x.meta FROM json_to_recordset(%s::json) AS x(line_id text,"
-                    " position integer, sku text, qty text, unit_price_q bigint, line_total_q bigint, meta jsonb)"
+                    " x.unit_price_q, x.line_total_q, x.meta, COALESCE(x.options, '[]'), COALESCE(x.adjustments, '[]')"
+                    " FROM json_to_recordset(%s::json) AS x(line_id text, position integer, sku text, qty text,"
+                    " unit_price_q bigint, line_total_q bigint, meta jsonb, options jsonb, adjustments jsonb)"
                     f" {_ON_CONFLICT})"
                 )
                 params += [session.pk, rows]
@@ -176,7 +178,8 @@ def write_session(
                 f"INSERT INTO {table} ({_COLUMNS}) SELECT %s, json_extract(value, '$.line_id'),"
                 " json_extract(value, '$.position'), json_extract(value, '$.sku'), json_extract(value, '$.qty'),"
                 " json_extract(value, '$.unit_price_q'), json_extract(value, '$.line_total_q'),"
-                f" json_extract(value, '$.meta') FROM json_each(%s) WHERE true {_ON_CONFLICT}",
+                " json_extract(value, '$.meta'), COALESCE(json_extract(value, '$.options'), '[]'),"
+                f" COALESCE(json_extract(value, '$.adjustments'), '[]') FROM json_each(%s) WHERE true {_ON_CONFLICT}",
                 [session.pk, rows],
             )
         if deletes:
@@ -192,8 +195,9 @@ def copy_lines_to_order(session_id: int, order_id: int) -> None:
     item_table = connection.ops.quote_name(apps.get_model("omniman", "OrderItem")._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {item_table} (order_id, position, line_id, sku, qty, unit_price_q, line_total_q, meta)"
-            " SELECT %s, ROW_NUMBER() OVER (ORDER BY position) - 1, line_id, sku, CAST(qty AS NUMERIC(10, 3)),"
-            f" unit_price_q, line_total_q, meta FROM {_line_table()} WHERE session_id = %s",
+            f"INSERT INTO {item_table} (order_id, position, line_id, sku, qty, unit_price_q, line_total_q, meta,"
+            " options, adjustments) SELECT %s, ROW_NUMBER() OVER (ORDER BY position) - 1, line_id, sku,"
+            " CAST(qty AS NUMERIC(10, 3)), unit_price_q, line_total_q, meta, options, adjustments"
+            f" FROM {_line_table()} WHERE session_id = %s",
             [order_id, session_id],
         )

@@ -84,7 +84,7 @@ class Session(models.Model):
     @property
     def items(self) -> list[dict[str, Any]]:
         """Every line as a dict (``line_id``, ``sku``, ``qty``, ``unit_price_q``,
-        ``line_total_q``, ``meta``) in display order. Read-only: loaded once, from the
+        ``line_total_q``, ``meta``, ``options``, ``adjustments``) in display order. Read-only: loaded once, from the
         ``with_items()`` annotation when the query had it, else with one query."""
         items = self.__dict__.get("_items")
         if items is None:
@@ -115,6 +115,10 @@ class SessionLine(models.Model):
     unit_price_q = models.BigIntegerField()
     line_total_q = models.BigIntegerField()
     meta = FastJSONField(default=dict, blank=True)
+    # Each {"code", "qty", "unit_price_q"}: priced options, part of the line's total.
+    options = FastJSONField(default=list, blank=True)
+    # Each {"code", "label", "kind", "amount_q"}: what the channel's modifiers add.
+    adjustments = FastJSONField(default=list, blank=True)
 
     class Meta:
         ordering = ("session_id", "position")

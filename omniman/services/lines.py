@@ -62,11 +62,12 @@ class LineSelection:
 
 
 def wants_all_lines(channel: object, ops: Sequence[Op]) -> bool:
-    """Whether a modify needs every line, not only those its ops name: ``merge_lines``,
-    draft validators (they see the whole state) and a channel's modifiers."""
+    """Whether a modify needs every line, not only those its ops name: ``merge_lines``
+    or a custom op that reads every line, draft validators (they see the whole state)
+    and a channel's modifiers that read lines."""
     if needs_all_lines(ops) or registry.validators_for("draft"):
         return True
-    return isinstance(channel, Channel) and bool(channel.conf.modifiers)
+    return isinstance(channel, Channel) and registry.modifiers_read_lines(channel.conf.modifiers)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,18 @@ from omniman.exceptions import (
 )
 from omniman.models import Channel, Session
 from omniman.models.queries import write_session
-from omniman.ops import IDENT_RE, Limits, Op, State, apply_ops, parse_ops, skus_to_price
+from omniman.ops import (
+    IDENT_RE,
+    Catalog,
+    Limits,
+    Op,
+    OptionGroup,
+    State,
+    apply_ops,
+    empty_pricing,
+    parse_ops,
+    skus_to_price,
+)
 from omniman.registry import registry
 from omniman.services.directive_outbox import enqueue_many
 from omniman.services.idempotency import IdempotentRequest, Outcome, lock_key, run_idempotent
@@ -156,7 +167,7 @@ def create_session(
             handle_type=handle_type,
             handle_ref=handle_ref,
             data=dict(data),
-            pricing={"subtotal_q": 0, "adjustments": [], "total_q": 0},
+            pricing=empty_pricing(),
             expires_at=_expiry(channel, timezone.now()),
         )
         session.set_items([])
@@ -190,18 +201,26 @@ def _require_open(session: Session) -> None:
         raise SessionNotOpen(state=session.state)
 
 
-def _prices(channel: Channel, ops: Sequence[Op]) -> Mapping[str, int] | None:
+def _catalog(channel: Channel, ops: Sequence[Op], state: State) -> Catalog:
+    """What an internal-pricing channel's backend says of the skus ``ops`` need (prices
+    and option groups): one call for the skus known before the ops run, another only
+    for skus a custom op adds."""
     if channel.conf.pricing_policy != "internal":
-        return None
-    skus = skus_to_price(ops)
-    if not skus:
-        return {}
+        return Catalog()
     backend = registry.pricing_backend()
     if backend is None:
         raise RuntimeError(
             f"Channel {channel.code!r} prices internally but OMNIMAN['PRICING_BACKEND'] is not set."
         )
-    return backend.prices(channel, skus)
+
+    def fetch(skus: set[str]) -> tuple[Mapping[str, int], Mapping[str, Sequence[OptionGroup]]]:
+        return backend.prices(channel, skus), registry.option_groups(backend, channel, skus)
+
+    catalog = Catalog(fetch=fetch)
+    skus = skus_to_price(ops, state.items)
+    if skus:
+        catalog.ensure(skus)
+    return catalog
 
 
 def _draft_problems(channel: Channel, state: State) -> None:
@@ -235,14 +254,20 @@ def _apply_locked(
     (``loaded``: the lines the lock brought, used when they are fresh and enough)."""
     channel = session.channel
     modifiers = registry.modifiers_for(channel.conf.modifiers)
+    read_lines = registry.modifiers_read_lines(channel.conf.modifiers)
     kwargs: dict[str, Any] = {
         "pricing_policy": channel.conf.pricing_policy,
-        "prices": _prices(channel, ops),
         "modifiers": modifiers,
+        "modifiers_read_lines": read_lines,
+        "tax_inclusive": channel.conf.tax_inclusive,
         "limits": Limits.from_settings(),
     }
-    selection = LineSelection.for_ops(channel, ops, every=bool(modifiers))
-    new, current = apply_to_lines(session, loaded, selection, lambda state: apply_ops(state, ops, **kwargs))
+
+    def apply(state: State) -> State:
+        return apply_ops(state, ops, catalog=_catalog(channel, ops, state), **kwargs)
+
+    selection = LineSelection.for_ops(channel, ops, every=bool(modifiers) and read_lines)
+    new, current = apply_to_lines(session, loaded, selection, apply)
     positions = current.positions
     if registry.validators_for("draft"):
         _draft_problems(channel, new)
@@ -320,7 +345,7 @@ def modify_session(
     ``items`` cost no query (for callers that show the whole session).
     ``idempotency``: run through :func:`run_idempotent`, serialised on the session's
     row lock (the key is looked up right after it); the :class:`Outcome` is returned."""
-    parsed = parse_ops(ops)
+    parsed = parse_ops(ops, custom=registry.ops())
     if expected_rev is not None and (isinstance(expected_rev, bool) or not isinstance(expected_rev, int)):
         raise ValidationError(FieldError("/rev", "rev must be an integer.", "invalid_type"))
 
@@ -410,7 +435,7 @@ def resolve_issue(
             else action.get("ops", [])
         )
         now = timezone.now()
-        parsed = parse_ops(raw_ops) if raw_ops else []
+        parsed = parse_ops(raw_ops, custom=registry.ops()) if raw_ops else []
         writes: dict[str, Any] = {}
         if parsed:
             _require_modifiable(session)

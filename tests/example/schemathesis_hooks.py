@@ -51,10 +51,17 @@ STATE_RULES = {
     ("inactive_channel", "/channel_code"),
     ("unknown_issue", "/issue_id"),
     ("unknown_action", "/action_id"),
+    # Line pricing: the options the pricing backend offers for the line's sku (internal
+    # pricing; on replace_sku, pointed at the sku), and what a host's custom op refuses.
+    ("unknown_option", ""),
+    ("max_options", ""),
+    ("required_option", ""),
+    ("unknown_coupon", "/code"),
 }
-# The one cross-field rule JSON Schema cannot state: the Idempotency-Key header and the
-# body's idempotency_key, both given, must be equal (SPEC, Idempotency).
-CROSS_FIELD = {("mismatch", "/idempotency_key")}
+# The cross-field rules JSON Schema cannot state: the Idempotency-Key header and the
+# body's idempotency_key, both given, must be equal (SPEC, Idempotency); a line's option
+# codes are unique.
+CROSS_FIELD = {("mismatch", "/idempotency_key"), ("duplicate", "/code")}
 
 
 def _pick(options: list[str], original: str) -> str:
