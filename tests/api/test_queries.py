@@ -7,7 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from omniman.models import ChannelGrant
 from omniman.services import commit_session, create_session, modify_session
+from omniman.testing import make_channel
+from tests.app.pricing import registered
 
 from .conftest import data, open_session
 
@@ -44,6 +47,25 @@ def test_modify_is_at_most_5_statements_whatever_the_ops_and_lines(api):
     # COMMIT. The write is one statement on PostgreSQL (lines and row); SQLite, in
     # process, takes two (the lines, then the row).
     assert small == many == (5 if connection.vendor == "postgresql" else 6)
+
+
+def test_a_priced_modify_is_as_cheap_as_a_plain_one(api, user):
+    """Options, a custom op and adjustments (modifiers that read no line) cost no
+    statement, with 1 or 100 ops, on a small session or one of 400 to 500 lines."""
+    with registered():
+        shop = make_channel("shop", pricing_policy="internal", modifiers=["tests.coupon", "tests.tax"])
+        ChannelGrant.objects.create(user=user, channel=shop)
+        open_session(api, channel="shop", key="SMALL")
+        open_session(api, channel="shop", key="BIG")
+        line = {"op": "add_line", "sku": "COFFEE", "qty": 1, "options": [{"code": "OAT"}, {"code": "SHOT"}]}
+        for _ in range(4):  # 400 lines; the modifies below take it to 500
+            modify_session(channel="shop", session_key="BIG", ops=[line] * 100)
+        one = [line]
+        many = [{"op": "apply_coupon", "code": "WELCOME10"}] + [line] * 99
+        counts = [count(lambda key=key, ops=ops: api.post_json(f"/api/sessions/{key}/modify/",
+                                                                 {"channel_code": "shop", "ops": ops}))
+                  for key in ("SMALL", "BIG") for ops in (one, many)]
+    assert counts == [5 if connection.vendor == "postgresql" else 6] * 4
 
 
 def test_modify_on_a_checked_channel_adds_one_insert(api):

@@ -12,7 +12,8 @@ from omniman.services import (
     modify_session,
     transition_order,
 )
-from omniman.testing import add_line_op
+from omniman.testing import add_line_op, make_channel
+from tests.app.pricing import registered
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -76,6 +77,38 @@ def test_a_client_id_of_the_server_form_before_server_made_ids_reads_no_more(pos
     n = max(int(client_id[1:]), 300)
     assert [line["line_id"] for line in get_session("pos", "S").items][-3:] == [client_id, f"L{n + 1}", f"L{n + 2}"]
     assert s.next_line == n + 3
+
+
+@pytest.fixture
+def shop(db):
+    """Internal pricing with options, a coupon and a tax (modifiers that read no line),
+    and the ``apply_coupon`` custom op."""
+    with registered():
+        yield make_channel("shop", pricing_policy="internal", modifiers=["tests.coupon", "tests.tax"])
+
+
+def priced_ops(count):
+    """``count`` ops: the custom op, then options set on lines (or one such op alone)."""
+    set_options = {"op": "set_options", "line_id": "L1", "options": [{"code": "SOY"}, {"code": "SHOT", "qty": 2}]}
+    if count == 1:
+        return [set_options]
+    return [{"op": "apply_coupon", "code": "WELCOME10"}] + [
+        {**set_options, "options": [{"code": "SOY"}] if n % 2 else []} for n in range(count - 1)]
+
+
+@pytest.mark.parametrize(("lines", "ops"), [(1, 1), (1, 100), (500, 1), (500, 100)])
+def test_a_priced_modify_costs_the_same_whatever_the_ops_and_lines(shop, django_assert_num_queries, lines, ops):
+    """Options, adjustments and a custom op add no statement, and read only the lines
+    the ops name."""
+    create_session(channel="shop", session_key="S")
+    for start in range(0, lines, 100):
+        modify_session(channel="shop", session_key="S", ops=[
+            {"op": "add_line", "sku": "COFFEE", "qty": 1, "options": [{"code": "OAT"}]}
+            for _ in range(start, min(lines, start + 100))])
+    with django_assert_num_queries(MODIFY_QUERIES) as captured:
+        s = modify_session(channel="shop", session_key="S", ops=priced_ops(ops))
+    assert "= ANY(" in captured.captured_queries[1]["sql"]  # only the named lines
+    assert s.pricing["taxes_q"] > 0 and s.line_count == lines
 
 
 @pytest.mark.parametrize("adds", [1, 100])
