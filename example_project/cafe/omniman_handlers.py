@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 
+from cafe import pricing  # noqa: F401  (registers the shop channel's op and modifiers)
 from omniman.exceptions import PermanentFailure
 from omniman.registry import HandlerContext, registry
 

@@ -141,3 +141,26 @@ def test_web_refuses_to_commit_a_sold_out_product(example: Example, token: str) 
     blocked = example.request("POST", "/api/sessions/WEB-3/commit/", {"channel_code": "web"}, token=token)
     assert blocked.status == 409
     assert blocked.body["code"] == "commit_blocked"
+
+
+def test_shop_prices_options_takes_a_coupon_and_adds_the_tax(example: Example, token: str) -> None:
+    """A cappuccino with oat milk and two shots, WELCOME10, and 10 % tax on top."""
+    assert example.request("POST", "/api/sessions/", {"channel_code": "shop", "session_key": "SHOP-1"},
+                           token=token).status == 201
+    ops = [{"op": "add_line", "sku": "CAPPUCCINO", "qty": 1, "options": [{"code": "OAT"}, {"code": "SHOT", "qty": 2}]},
+           {"op": "add_line", "sku": "CROISSANT", "qty": 1},
+           {"op": "apply_coupon", "code": "WELCOME10"}]
+    body = example.request("POST", "/api/sessions/SHOP-1/modify/", {"channel_code": "shop", "ops": ops},
+                           token=token).body
+    assert [line["line_total_q"] for line in body["items"]] == [650 + 150 + 400, 750]
+    # subtotal 1950; −round-half-even(195) = −195; tax round-half-even(175.5) = 176.
+    assert {k: v for k, v in body["pricing"].items() if k != "adjustments"} == {
+        "subtotal_q": 1950, "discounts_q": -195, "taxes_q": 176, "fees_q": 0, "total_q": 1931}
+    bad = example.request("POST", "/api/sessions/SHOP-1/modify/", {"channel_code": "shop", "ops": [
+        {"op": "apply_coupon", "code": "FREE"}]}, token=token)
+    assert (bad.status, bad.body["errors"][0]["pointer"]) == (400, "/ops/0/code")
+    two_milks = example.request("POST", "/api/sessions/SHOP-1/modify/", {"channel_code": "shop", "ops": [
+        {"op": "set_options", "line_id": "L1", "options": [{"code": "OAT"}, {"code": "SOY"}]}]}, token=token)
+    assert (two_milks.status, two_milks.body["errors"][0]["pointer"]) == (400, "/ops/0/options/1/code")
+    commit = example.request("POST", "/api/sessions/SHOP-1/commit/", {"channel_code": "shop"}, token=token)
+    assert (commit.status, commit.body["total_q"]) == (201, 1931)

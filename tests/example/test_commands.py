@@ -44,7 +44,7 @@ def channel_codes(example: Example, token: str) -> set[str]:
 
 
 def test_seed_is_idempotent_and_repairs_the_demo_data(example: Example) -> None:
-    """Seeding again leaves exactly the demo catalog, three channels and one demo user,
+    """Seeding again leaves exactly the demo catalog, four channels and one demo user,
     and puts back a demo price that was edited in the admin."""
     before = state(example)
     assert {sku: tuple(v) for sku, v in before["products"].items()} == CATALOG
@@ -56,7 +56,7 @@ def test_seed_is_idempotent_and_repairs_the_demo_data(example: Example) -> None:
 
 def test_seeded_channel_configs(example: Example) -> None:
     channels = state(example)["channels"]
-    assert sorted(channels) == ["ifood", "pos", "web"]
+    assert sorted(channels) == ["ifood", "pos", "shop", "web"]
     assert channels["web"]["pricing_policy"] == "internal"
     assert channels["web"]["require_if_match"] is True
     assert channels["web"]["checks"] == {"stock": "stock.hold"}
@@ -67,12 +67,15 @@ def test_seeded_channel_configs(example: Example) -> None:
     assert channels["pos"]["order_flow"]["new"] == ["preparing", "cancelled"]
     assert channels["pos"]["order_flow"]["completed"] == []
     assert channels["ifood"]["external_ref_path"] == "external_ref"
-    assert all("modifiers" not in c for c in channels.values())
+    assert all("modifiers" not in c for code, c in channels.items() if code != "shop")
+    assert channels["shop"]["pricing_policy"] == "internal"
+    assert channels["shop"]["modifiers"] == ["cafe.coupon", "cafe.tax"]
+    assert channels["shop"]["tax_inclusive"] is False
 
 
 def test_demo_user_sees_every_channel_and_is_an_operator(example: Example) -> None:
     token = example.manage("omniman_token", "demo", "--operator").stdout.strip()
-    assert channel_codes(example, token) == {"pos", "web", "ifood"}
+    assert channel_codes(example, token) == {"pos", "web", "shop", "ifood"}
     assert example.request("GET", "/api/directives/", token=token).status == 200
 
 
@@ -95,7 +98,7 @@ def test_token_grants_exactly_the_channels_given(example: Example) -> None:
     assert other.status == 404
     # Without --channels: every channel.
     example.manage("omniman_token", "till")
-    assert channel_codes(example, token) == {"pos", "web", "ifood"}
+    assert channel_codes(example, token) == {"pos", "web", "shop", "ifood"}
 
 
 def test_operator_flag_opens_the_directives(example: Example) -> None:

@@ -56,6 +56,17 @@ CHANNELS: dict[str, dict[str, Any]] = {
             "order_flow": CAFE_FLOW,
         },
     },
+    "shop": {
+        "name": "Coffee shop (priced options, coupon, tax)",
+        "config": {
+            "pricing_policy": "internal",
+            "edit_policy": "open",
+            "initial_status": "new",
+            "order_flow": CAFE_FLOW,
+            "modifiers": ["cafe.coupon", "cafe.tax"],
+            "tax_inclusive": False,
+        },
+    },
     "ifood": {
         "name": "iFood marketplace",
         "config": {
@@ -74,7 +85,7 @@ STOCK_ON_HAND = Decimal("1000")
 
 
 class Command(BaseCommand):
-    help = "Create the café's catalog, the channels pos, web and ifood, and the user demo/demo."
+    help = "Create the café's catalog, the channels pos, web, shop and ifood, and the user demo/demo."
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
