@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from cafe.catalog import OPTION_GROUPS
 from cafe.models import Product
 from omniman.models import Channel
 
@@ -23,7 +24,11 @@ def index(request: HttpRequest) -> HttpResponse:
 @ensure_csrf_cookie
 def pos(request: HttpRequest) -> HttpResponse:
     products = Product.objects.all()
-    return render(request, "cafe/pos.html", {"products": products})
+    option_groups = {
+        sku: [{"code": g.code, "options": dict(g.options), "min": g.min, "max": g.max} for g in groups]
+        for sku, groups in OPTION_GROUPS.items()
+    }
+    return render(request, "cafe/pos.html", {"products": products, "option_groups": option_groups})
 
 
 @login_required

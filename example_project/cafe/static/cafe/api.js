@@ -63,6 +63,11 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// A line's options as the counter reads them: "OAT, 2× SHOT".
+function optionsText(options) {
+  return (options || []).map(o => (o.qty > 1 ? o.qty + "× " : "") + o.code).join(", ");
+}
+
 function describeError(err) {
   if (!(err instanceof ApiError)) return String(err);
   const p = err.problem;

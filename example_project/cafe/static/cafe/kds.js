@@ -32,7 +32,8 @@ function nextStatuses(order) {
 
 function card(order) {
   const items = el("ul", {class: "items"},
-    ...(order.items || []).map(i => el("li", {}, el("strong", {}, i.qty + " × "), i.sku)));
+    ...(order.items || []).map(i => el("li", {}, el("strong", {}, i.qty + " × "), i.sku,
+      i.options && i.options.length ? el("span", {class: "options"}, " (" + optionsText(i.options) + ")") : "")));
   const buttons = el("div", {class: "moves"},
     ...nextStatuses(order).map(to => el("button", {
       class: to === "cancelled" ? "small danger" : "primary",

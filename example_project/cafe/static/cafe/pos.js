@@ -2,6 +2,8 @@
 "use strict";
 
 const pos = {
+  // sku -> [{code, options: {code: price}, min, max}], from the page (cafe.catalog.OPTION_GROUPS).
+  optionGroups: JSON.parse((document.getElementById("option-groups") || {}).textContent || "{}"),
   channels: [],
   channel: null,      // the selected channel (from GET channels/)
   session: null,      // the last session representation the server sent
@@ -72,6 +74,12 @@ function render() {
   $("session-state").textContent = s ? s.state : "—";
   $("session-rev").textContent = s ? String(s.rev) : "—";
   $("total").textContent = s ? formatMoney(s.total_q, s.currency) : "—";
+  const p = (s && s.pricing) || {};
+  const parts = [["discounts", p.discounts_q], ["tax", p.taxes_q], ["fees", p.fees_q]].filter(([, q]) => q);
+  $("adjustments").textContent = parts.length
+    ? "Subtotal " + formatMoney(p.subtotal_q, s.currency) + " · " +
+      parts.map(([name, q]) => name + " " + formatMoney(q, s.currency)).join(" · ")
+    : "";
   for (const b of document.querySelectorAll(".product")) b.disabled = !open;
   $("commit").disabled = !open || !(s.items && s.items.length);
   $("abandon").disabled = !open;
@@ -94,8 +102,11 @@ function render() {
       } else {
         qtyCell.append(el("span", {class: "qty-value"}, line.qty));
       }
+      const item = el("td", {}, line.sku);
+      if (line.options && line.options.length) item.append(el("div", {class: "options"}, "+ " + optionsText(line.options)));
+      if (open && pickable(line)) item.append(optionPicker(line));
       body.append(el("tr", {dataset: {lineId: line.line_id, sku: line.sku}},
-        el("td", {}, line.sku),
+        item,
         qtyCell,
         el("td", {class: "num"}, formatMoney(line.unit_price_q, s.currency)),
         el("td", {class: "num"}, formatMoney(line.line_total_q, s.currency)),
@@ -171,6 +182,45 @@ function refreshChecksSoon(attempt = 0) {
   }), 300 * 2 ** attempt);
 }
 
+// Options on internal-pricing channels (the shop): the catalog's groups, given by the
+// page, say which skus take which options; the server prices and checks them.
+function pickable(line) {
+  const channel = pos.channels.find(c => c.code === pos.session.channel_code) || pos.channel;
+  return !!channel && channel.pricing_policy === "internal" && !!pos.optionGroups[line.sku];
+}
+
+function optionPicker(line) {
+  const current = line.options || [];
+  const qtyOf = code => (current.find(o => o.code === code) || {qty: 0}).qty;
+  const picker = el("div", {class: "option-picker"});
+  for (const group of pos.optionGroups[line.sku]) {
+    for (const code of Object.keys(group.options)) {
+      const have = qtyOf(code);
+      const label = (have ? "✓ " : "+ ") + code + (have > 1 ? " ×" + have : "");
+      picker.append(el("button", {class: "small option" + (have ? " on" : ""), dataset: {option: code},
+                                  "aria-label": code + " on " + line.sku,
+                                  onclick: () => pickOption(line, group, code)}, label));
+    }
+  }
+  return picker;
+}
+
+// A tap on an option: a group of one (milk) swaps or clears its choice; a larger group
+// (shots) adds one more up to its max, and a tap at the max clears that option.
+function pickOption(line, group, code) {
+  const mine = o => o.code in group.options;
+  const inGroup = (line.options || []).filter(mine);
+  const have = (inGroup.find(o => o.code === code) || {qty: 0}).qty;
+  const used = inGroup.reduce((n, o) => n + o.qty, 0);
+  const max = group.max === null ? Infinity : group.max;
+  let chosen;
+  if (max === 1) chosen = have ? [] : [{code, qty: 1}];
+  else if (used < max) chosen = [...inGroup.filter(o => o.code !== code), {code, qty: have + 1}];
+  else chosen = inGroup.filter(o => o.code !== code);
+  const options = [...(line.options || []).filter(o => !mine(o)), ...chosen].map(o => ({code: o.code, qty: o.qty}));
+  return modify([{op: "set_options", line_id: line.line_id, options}]);
+}
+
 function addProduct(button) {
   const s = pos.session;
   if (!s) return;
@@ -179,7 +229,8 @@ function addProduct(button) {
   const channel = pos.channels.find(c => c.code === s.channel_code) || pos.channel;
   const external = channel && channel.pricing_policy === "external";
   const price = Number(button.dataset.price);
-  const same = (s.items || []).find(l => l.sku === sku && (!external || l.unit_price_q === price));
+  const same = (s.items || []).find(l => l.sku === sku && !(l.options && l.options.length) &&
+                                          (!external || l.unit_price_q === price));
   if (same) return changeQty(same, +1);
   const op = {op: "add_line", sku, qty: 1};
   if (external) op.unit_price_q = price;
