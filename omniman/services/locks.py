@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -85,15 +84,6 @@ def _lock_session(qs: QuerySet, channel: ChannelRef, session_key: str) -> Sessio
         raise NotFound("No such session.") from None
     check_active(channel, session.channel)
     return session
-
-
-def lock_expired_sessions(now: datetime, limit: int) -> list[int]:
-    """Ids of open sessions expired at ``now``, locked in ``pk`` order; rows another
-    transaction holds are skipped rather than waited for."""
-    qs = Session.objects.filter(state=Session.State.OPEN, expires_at__lt=now).order_by("pk")
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True)
-    return list(qs.values_list("pk", flat=True)[:limit])
 
 
 def lock_order(ref: str, channel: ChannelRef | None = None) -> Order:

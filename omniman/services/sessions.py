@@ -43,7 +43,7 @@ from omniman.services.lines import LineSelection, LoadedLines, apply_to_lines
 from omniman.services.locks import (
     ChannelRef,
     channel_filter,
-    lock_expired_sessions,
+    in_locked_batches,
     lock_session,
     lock_session_with_lines,
 )
@@ -501,15 +501,11 @@ def expire_sessions(*, now: datetime | None = None, batch_size: int = 500) -> in
     Works in batches, each its own transaction, locking rows in ``pk`` order and
     skipping rows that a modify or commit holds right now (they are no longer idle)."""
     now = now or timezone.now()
-    total = 0
-    while True:
-        with transaction.atomic():
-            ids = lock_expired_sessions(now, batch_size)
-            if not ids:
-                return total
-            total += Session.objects.filter(pk__in=ids).update(
-                state=Session.State.ABANDONED, version=F("version") + 1, closed_at=now, updated_at=now
-            )
-        logger.info("expired %s sessions", len(ids))
-        if len(ids) < batch_size:
-            return total
+
+    def abandon(ids: list[int]) -> int:
+        return Session.objects.filter(pk__in=ids, state=Session.State.OPEN).update(
+            state=Session.State.ABANDONED, version=F("version") + 1, closed_at=now, updated_at=now
+        )
+
+    rows = Session.objects.filter(state=Session.State.OPEN, expires_at__lt=now)
+    return in_locked_batches(rows, abandon, batch_size=batch_size, logger=logger, done="expired %s sessions")

@@ -6,12 +6,15 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from omniman.models import Directive
-from omniman.services.locks import lock_directive
+from omniman.models import Directive, Session
+from omniman.services.locks import lock_directive, lock_session
 from omniman.services.retention import purge_directives
+from omniman.services.sessions import create_session, expire_sessions
+from omniman.testing import make_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,3 +56,51 @@ def test_a_batch_job_deletes_every_row_in_batches():
     later = timezone.now() + timedelta(days=1)
     assert purge_directives(now=later, days=0, batch_size=2) == len(rows)
     assert not Directive.objects.exists()
+
+
+@pytest.mark.postgres
+def test_expiry_skips_the_session_a_request_holds_and_goes_on():
+    """Expiry takes the same skip-locked batches as retention: a session held by a
+    modify or commit is left open (it is no longer idle), every other one is abandoned."""
+    make_channel("pos")
+    keys = ["HELD", "A", "B"]
+    for key in keys:
+        create_session(channel="pos", session_key=key)
+    Session.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                lock_session("pos", "HELD")
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert locked.wait(30)
+        assert expire_sessions(batch_size=1) == 2
+    finally:
+        release.set()
+        thread.join(30)
+    states = dict(Session.objects.values_list("session_key", "state"))
+    assert states == {"HELD": "open", "A": "abandoned", "B": "abandoned"}
+
+
+def test_expiry_costs_two_statements_per_batch():
+    """A batch is its own transaction holding one locking read of the ids and one
+    UPDATE; a short batch ends the job."""
+    make_channel("pos")
+    for n in range(3):
+        create_session(channel="pos", session_key=f"S{n}")
+    Session.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    with CaptureQueriesContext(connection) as queries:
+        assert expire_sessions(batch_size=2) == 3
+    verbs = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert [v for v in verbs if v not in ("BEGIN", "COMMIT")] == ["SELECT", "UPDATE"] * 2
+    if connection.features.has_select_for_update_skip_locked:
+        reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+        assert all(sql.endswith("SKIP LOCKED") for sql in reads)
