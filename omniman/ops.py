@@ -338,6 +338,21 @@ def _err(pointer: str, detail: str, code: str = "invalid") -> ValidationError:
     return ValidationError(FieldError(pointer, detail, code))
 
 
+def check_data_size(data: Mapping[str, Any], limit: int, pointer: str, *, by_op: bool = False) -> None:
+    """The ``data`` size rule, in one place: ``data`` written as compact JSON is at
+    most ``limit`` bytes (``MAX_DATA_BYTES``), else ``max_size`` at ``pointer``; a
+    value JSON cannot hold is ``invalid``. ``by_op``: worded for a ``set_data`` op
+    (its ``value`` is what made ``data`` too big), else for ``data`` given whole."""
+    try:
+        size = len(orjson.dumps(data))
+    except (TypeError, orjson.JSONEncodeError):
+        detail = "value is not valid JSON." if by_op else "data must be valid JSON."
+        raise _err(pointer, detail, "invalid") from None
+    if size > limit:
+        detail = f"data would exceed {limit} bytes." if by_op else f"data must be at most {limit} bytes."
+        raise _err(pointer, detail, "max_size")
+
+
 def _ident(value: Any, pointer: str, name: str) -> str:
     if not isinstance(value, str) or not IDENT_RE.match(value):
         raise _err(pointer, f"{name} must be 1 to 64 characters of [A-Za-z0-9._:-].")
@@ -815,12 +830,7 @@ class _Engine:
             node.pop(last, None)
         else:
             node[last] = op.value
-        try:
-            size = len(orjson.dumps(self.data))
-        except (TypeError, orjson.JSONEncodeError):
-            raise _err(op.pointer("value"), "value is not valid JSON.", "invalid") from None
-        if size > self.limits.max_data_bytes:
-            raise _err(op.pointer("value"), f"data would exceed {self.limits.max_data_bytes} bytes.", "max_size")
+        check_data_size(self.data, self.limits.max_data_bytes, op.pointer("value"), by_op=True)
 
     def op_merge_lines(self, op: Op) -> None:
         """Merge lines with equal sku, unit price and meta into the first of them.

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, overload
 
-import orjson
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -32,6 +31,7 @@ from omniman.ops import (
     OptionGroup,
     State,
     apply_ops,
+    check_data_size,
     empty_pricing,
     parse_ops,
     skus_to_price,
@@ -89,13 +89,7 @@ def _expiry(channel: Channel, now: datetime) -> datetime:
 def _check_data(data: Any, pointer: str = "/data") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError(FieldError(pointer, "data must be an object.", "invalid_type"))
-    limit = conf.get("MAX_DATA_BYTES")
-    try:
-        size = len(orjson.dumps(data))
-    except (TypeError, orjson.JSONEncodeError):
-        raise ValidationError(FieldError(pointer, "data must be valid JSON.", "invalid")) from None
-    if size > limit:
-        raise ValidationError(FieldError(pointer, f"data must be at most {limit} bytes.", "max_size"))
+    check_data_size(data, conf.get("MAX_DATA_BYTES"), pointer)
     return data
 
 

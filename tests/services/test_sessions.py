@@ -83,6 +83,22 @@ def test_create_validates_data(pos, settings):
     assert not Session.objects.exists()
 
 
+def test_create_measures_data_as_set_data_does(pos, settings):
+    """One size rule for ``data`` given whole and for ``set_data``: compact JSON, at
+    most ``MAX_DATA_BYTES`` (20 here: ``{"n":"`` + 12 characters + ``"}``)."""
+    settings.OMNIMAN = {**settings.OMNIMAN, "MAX_DATA_BYTES": 20}
+    assert create_session(channel="pos", session_key="AT", data={"n": "x" * 12}).data == {"n": "x" * 12}
+    for data, expected in [
+        ({"n": "x" * 13}, ("/data", "data must be at most 20 bytes.", "max_size")),
+        ({"n": 2**70}, ("/data", "data must be valid JSON.", "invalid")),
+    ]:
+        with pytest.raises(ValidationError) as exc:
+            create_session(channel="pos", data=data)
+        error = exc.value.errors[0]
+        assert (error.pointer, error.detail, error.code) == expected
+    assert list(Session.objects.values_list("session_key", flat=True)) == ["AT"]
+
+
 def test_create_in_an_unknown_or_inactive_channel(db):
     with pytest.raises(ValidationError) as exc:
         create_session(channel="nope")
