@@ -4,7 +4,10 @@ The graph is read from the source with :mod:`ast` rather than with grimp or
 import-linter: it needs no dependency, sees every import statement wherever it
 sits (module level, inside a function, inside ``try``) and so catches a cycle
 hidden behind a function-local import, which is what a lazy import usually
-dodges. Only imports under ``if TYPE_CHECKING:`` are left out: they never run.
+dodges. Imports under ``if TYPE_CHECKING:`` never run and are left out, except
+inside ``omniman.models``: the bottom layer, whose modules import one way even for
+their annotations (``models.session`` reads through ``models.queries``, which
+therefore names no model).
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imported(module: str, path: Path, known: dict[str, Path]) -> set[str]:
-    """The modules of ``known`` that ``module`` imports anywhere in its body."""
+def _imported(module: str, path: Path, known: dict[str, Path], *, type_checking: bool = False) -> set[str]:
+    """The modules of ``known`` that ``module`` imports anywhere in its body
+    (``type_checking``: under ``if TYPE_CHECKING:`` too)."""
     is_package = path.name == "__init__.py"
     targets: set[str] = set()
 
@@ -50,7 +54,7 @@ def _imported(module: str, path: Path, known: dict[str, Path]) -> set[str]:
             targets.add(name)
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not type_checking:
             for child in node.orelse:
                 visit(child)
             return
@@ -72,9 +76,11 @@ def _imported(module: str, path: Path, known: dict[str, Path]) -> set[str]:
     return targets
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(*, type_checking: bool = False) -> dict[str, set[str]]:
     known = _modules()
-    return {module: _imported(module, path, known) for module, path in known.items()}
+    return {
+        module: _imported(module, path, known, type_checking=type_checking) for module, path in known.items()
+    }
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -125,3 +131,20 @@ def test_a_lazy_import_cycle_is_found():
 
 def test_no_import_cycle_in_omniman_or_omniman_api():
     assert find_cycles(import_graph()) == []
+
+
+def test_the_graph_sees_type_only_imports_when_asked():
+    graph = import_graph(type_checking=True)
+    assert "omniman.models" in graph["omniman.registry"]
+    assert "omniman.models" not in import_graph()["omniman.registry"]
+
+
+def test_no_import_cycle_among_the_models_even_for_annotations():
+    """``models.session`` ↔ ``models.queries`` met under ``TYPE_CHECKING`` once."""
+    graph = {
+        module: {target for target in targets if target.startswith("omniman.models")}
+        for module, targets in import_graph(type_checking=True).items()
+        if module.startswith("omniman.models")
+    }
+    assert "omniman.models.queries" in graph["omniman.models.session"]
+    assert find_cycles(graph) == []

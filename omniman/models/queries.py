@@ -1,6 +1,10 @@
 """The SQL that reads and writes session lines, one statement per job whatever the
 number of lines, for PostgreSQL and SQLite. Every vendor-specific query lives here.
 
+The models import this module (a session's ``items`` are read through it), so it
+imports no model: it names the tables through the app registry, and the writers take
+the session row as the plain :class:`~django.db.models.Model` it is to them.
+
 Lines travel as JSON: the reads aggregate them into one JSON array per session (a
 correlated subquery, so a session, its channel and its lines come in one query), and
 the writes send every new or changed line as one JSON parameter."""
@@ -8,15 +12,12 @@ the writes send every new or changed line as one JSON parameter."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from django.apps import apps
 from django.db import NotSupportedError, connection
-from django.db.models import Expression, F, TextField
-
-if TYPE_CHECKING:
-    from omniman.models.session import Session
+from django.db.models import Expression, F, Model, TextField
 
 # The keys of a line, in the order the API shows them.
 LINE_FIELDS = ("line_id", "sku", "qty", "unit_price_q", "line_total_q", "meta", "options", "adjustments")
@@ -117,7 +118,7 @@ def load_lines(session_id: int, expression: LinesJSON | None = None) -> list[dic
     return decode_lines(qs.values_list("lines_json", flat=True).first())
 
 
-def _update_sql(session: Session, fields: Sequence[str]) -> tuple[str, list[Any]]:
+def _update_sql(session: Model, fields: Sequence[str]) -> tuple[str, list[Any]]:
     meta = type(session)._meta
     sets, params = [], []
     for name in fields:
@@ -138,7 +139,7 @@ _ON_CONFLICT = (
 
 
 def write_session(
-    session: Session,
+    session: Model,
     fields: Sequence[str],
     *,
     upserts: Sequence[dict[str, Any]] = (),
