@@ -125,6 +125,8 @@ def test(pytest_args: list[str]) -> None:
         print("curl is not available: the quickstart's HTTP steps will be skipped")
     say("ruff")
     run(PY, "-m", "ruff", "check", ".")
+    say("mypy (strict, omniman and omniman_api)")
+    run(PY, "-m", "mypy")
     say("tests on SQLite")
     env = {"DATABASE_URL": "", "OMNIMAN_BROWSER_TESTS": "1" if has_chromium else "0"}
     # Coverage of omniman and omniman_api over the SQLite and PostgreSQL runs together

@@ -19,6 +19,10 @@ from omniman.models import (
     SessionLine,
 )
 
+# ModelAdmin, TabularInline and ModelForm are generic in django-stubs only: subscripting
+# them at runtime needs django_stubs_ext.monkeypatch() in the host's settings, which a
+# reusable app cannot ask for. Hence the ``type-arg`` ignores on the classes below.
+
 
 class ReadOnlyPagesMixin:
     """For pages where no field can be edited: no Save buttons (Delete stays where the
@@ -36,7 +40,7 @@ class ReadOnlyPagesMixin:
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("code", "name", "currency", "is_active", "updated_at")
     list_filter = ("is_active", "currency")
     search_fields = ("code", "name")
@@ -56,14 +60,14 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChannelGrant)
-class ChannelGrantAdmin(admin.ModelAdmin):
+class ChannelGrantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("user", "channel", "created_at")
     list_filter = ("channel",)
     list_select_related = ("user", "channel")
     search_fields = ("user__username", "channel__code")
 
 
-class SessionLineInline(admin.TabularInline):
+class SessionLineInline(admin.TabularInline):  # type: ignore[type-arg]
     model = SessionLine
     extra = 0
     can_delete = False
@@ -74,7 +78,7 @@ class SessionLineInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
+class SessionAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("session_key", "channel", "state", "rev", "total_q", "handle_type", "handle_ref", "created_at")
     list_filter = ("channel", "state")
     list_select_related = ("channel",)
@@ -86,7 +90,7 @@ class SessionAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
         return False
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(admin.TabularInline):  # type: ignore[type-arg]
     model = OrderItem
     extra = 0
     can_delete = False
@@ -96,7 +100,7 @@ class OrderItemInline(admin.TabularInline):
         return False
 
 
-class OrderEventInline(admin.TabularInline):
+class OrderEventInline(admin.TabularInline):  # type: ignore[type-arg]
     model = OrderEvent
     extra = 0
     can_delete = False
@@ -106,7 +110,7 @@ class OrderEventInline(admin.TabularInline):
         return False
 
 
-class OrderStatusForm(forms.ModelForm):
+class OrderStatusForm(forms.ModelForm):  # type: ignore[type-arg]
     """Offers only the statuses the channel's flow allows from the current one."""
 
     class Meta:
@@ -127,7 +131,7 @@ class OrderStatusForm(forms.ModelForm):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("ref", "channel", "status", "total_q", "currency", "external_ref", "created_at")
     list_filter = ("channel", "status")
     list_select_related = ("channel",)
@@ -160,7 +164,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Directive)
-class DirectiveAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
+class DirectiveAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("id", "topic", "status", "attempts", "max_attempts", "error", "available_at",
                     "dispatched_at", "updated_at")
     list_filter = ("status", "topic")
@@ -221,7 +225,7 @@ class DirectiveAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
+class IdempotencyKeyAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("key", "channel", "status_code", "created_at", "expires_at")
     list_filter = ("channel",)
     list_select_related = ("channel",)

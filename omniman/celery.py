@@ -79,7 +79,8 @@ def _before_task(**kwargs: Any) -> None:
         if conn.connection is not None:
             # It was used without error (or passed is_usable) under a second ago:
             # a SELECT 1 per task would be one more round trip per directive.
-            conn.health_check_done = True
+            # Django's own flag (read by ensure_connection); django-stubs does not declare it.
+            conn.health_check_done = True  # type: ignore[attr-defined]
 
 
 def _after_task(**kwargs: Any) -> None:

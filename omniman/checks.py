@@ -145,14 +145,14 @@ def check_celery(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     if conf.problems() or conf.get("DIRECTIVE_BACKEND") != "celery":
         return []
     try:
-        from celery import current_app
+        from celery._state import get_current_app
     except ImportError:
         return [Error(
             'OMNIMAN["DIRECTIVE_BACKEND"] is "celery" but Celery is not installed.',
             hint='pip install "omniman[celery]", or use the "inline" backend.',
             id="omniman.E201",
         )]
-    app = current_app._get_current_object()
+    app = get_current_app()
     if is_fallback_app(app):
         return [Error(
             'OMNIMAN["DIRECTIVE_BACKEND"] is "celery" but no Celery app is loaded: directives '

@@ -48,6 +48,7 @@ def parse_qty(value: object, *, allow_zero: bool = False) -> Decimal:
     if qty > MAX_QTY:
         raise MoneyError(f"qty must be at most {MAX_QTY}.", "max_value")
     normal = qty.normalize()
+    # Finite (checked above), so the exponent is an int, not the "n"/"F" of NaN and Infinity.
     if normal.as_tuple().exponent < -QTY_PLACES:  # type: ignore[operator]
         raise MoneyError(f"qty has more than {QTY_PLACES} decimal places.", "max_decimal_places")
     return normal if normal != 0 else Decimal(0)

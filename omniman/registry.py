@@ -64,7 +64,7 @@ class HandlerOptions:
 
     @classmethod
     def checked(cls, topic: str, max_attempts: Any = None, lease_seconds: Any = None) -> HandlerOptions:
-        def number(value: Any, kinds: tuple[type, ...], minimum: float, name: str) -> Any:
+        def number(value: Any, kinds: tuple[type[int] | type[float], ...], minimum: float, name: str) -> Any:
             if value is None:
                 return None
             if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum or value != value:
@@ -353,7 +353,8 @@ class Registry:
         if not path:
             return None
         backend = conf.import_path(path)
-        return backend() if isinstance(backend, type) else backend
+        instance: PricingBackend = backend() if isinstance(backend, type) else backend
+        return instance
 
     def option_groups(
         self, backend: PricingBackend, channel: Channel, skus: set[str]
@@ -367,7 +368,7 @@ class Registry:
 
     def clear(self) -> None:
         """Forget everything (tests)."""
-        self.__init__()  # type: ignore[misc]
+        self.__init__()  # type: ignore[misc]  # re-run __init__ on purpose
 
 
 registry = Registry()

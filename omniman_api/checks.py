@@ -37,10 +37,10 @@ def check_authentication(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                  "'rest_framework.authentication.SessionAuthentication'].",
             id="omniman.E102",
         )]
-    errors = []
+    errors: list[Error] = []
     for cls in classes:
         uses_token_model = isinstance(cls, type) and issubclass(cls, TokenAuthentication) and cls.model is None
-        if uses_token_model and not apps.is_installed("rest_framework.authtoken"):
+        if uses_token_model and isinstance(cls, type) and not apps.is_installed("rest_framework.authtoken"):
             errors.append(Error(
                 f"{cls.__module__}.{cls.__qualname__} is in {SETTING} but 'rest_framework.authtoken' "
                 "is not in INSTALLED_APPS: every request that sends a token would fail with a 500.",

@@ -123,7 +123,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), None)
         headers = {}
         if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]  # set by DRF on 401s
         if isinstance(exc, drf.Throttled):
             headers["Retry-After"] = str(max(1, int(getattr(exc, "wait", None) or 1)))
         if isinstance(exc, drf.ValidationError):

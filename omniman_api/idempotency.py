@@ -18,8 +18,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 def request_key(request: Any, body: dict[str, Any]) -> str | None:
     """The idempotency key of a request, checked; a header and a body key that differ
     are a validation error at ``/idempotency_key``."""
-    header = request.META.get("HTTP_IDEMPOTENCY_KEY")
-    in_body = body.get("idempotency_key")
+    header: str | None = request.META.get("HTTP_IDEMPOTENCY_KEY")
+    in_body: str | None = body.get("idempotency_key")
     if in_body is not None:
         idempotency.check_key(in_body)
     if header is not None:

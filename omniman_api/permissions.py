@@ -7,9 +7,9 @@ join). Create reads the channel and the grant in one query, cached on the reques
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from rest_framework.permissions import BasePermission
 
 from omniman.exceptions import FieldError, NotFound, ValidationError
@@ -17,6 +17,8 @@ from omniman.models import Channel, ChannelGrant
 from omniman.services import GrantedChannel
 from omniman.services.preconditions import require_active
 from omniman.validators import IDENT_RE
+
+M = TypeVar("M", bound=Model)
 
 
 def is_operator(user: Any) -> bool:
@@ -89,7 +91,7 @@ class Access:
         """The user whose grants limit a lookup; None for a superuser (every channel)."""
         return None if self.all else self.user
 
-    def scope(self, qs: QuerySet[Any], field: str = "channel") -> QuerySet[Any]:
+    def scope(self, qs: QuerySet[M], field: str = "channel") -> QuerySet[M]:
         """``qs`` limited to the caller's channels (a subquery: no extra statement)."""
         if self.all:
             return qs

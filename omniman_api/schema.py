@@ -8,7 +8,8 @@ errors (the ``default`` response, added by :func:`postprocess`) and declares its
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field
@@ -43,32 +44,40 @@ STREAM_CURSOR = r"^q[0-9]{1,18}$"
 DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 
 
-def extend_schema(**kwargs: Any) -> Any:
+#: The base of the shapes below: they describe JSON objects, never a model instance.
+Shape = rf.Serializer[dict[str, Any]]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def extend_schema(**kwargs: Any) -> Callable[[F], F]:
     """drf-spectacular's ``extend_schema`` for a view method, based on its own
     ``AutoSchema`` whatever the host's ``DEFAULT_SCHEMA_CLASS``."""
     decorate = _extend_schema(**kwargs)
 
-    def apply(method: Any) -> Any:
-        method.schema = AutoSchema
+    def apply(method: F) -> F:
+        method.schema = AutoSchema  # type: ignore[attr-defined]  # a function attribute drf-spectacular reads
         return decorate(method)
 
     return apply
 
 
-class LineOption(rf.Serializer):
+class LineOption(Shape):
     code = rf.CharField()
     qty = rf.IntegerField()
     unit_price_q = rf.IntegerField()
 
 
-class Adjustment(rf.Serializer):
+class Adjustment(Shape):
     code = rf.CharField()
-    label = rf.CharField(allow_blank=True)
+    # A declared field: DRF's metaclass takes it off the class (the stubs see Field.label).
+    label = rf.CharField(allow_blank=True)  # type: ignore[assignment]
     kind = rf.ChoiceField(choices=["discount", "tax", "fee"])
     amount_q = rf.IntegerField()
 
 
-class Line(rf.Serializer):
+class Line(Shape):
     line_id = rf.CharField()
     sku = rf.CharField()
     qty = rf.CharField(help_text="A canonical decimal string: \"2\", \"0.25\".")
@@ -79,19 +88,19 @@ class Line(rf.Serializer):
     adjustments = Adjustment(many=True)
 
 
-class Check(rf.Serializer):
+class Check(Shape):
     rev = rf.IntegerField(allow_null=True)
     ok = rf.BooleanField()
     detail = rf.DictField()
     at = rf.CharField(allow_null=True)
 
 
-class IssueAction(rf.Serializer):
+class IssueAction(Shape):
     id = rf.CharField()
-    label = rf.CharField()
+    label = rf.CharField()  # type: ignore[assignment]  # a declared field (see Adjustment)
 
 
-class Issue(rf.Serializer):
+class Issue(Shape):
     id = rf.CharField()
     code = rf.CharField()
     blocking = rf.BooleanField()
@@ -99,13 +108,13 @@ class Issue(rf.Serializer):
     actions = IssueAction(many=True)
 
 
-class SessionOut(rf.Serializer):
+class SessionOut(Shape):
     session_key = rf.CharField()
     channel_code = rf.CharField()
     state = rf.ChoiceField(choices=["open", "committed", "abandoned"])
     rev = rf.IntegerField()
     items = Line(many=True)
-    data = rf.DictField()
+    data = rf.DictField()  # type: ignore[assignment]  # a declared field, not Serializer.data
     pricing = rf.DictField()
     total_q = rf.IntegerField()
     currency = rf.CharField()
@@ -119,13 +128,13 @@ class SessionOut(rf.Serializer):
     order_ref = rf.CharField(required=False)
 
 
-class OrderOut(rf.Serializer):
+class OrderOut(Shape):
     ref = rf.CharField()
     channel_code = rf.CharField()
     session_key = rf.CharField()
     status = rf.CharField()
     items = Line(many=True)
-    data = rf.DictField()
+    data = rf.DictField()  # type: ignore[assignment]  # a declared field, not Serializer.data
     pricing = rf.DictField()
     total_q = rf.IntegerField()
     currency = rf.CharField()
@@ -134,7 +143,7 @@ class OrderOut(rf.Serializer):
     updated_at = rf.DateTimeField()
 
 
-class CommitOut(rf.Serializer):
+class CommitOut(Shape):
     order_ref = rf.CharField()
     status = rf.CharField()
     total_q = rf.IntegerField()
@@ -144,7 +153,7 @@ class CommitOut(rf.Serializer):
     channel_code = rf.CharField()
 
 
-class DirectiveOut(rf.Serializer):
+class DirectiveOut(Shape):
     id = rf.IntegerField()
     topic = rf.CharField()
     status = rf.ChoiceField(choices=["queued", "running", "done", "failed"])
@@ -159,7 +168,7 @@ class DirectiveOut(rf.Serializer):
     updated_at = rf.DateTimeField()
 
 
-class DirectiveMetricsOut(rf.Serializer):
+class DirectiveMetricsOut(Shape):
     queued = rf.IntegerField()
     running = rf.IntegerField()
     done = rf.IntegerField()
@@ -173,7 +182,7 @@ class DirectiveMetricsOut(rf.Serializer):
                                                "probably gone; the reaper queues them again).")
 
 
-class ChannelOut(rf.Serializer):
+class ChannelOut(Shape):
     code = rf.CharField()
     name = rf.CharField()
     currency = rf.CharField()
@@ -183,14 +192,14 @@ class ChannelOut(rf.Serializer):
     require_if_match = rf.BooleanField()
 
 
-class HealthOut(rf.Serializer):
+class HealthOut(Shape):
     status = rf.CharField()
     version = rf.CharField()
     database = rf.CharField()
 
 
-def _page(name: str, child: type[rf.Serializer]) -> type[rf.Serializer]:
-    return type(name, (rf.Serializer,), {
+def _page(name: str, child: type[Shape]) -> type[Shape]:
+    return type(name, (Shape,), {
         "next": rf.URLField(allow_null=True),
         "previous": rf.URLField(allow_null=True),
         "results": child(many=True),
@@ -204,17 +213,17 @@ DirectivePage = _page("DirectivePage", DirectiveOut)
 ChannelPage = _page("ChannelPage", ChannelOut)
 
 
-class StreamOut(rf.Serializer):
+class StreamOut(Shape):
     results = OrderOut(many=True)
     cursor = rf.CharField()
 
 
 @extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string"}]})
-class QtyField(rf.Field):
+class QtyField(rf.Field[Any, Any, Any, Any]):
     """A JSON number or a decimal string."""
 
 
-class OpIn(rf.Serializer):
+class OpIn(Shape):
     op = rf.ChoiceField(choices=list(OP_FIELDS))
     sku = rf.RegexField(IDENT, required=False)
     qty = QtyField(required=False)
@@ -225,42 +234,42 @@ class OpIn(rf.Serializer):
     value = rf.JSONField(required=False)
 
 
-class SessionCreateIn(rf.Serializer):
+class SessionCreateIn(Shape):
     channel_code = rf.CharField()
     session_key = rf.RegexField(IDENT, required=False)
     handle_type = rf.CharField(required=False, max_length=64, allow_blank=True)
     handle_ref = rf.CharField(required=False, max_length=128, allow_blank=True)
-    data = rf.DictField(required=False)
+    data = rf.DictField(required=False)  # type: ignore[assignment]  # a declared field, not Serializer.data
     idempotency_key = rf.CharField(required=False, max_length=255)
 
 
-class ModifyIn(rf.Serializer):
+class ModifyIn(Shape):
     channel_code = rf.CharField()
     ops = OpIn(many=True)
     rev = rf.IntegerField(required=False, min_value=0)
     idempotency_key = rf.CharField(required=False, max_length=255)
 
 
-class CommitIn(rf.Serializer):
+class CommitIn(Shape):
     channel_code = rf.CharField()
     idempotency_key = rf.CharField(required=False, max_length=255)
 
 
-class ChannelIn(rf.Serializer):
+class ChannelIn(Shape):
     channel_code = rf.CharField()
 
 
-class ResolveIn(rf.Serializer):
+class ResolveIn(Shape):
     channel_code = rf.CharField()
     issue_id = rf.CharField()
     action_id = rf.CharField()
 
 
-class TransitionIn(rf.Serializer):
+class TransitionIn(Shape):
     to = rf.CharField(max_length=64)
 
 
-class EmptyIn(rf.Serializer):
+class EmptyIn(Shape):
     pass
 
 
@@ -711,7 +720,10 @@ def document(urlconf: str | None = "omniman_api.urls") -> dict[str, Any]:
     from drf_spectacular.settings import patched_settings
 
     with patched_settings(SETTINGS):
-        return SchemaGenerator(urlconf=urlconf).get_schema(request=None, public=True)
+        # drf-spectacular ships py.typed but leaves its generator unannotated.
+        generator = SchemaGenerator(urlconf=urlconf)  # type: ignore[no-untyped-call]
+        schema: dict[str, Any] = generator.get_schema(request=None, public=True)  # type: ignore[no-untyped-call]
+        return schema
 
 
 class SchemaView(SpectacularAPIView):

@@ -13,14 +13,16 @@ from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 import omniman
@@ -72,10 +74,13 @@ class OmnimanView(APIView):
     permission_classes = [IsAuthenticated]
     schema = AutoSchema()
 
-    def get_authenticators(self) -> list[Any]:
-        return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # DRF has imported these dotted paths; its stubs type the setting as the strings.
+        classes: list[type[BaseAuthentication]] = api_settings.DEFAULT_AUTHENTICATION_CLASSES  # type: ignore[assignment]
+        return [auth() for auth in classes]
 
-    def get_authenticate_header(self, request: Request) -> str | None:
+    # DRF's own returns None as well when there is no authenticator (its stub says str).
+    def get_authenticate_header(self, request: Request) -> str | None:  # type: ignore[override]
         """The challenge of a 401. DRF asks the first authentication class only and
         answers 403 when it has none (``SessionAuthentication``, first in DRF's
         defaults): here the first class that names a scheme gives it, and a 401
@@ -83,13 +88,16 @@ class OmnimanView(APIView):
         if not request.authenticators:
             return None
         for authenticator in request.authenticators:
+            if not isinstance(authenticator, BaseAuthentication):
+                continue  # a test client's force_authenticate(): no scheme to name
             header = authenticator.authenticate_header(request)
             if header:
                 return str(header)
         return SESSION_CHALLENGE
 
-    def get_throttles(self) -> list[Any]:
-        return [throttle() for throttle in api_settings.DEFAULT_THROTTLE_CLASSES]
+    def get_throttles(self) -> list[BaseThrottle]:
+        classes: list[type[BaseThrottle]] = api_settings.DEFAULT_THROTTLE_CLASSES  # type: ignore[assignment]  # (as above)
+        return [throttle() for throttle in classes]
 
     def get_exception_handler(self) -> Any:
         return exception_handler
@@ -398,7 +406,7 @@ class SessionResolveView(SessionView):
 # -- orders ----------------------------------------------------------------------------------
 
 
-def _items_prefetch() -> Prefetch:
+def _items_prefetch() -> Prefetch[str, QuerySet[OrderItem], str]:
     return Prefetch("items", queryset=OrderItem.objects.order_by("position"))
 
 
@@ -452,6 +460,12 @@ class OrderTransitionView(OmnimanView):
         return _order_response(order, order.items.order_by("position"))
 
 
+def _position(order: Order) -> int:
+    """An order's stream position (the stream reads only orders that have one)."""
+    assert order.stream_seq is not None
+    return order.stream_seq
+
+
 class OrderStreamView(OmnimanView):
     """Orders in commit order after an opaque cursor; waits up to ``timeout`` seconds
     for the first one. Positions (``Order.stream_seq``) are handed out by the kernel
@@ -468,7 +482,7 @@ class OrderStreamView(OmnimanView):
         qs = qs.prefetch_related(_items_prefetch())
         if raw_after is None:
             rows = list(qs.order_by("-stream_seq")[:STREAM_LATEST])[::-1]
-            last = rows[-1].stream_seq if rows else self._head()
+            last = _position(rows[-1]) if rows else self._head()
             return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_cursor("q", last)})
         _, after = decode_cursor(raw_after, "q", pointer="/after")
         deadline = time.monotonic() + timeout
@@ -478,7 +492,7 @@ class OrderStreamView(OmnimanView):
             if rows or remaining <= 0:
                 break
             time.sleep(min(STREAM_POLL_SECONDS, remaining))
-        last = rows[-1].stream_seq if rows else after
+        last = _position(rows[-1]) if rows else after
         return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_cursor("q", last)})
 
     @staticmethod

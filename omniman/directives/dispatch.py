@@ -58,7 +58,8 @@ def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
     # Celery is an optional dependency: imported only when it is the backend.
     from omniman.directives.worker import run_directive_task
 
-    task = run_directive_task._get_current_object()
+    # shared_task gives a Proxy, typed by celery-types as the Task it stands for.
+    task = run_directive_task._get_current_object()  # type: ignore[attr-defined]
     if is_fallback_app(task.app):
         # Its broker is amqp://guest@localhost//, where none of the
         # project's workers listens. Leave the rows to the reaper (beat runs in a worker,

@@ -33,7 +33,7 @@ def non_atomic(handler: F_) -> F_:
 
     For handlers that wait on slow outside services and must not hold a database
     transaction meanwhile; they give up the all-or-nothing of writes and outcome."""
-    handler.omniman_atomic = False  # type: ignore[attr-defined]
+    handler.omniman_atomic = False  # type: ignore[attr-defined]  # a marker read by run_directive
     return handler
 
 

@@ -52,7 +52,7 @@ def claim_returning(
         for convert in convs:
             values[i] = convert(values[i], field, conn)
     # field_names is read only when values miss some fields; here every one is there.
-    return Directive.from_db(conn.alias, None, values)  # type: ignore[arg-type]
+    return Directive.from_db(conn.alias, None, values)  # type: ignore[arg-type]  # stubs want a name list
 
 
 def claim_sql(conn: Any, async_commit: bool) -> tuple[str, Converters, int]:

@@ -17,7 +17,9 @@ from typing import Any
 import orjson
 from django.apps import apps
 from django.db import NotSupportedError, connection
-from django.db.models import Expression, F, Model, TextField
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Expression, F, Field, Model, TextField
+from django.db.models.sql.compiler import SQLCompiler
 
 # The keys of a line, in the order the API shows them.
 LINE_FIELDS = ("line_id", "sku", "qty", "unit_price_q", "line_total_q", "meta", "options", "adjustments")
@@ -54,15 +56,15 @@ class LinesJSON(Expression):
     def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         self.session_ref, self.next_line_ref = exprs
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         raise NotSupportedError("omniman's session lines need PostgreSQL or SQLite.")
 
-    def _parts(self, compiler: Any) -> tuple[str, list[Any], str, list[Any]]:
+    def _parts(self, compiler: SQLCompiler) -> tuple[str, list[Any], str, list[Any]]:
         sid, sid_params = compiler.compile(self.session_ref)
         next_line, next_params = compiler.compile(self.next_line_ref)
         return sid, list(sid_params), next_line, list(next_params)
 
-    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         sid, params, next_line, next_params = self._parts(compiler)
         fields = ", ".join(f"'{name}', l.{name}" for name in LINE_FIELDS)
         where = f"l.session_id = {sid}"
@@ -82,9 +84,9 @@ class LinesJSON(Expression):
             f"(SELECT COALESCE(json_agg(json_build_object({fields}) ORDER BY l.position), '[]')::text"
             f" FROM {_line_table()} l WHERE {where})"
         )
-        return sql, params
+        return sql, tuple(params)
 
-    def as_sqlite(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         sid, params, next_line, next_params = self._parts(compiler)
         fields = ", ".join(
             f"'{name}', json(l.{name})" if name in _JSON_FIELDS else f"'{name}', l.{name}" for name in LINE_FIELDS
@@ -103,7 +105,7 @@ class LinesJSON(Expression):
             "(SELECT COALESCE(json_group_array(json(j)), '[]') FROM"
             f" (SELECT json_object({fields}) AS j FROM {_line_table()} l WHERE {where} ORDER BY l.position))"
         )
-        return sql, params
+        return sql, tuple(params)
 
 
 def decode_lines(raw: str | bytes | None) -> list[dict[str, Any]]:
@@ -123,9 +125,11 @@ def _update_sql(session: Model, fields: Sequence[str]) -> tuple[str, list[Any]]:
     sets, params = [], []
     for name in fields:
         field = meta.get_field(name)
+        assert isinstance(field, Field) and field.column is not None, name  # a column of the row
         sets.append(f"{connection.ops.quote_name(field.column)} = %s")
         params.append(field.get_db_prep_save(getattr(session, field.attname), connection))
     params.append(session.pk)
+    assert meta.pk is not None and meta.pk.column is not None
     pk = connection.ops.quote_name(meta.pk.column)
     return f"UPDATE {_session_table()} SET {', '.join(sets)} WHERE {pk} = %s", params
 

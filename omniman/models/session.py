@@ -11,7 +11,7 @@ from omniman.models.channel import Channel
 from omniman.models.queries import LinesJSON, decode_lines, load_lines
 
 
-class SessionQuerySet(models.QuerySet):
+class SessionQuerySet(models.QuerySet["Session"]):
     def with_items(self) -> SessionQuerySet:
         """Bring every session's lines in the same query (a JSON aggregate), so that
         ``session.items`` costs no further query."""

@@ -115,7 +115,7 @@ class LoadedLines:
         )
 
 
-def annotate_lines(qs: QuerySet, selection: LineSelection) -> QuerySet:
+def annotate_lines(qs: QuerySet[Session], selection: LineSelection) -> QuerySet[Session]:
     """Add ``selection``'s lines, and the row's version in the same snapshot, to a
     session query (the locking read of a modify): no statement of their own."""
     version = Subquery(Session.objects.filter(pk=OuterRef("pk")).values("version")[:1])

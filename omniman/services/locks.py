@@ -7,18 +7,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from omniman.exceptions import NotFound
 from omniman.models import Channel, Directive, Order, Session
 from omniman.services.lines import LineSelection, LoadedLines, annotate_lines, take_lines
 from omniman.services.preconditions import require_active
 
+M = TypeVar("M", bound=Model)
 
-def _for_update(qs: QuerySet) -> QuerySet:
+
+def _for_update(qs: QuerySet[M]) -> QuerySet[M]:
     if connection.features.has_select_for_update_of:
         return qs.select_for_update(of=("self",))
     return qs.select_for_update()
@@ -77,7 +79,7 @@ def lock_session_with_lines(
     return session, take_lines(session, selection)
 
 
-def _lock_session(qs: QuerySet, channel: ChannelRef, session_key: str) -> Session:
+def _lock_session(qs: QuerySet[Session], channel: ChannelRef, session_key: str) -> Session:
     try:
         session = qs.get(session_key=session_key, **channel_filter(channel))
     except Session.DoesNotExist:

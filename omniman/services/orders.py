@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,7 +24,7 @@ def transition_order(
     channel: ChannelRef | None = None,
     expected_version: Expected | None = None,
     actor: str = "",
-    payload: dict | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> Order:
     """Move an order to ``to`` along its channel's ``order_flow``, writing an OrderEvent.
     ``expected_version``: the order's ``version`` the caller last saw (see

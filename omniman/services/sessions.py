@@ -24,7 +24,6 @@ from omniman.exceptions import (
 from omniman.models import Channel, Session
 from omniman.models.queries import write_session
 from omniman.ops import (
-    IDENT_RE,
     Catalog,
     Limits,
     Op,
@@ -48,6 +47,7 @@ from omniman.services.locks import (
     lock_session_with_lines,
 )
 from omniman.services.preconditions import Expected, check_preconditions, require_active
+from omniman.validators import IDENT_RE
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ UPDATE_FIELDS = [
 
 def get_channel(code: Channel | str, *, pointer: str = "/channel_code") -> Channel:
     """An active channel by code; unknown or inactive is a ``validation_error``."""
+    channel: Channel | None
     if isinstance(code, Channel):
         channel = code
     else:
@@ -178,9 +179,11 @@ def create_session(
         session = insert()
         _log_created(session, actor)
         return session
-    outcome = run_idempotent(
-        idempotency, lock=lambda: (channel, lock_key(channel, "create", idempotency)), write=insert
-    )
+    def lock() -> tuple[Channel, None]:
+        lock_key(channel, "create", idempotency)
+        return channel, None
+
+    outcome = run_idempotent(idempotency, lock=lock, write=insert)
     if outcome.result is not None:
         _log_created(outcome.result, actor)
     return outcome

@@ -45,7 +45,7 @@ def current_app(app: Any) -> Iterator[Any]:
     from celery import _state
 
     previous = _state.get_current_app()
-    default = _state.default_app
+    default = _state.default_app  # type: ignore[attr-defined]  # celery-types leaves the global out
     import omniman.tasks  # noqa: F401  (registers the shared tasks on every app)
 
     app.set_current()
@@ -53,7 +53,7 @@ def current_app(app: Any) -> Iterator[Any]:
     try:
         yield app
     finally:
-        _state.default_app = default
+        _state.default_app = default  # type: ignore[attr-defined]  # (see above)
         previous.set_current()
 
 
