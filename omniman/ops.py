@@ -35,7 +35,7 @@ from omniman.money import (
     parse_amount_q,
     parse_qty,
 )
-from omniman.validators import IDENT_RE
+from omniman.validators import IDENT_RE, IDENT_RULE
 
 # A line id of the server's own form (L1, L2, ...): a client that sends one moves
 # ``next_line`` past it, so server-made ids never need to skip a taken one.
@@ -355,7 +355,7 @@ def check_data_size(data: Mapping[str, Any], limit: int, pointer: str, *, by_op:
 
 def _ident(value: Any, pointer: str, name: str) -> str:
     if not isinstance(value, str) or not IDENT_RE.match(value):
-        raise _err(pointer, f"{name} must be 1 to 64 characters of [A-Za-z0-9._:-].")
+        raise _err(pointer, f"{name} must be {IDENT_RULE}")
     return value
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from omniman import conf
 from omniman.exceptions import HandlerError
 from omniman.ops import OP_FIELDS, CustomOp, OpField, OptionGroup
-from omniman.validators import IDENT_RE
+from omniman.validators import IDENT_RE, IDENT_RULE
 
 if TYPE_CHECKING:
     from omniman.models import Channel, Directive
@@ -170,7 +170,7 @@ def define_op(
 ) -> CustomOp:
     """A :class:`~omniman.ops.CustomOp` from a function and its field declarations."""
     if not isinstance(name, str) or not IDENT_RE.match(name):
-        raise HandlerError(f"op name {name!r} must be 1 to 64 characters of [A-Za-z0-9._:-].")
+        raise HandlerError(f"op name {name!r} must be {IDENT_RULE}")
     if lines not in ("named", "all"):
         raise HandlerError(f"op {name!r}: lines must be 'named' or 'all', not {lines!r}.")
     declared = {}

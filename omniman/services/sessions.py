@@ -47,7 +47,7 @@ from omniman.services.locks import (
     lock_session_with_lines,
 )
 from omniman.services.preconditions import Expected, check_preconditions, require_active
-from omniman.validators import IDENT_RE
+from omniman.validators import IDENT_RE, IDENT_RULE
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def create_session(
     channel = get_channel(channel)
     if session_key is not None and (not isinstance(session_key, str) or not IDENT_RE.match(session_key)):
         raise ValidationError(
-            FieldError("/session_key", "session_key must be 1 to 64 characters of [A-Za-z0-9._:-].")
+            FieldError("/session_key", f"session_key must be {IDENT_RULE}")
         )
     handle_type = _check_handle(handle_type, "handle_type", 64)
     handle_ref = _check_handle(handle_ref, "handle_ref", 128)
