@@ -19,7 +19,7 @@ from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.request import Request
+from rest_framework.request import ForcedAuthentication, Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
@@ -88,8 +88,8 @@ class OmnimanView(APIView):
         if not request.authenticators:
             return None
         for authenticator in request.authenticators:
-            if not isinstance(authenticator, BaseAuthentication):
-                continue  # a test client's force_authenticate(): no scheme to name
+            if isinstance(authenticator, ForcedAuthentication):
+                continue  # a test client's force_authenticate(): it names no scheme
             header = authenticator.authenticate_header(request)
             if header:
                 return str(header)
