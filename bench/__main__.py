@@ -19,7 +19,8 @@ from typing import Any
 
 from bench import env
 
-SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain", "profile", "silk", "payload"]
+SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain", "profile", "silk", "payload", "prod",
+             "prod-profile"]
 # Scenarios on SQLite only: they need no migrated PostgreSQL template.
 SQLITE_ONLY = {"silk", "payload"}
 
@@ -48,10 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="results file (default bench/results/latest.json)")
     parser.add_argument("--large", type=int, default=None,
                         help="rows in the large scale database (default 1,000,000; 100,000 with --quick)")
+    parser.add_argument("--prod-case", dest="prod_only", action="append",
+                        choices=["add_line_spread", "set_qty_hot", "get", "get_304", "options"],
+                        help="with --only prod or prod-profile: run only these cases")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other scenarios of the existing results file (each keeps its own date)")
     args = parser.parse_args(argv)
-    from bench import http, report, scenarios
+    from bench import http, prod, report, scenarios
 
     chosen = args.only or SCENARIOS
     started = time.time()
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         "profile": scenarios.run_profile,
         "silk": scenarios.run_silk,
         "payload": scenarios.run_payload,
+        "prod": prod.run_prod,
+        "prod-profile": prod.run_prod_profile,
     }
     for name in chosen:
         t0 = time.time()

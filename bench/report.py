@@ -86,6 +86,27 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         r = pa["render_500_lines"]
         out.append(("payload", "render 500 lines", f"orjson {r['us']['orjson']['median']:.0f} us vs DRF JSONRenderer "
                     f"{r['us']['drf_json']['median']:.0f} us (x{_f(r['ratio']['median'])})", "", ""))
+    pd = sc.get("prod", {})
+    for case, c in pd.get("vs_drfmin", {}).items():
+        r, p = c["rps_ratio"], c["p99_ratio"]
+        ok = r["median"] >= 1.0 and p["median"] <= 1.2
+        fails = c["example"]["failures"] + c["drfmin"]["failures"]
+        out.append(("prod vs drfmin", case,
+                    f"req/s x{_f(r['median'])} (rounds {_f(r['min'])}-{_f(r['max'])}; {c['example']['rps_median']:.0f}"
+                    f" vs {c['drfmin']['rps_median']:.0f}), p99 x{_f(p['median'])}"
+                    + (f", {fails} failures" if fails else ""),
+                    ">= 1.0, <= 1.2", "ok" if ok and not fails else "BELOW"))
+    op = pd.get("options")
+    if op:
+        for side in ("shop_options", "shop_plain"):
+            c = op[f"{side}_vs_pos_plain"]
+            fails = op[side]["failures"]
+            out.append(("prod options", f"{side} vs pos_plain (add_line)",
+                        f"req/s x{_f(c['rps_ratio']['median'])} ({op[side]['rps_median']:.0f} vs "
+                        f"{op['pos_plain']['rps_median']:.0f}), p99 x{_f(c['p99_ratio']['median'])}"
+                        + (f", {fails} failures" if fails else ""), "", ""))
+    for case, c in sc.get("prod-profile", {}).get("cases", {}).items():
+        out.append(("prod profile", case, f"{c['requests']} requests profiled, {c['file']}", "", ""))
     lo = sc.get("locust")
     if lo:
         out.append(("locust", "seed workload", f"{lo['rps']:.0f} req/s, {lo['failures']} failures "

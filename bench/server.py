@@ -14,14 +14,18 @@ from bench import env
 
 class Gunicorn:
     def __init__(self, port: int, app: str, environ: dict[str, str], *, worker_class: str = "gthread",
-                 workers: int = 2, threads: int = 4, chdir: Path | None = None) -> None:
+                 workers: int = 2, threads: int = 4, chdir: Path | None = None,
+                 config: Path | None = None, stop_timeout: float = 15) -> None:
         self.port = port
+        self.stop_timeout = stop_timeout
         cmd = [sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
                "-k", worker_class, "--keep-alive", "30", "--backlog", "256", "--log-level", "warning"]
         if worker_class == "gthread":
             cmd += ["--threads", str(threads)]
         if chdir is not None:
             cmd += ["--chdir", str(chdir)]
+        if config is not None:
+            cmd += ["-c", str(config)]
         if env.port_open(port):
             raise RuntimeError(f"port {port} is taken")
         self.proc = subprocess.Popen(cmd, cwd=env.ROOT, env=environ, start_new_session=False)
@@ -63,7 +67,7 @@ class Gunicorn:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -39,3 +39,12 @@ def interleave(
         for name in order:
             results[name].append(variants[name](r))
     return results
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """a / b per round (each round measured both sides back to back), reduced to the
+    median, min and max of those ratios: the neighbours' load moves both sides of a
+    round together, so it cancels in each ratio."""
+    per_round = [x / y for x, y in zip(a, b, strict=True)]
+    return {"median": statistics.median(per_round), "min": min(per_round), "max": max(per_round),
+            "rounds": per_round}
