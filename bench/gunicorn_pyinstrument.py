@@ -1,10 +1,9 @@
 """A gunicorn config file (``-c bench/gunicorn_pyinstrument.py``) that profiles each
 worker with pyinstrument from its request number ``BENCH_PROFILE_SKIP`` + 1 (default 21:
-the first ones import the URLconf and open the connection) to its exit, and writes the profile as text to
-``$BENCH_PROFILE_DIR/<BENCH_PROFILE_NAME>-<pid>.txt`` when the worker exits: the self
-time of each function, then the call tree, every frame shown (libraries too) down to
-0.5 % of the total. Used by
-``python -m bench --only prod-profile``."""
+the first ones import the URLconf and open the connection) to its exit, and writes the
+profile as text to ``$BENCH_PROFILE_DIR/<BENCH_PROFILE_NAME>-<pid>.txt`` when the worker
+exits (the self time of each function, then pyinstrument's call tree), and the session
+itself (``.pyisession``) for ``python -m bench.profsummary``. Used by ``python -m bench --only prod-profile``."""
 
 from __future__ import annotations
 
@@ -31,18 +30,14 @@ def pre_request(worker: Any, req: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
+    """Save the session only (rendering it under load could outlast the graceful
+    timeout); ``bench.profsummary`` renders and summarises it."""
     profiler = _state["profiler"]
     if profiler is None:
         return
     profiler.stop()
-    from pyinstrument.renderers import ConsoleRenderer
-
-    session = profiler.last_session
-    opts = {"filter_threshold": 0.005}
-    flat = ConsoleRenderer(show_all=True, flat=True, time="percent_of_total", processor_options=opts).render(session)
-    tree = ConsoleRenderer(show_all=True, time="percent_of_total", processor_options=opts).render(session)
-    text = f"Self time by function (percent of the profiled time):\n{flat}\nCall tree:\n{tree}"
     out = Path(os.environ["BENCH_PROFILE_DIR"])
     out.mkdir(parents=True, exist_ok=True)
     name = os.environ.get("BENCH_PROFILE_NAME", "worker")
-    (out / f"{name}-{os.getpid()}.txt").write_text(f"requests profiled: {_state['profiled']}\n{text}")
+    session = profiler.last_session
+    session.save(out / f"{name}-{os.getpid()}-{_state['profiled']}.pyisession")

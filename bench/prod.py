@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -239,17 +240,28 @@ def run_prod(args: argparse.Namespace) -> dict[str, Any]:
 
 
 
+def warm_up(port: int, make: Maker, *, requests: int) -> None:
+    """Drive the server until it has answered ``requests`` requests (gunicorn's port opens
+    before its workers have imported the project)."""
+    done = 0
+    while done < requests:
+        done += loadgen.run(port, make, seconds=1.0, connections=CONNECTIONS)["requests"]
+
+
 def run_prod_profile(args: argparse.Namespace) -> dict[str, Any]:
     """pyinstrument on each gunicorn worker (``bench/gunicorn_pyinstrument.py``) while the
     load generator drives one scenario, the example and the minimal DRF project in turn;
     the text profiles go to ``bench/results/prod-profile/``."""
     import shutil
 
-    seconds = 5.0 if args.quick else 15.0
+    from bench import profsummary
+
+    seconds = 5.0 if args.quick else 30.0
     outdir = env.results_dir(args.quick) / "prod-profile"
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
     static = tempfile.TemporaryDirectory(prefix="omniman_bench_static_")
+    tmp_sessions = tempfile.TemporaryDirectory(prefix="omniman_bench_pyisessions_")
     ex_env, ex_token, _ = setup_example(EXAMPLE_DB, static.name)
     mn_env, mn_token, _ = setup_drfmin(DRFMIN_DB)
     config = env.ROOT / "bench" / "gunicorn_pyinstrument.py"
@@ -264,22 +276,25 @@ def run_prod_profile(args: argparse.Namespace) -> dict[str, Any]:
             ("example", makers[0], "config.wsgi:application", ex_env, EXAMPLE, "/api/sessions", ex_token),
             ("drfmin", makers[1], "bench.drfmin.wsgi:application", mn_env, None, "/min/sessions", mn_token),
         ):
-            pe = {**e, "BENCH_PROFILE_DIR": str(outdir), "BENCH_PROFILE_NAME": f"{name}-{side}"}
+            pe = {**e, "BENCH_PROFILE_DIR": str(outdir), "BENCH_PROFILE_NAME": f"{name}-{side}",
+                  "BENCH_PROFILE_SKIP": "10"}
             with Gunicorn(port, app, pe, worker_class="sync", workers=WORKERS, chdir=chdir, config=config,
-                          stop_timeout=90) as srv:
+                          stop_timeout=150) as srv:
                 if name == "get_304":
                     etags[side] = fetch_etags(srv.port, base, token)
+                warm_up(srv.port, make, requests=60)  # both workers booted, past the skipped requests
                 res = loadgen.run(srv.port, make, seconds=seconds, connections=CONNECTIONS)
-            files = sorted(outdir.glob(f"{name}-{side}-*.txt"))
-            for f in files:  # no paths of this machine in results
-                text = f.read_text()
-                for local in (sys.prefix, str(env.ROOT)):
-                    text = text.replace(local + "/", "")
-                f.write_text(text)
+            sessions = sorted(outdir.glob(f"{name}-{side}-*.pyisession"))
+            files = [profsummary.render(p, outdir, strip=(sys.prefix, str(env.ROOT))) for p in sessions]
+            for p in sessions:  # large: only the text and the summary are kept
+                p.rename(Path(tmp_sessions.name) / p.name)
             out["cases"][f"{name}-{side}"] = {
                 "requests": res["requests"], "rps": res["rps"], "failures": res["failures"],
                 "file": ", ".join(str(f.relative_to(env.ROOT)) for f in files)}
             env.log(f"prod-profile {name} {side}: {res['requests']} requests, {len(files)} profiles")
+    out["summary"] = profsummary.summarize_dir(Path(tmp_sessions.name))
+    (outdir / "summary.txt").write_text(profsummary.text(out["summary"]) + "\n")
+    tmp_sessions.cleanup()
     env.drop_db(EXAMPLE_DB)
     env.drop_db(DRFMIN_DB)
     static.cleanup()

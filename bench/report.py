@@ -12,6 +12,15 @@ def _f(x: Any, nd: int = 2) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def cpu_ratio(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> float | None:
+    """The median over rounds of a's server CPU per request over b's."""
+    import statistics
+
+    pairs = [(x.get("server_cpu_us_per_req"), y.get("server_cpu_us_per_req")) for x, y in zip(a, b, strict=True)]
+    ratios = [x / y for x, y in pairs if x and y]
+    return statistics.median(ratios) if ratios else None
+
+
 def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(scenario, case, figure, goal, verdict) for every headline figure."""
     out: list[tuple[str, str, str, str, str]] = []
@@ -93,7 +102,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         fails = c["example"]["failures"] + c["drfmin"]["failures"]
         out.append(("prod vs drfmin", case,
                     f"req/s x{_f(r['median'])} (rounds {_f(r['min'])}-{_f(r['max'])}; {c['example']['rps_median']:.0f}"
-                    f" vs {c['drfmin']['rps_median']:.0f}), p99 x{_f(p['median'])}"
+                    f" vs {c['drfmin']['rps_median']:.0f}), p99 x{_f(p['median'])}, server CPU/req "
+                    f"x{_f(cpu_ratio(c['runs']['example'], c['runs']['drfmin']))}"
                     + (f", {fails} failures" if fails else ""),
                     ">= 1.0, <= 1.2", "ok" if ok and not fails else "BELOW"))
     op = pd.get("options")
@@ -103,7 +113,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             fails = op[side]["failures"]
             out.append(("prod options", f"{side} vs pos_plain (add_line)",
                         f"req/s x{_f(c['rps_ratio']['median'])} ({op[side]['rps_median']:.0f} vs "
-                        f"{op['pos_plain']['rps_median']:.0f}), p99 x{_f(c['p99_ratio']['median'])}"
+                        f"{op['pos_plain']['rps_median']:.0f}), p99 x{_f(c['p99_ratio']['median'])}, server CPU/req "
+                        f"x{_f(cpu_ratio(op['runs'][side], op['runs']['pos_plain']))}"
                         + (f", {fails} failures" if fails else ""), "", ""))
     for case, c in sc.get("prod-profile", {}).get("cases", {}).items():
         out.append(("prod profile", case, f"{c['requests']} requests profiled, {c['file']}", "", ""))
