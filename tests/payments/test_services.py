@@ -278,3 +278,27 @@ def test_the_database_refuses_an_overpaid_summary(order):
 
 def test_the_settle_handler_is_registered():
     assert registry.get_handler("payments.settle") is settle
+
+
+def test_an_extension_name_or_key_is_registered_once():
+    from omniman import extensions
+    from omniman.contrib.payments.extension import EXTENSION
+    from omniman.extensions import OrderExtension
+
+    assert extensions.register(EXTENSION) is EXTENSION  # again, the same: nothing happens
+    with pytest.raises(ValueError, match="already registered"):
+        extensions.register(OrderExtension(name="payments"))
+    with pytest.raises(ValueError, match="clashes"):
+        extensions.register(OrderExtension(name="other", config_keys={"require_paid_for": (bool, "x")}))
+    assert [e.name for e in extensions.extensions()] == ["payments"]
+
+
+def test_a_channel_config_takes_the_extensions_keys_checked(db):
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from omniman.testing import make_channel
+
+    channel = make_channel("pos", require_paid_for=["completed"], payment_directives=["receipt.print"])
+    assert channel.conf.extra == {"require_paid_for": ["completed"], "payment_directives": ["receipt.print"]}
+    with pytest.raises(DjangoValidationError, match="'require_paid_for' must be a list of statuses"):
+        make_channel("pos", require_paid_for="completed")
