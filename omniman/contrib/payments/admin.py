@@ -12,7 +12,7 @@ from omniman.admin import ReadOnlyPagesMixin
 from omniman.contrib.payments.models import Payment, Refund
 
 
-class ReadOnlyLedger(ReadOnlyPagesMixin, admin.ModelAdmin):
+class ReadOnlyLedger(ReadOnlyPagesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -9,14 +9,14 @@ from typing import Any
 from rest_framework import serializers as rf
 
 from omniman.money import MAX_UNIT_PRICE_Q
-from omniman_api.schema import IDEMPOTENCY_KEY, NO_NUL, REPLAYED, _qty, extend_schema
+from omniman_api.schema import IDEMPOTENCY_KEY, NO_NUL, REPLAYED, Shape, _qty, extend_schema
 
 AMOUNT = {"type": "integer", "minimum": 0, "maximum": MAX_UNIT_PRICE_Q}
 KEY_BODY = r"^[\x20-\x7e]{1,255}$"
 IDENT = r"^[A-Za-z0-9._:-]{1,64}$"
 
 
-class PaymentOut(rf.Serializer):
+class PaymentOut(Shape):
     id = rf.IntegerField()
     method = rf.CharField()
     amount_q = rf.IntegerField()
@@ -30,12 +30,12 @@ class PaymentOut(rf.Serializer):
     created_at = rf.DateTimeField()
 
 
-class RefundLine(rf.Serializer):
+class RefundLine(Shape):
     line_id = rf.CharField()
     qty = rf.CharField()
 
 
-class RefundOut(rf.Serializer):
+class RefundOut(Shape):
     id = rf.IntegerField()
     payment_id = rf.IntegerField()
     amount_q = rf.IntegerField()
@@ -47,17 +47,17 @@ class RefundOut(rf.Serializer):
     created_at = rf.DateTimeField()
 
 
-class LedgerOut(rf.Serializer):
+class LedgerOut(Shape):
     payments = PaymentOut(many=True)
     refunds = RefundOut(many=True)
 
 
-class PaymentIn(rf.Serializer):
+class PaymentIn(Shape):
     method = rf.CharField()
     amount_q = rf.IntegerField()
 
 
-class RefundIn(rf.Serializer):
+class RefundIn(Shape):
     reason = rf.CharField()
 
 

@@ -73,7 +73,7 @@ def summary_of(order: Order) -> PaymentSummary | None:
     """The order's summary row: from the join the kernel and the API make (no query)
     when they loaded the order, else one query."""
     try:
-        return order.payment_summary  # type: ignore[no-any-return]
+        return order.payment_summary
     except ObjectDoesNotExist:
         return None
 
@@ -131,15 +131,11 @@ def _amount(value: Any, pointer: str, *, required: bool = True) -> int:
     if value is None and not required:
         return 0
     if value is None:
-        return _raise(_error(pointer, f"{pointer[1:]} is required.", "required"))
+        raise _error(pointer, f"{pointer[1:]} is required.", "required")
     try:
         return parse_amount_q(value, maximum=MAX_UNIT_PRICE_Q)
     except MoneyError as exc:
-        return _raise(_error(pointer, f"{pointer[1:]} {exc.detail}", exc.code))
-
-
-def _raise(exc: Exception) -> Any:
-    raise exc
+        raise _error(pointer, f"{pointer[1:]} {exc.detail}", exc.code) from None
 
 
 def _text(value: Any, pointer: str, maximum: int, *, required: bool) -> str:
