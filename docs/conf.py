@@ -64,7 +64,7 @@ suppress_warnings = ["ref.python"]
 # nothing new.)
 GUIDE_ORDER = [
     "quickstart", "example", "concepts", "ops", "pricing", "http-api", "python-api", "directives",
-    "celery", "reliability", "deployment", "performance", "bench",
+    "payments", "celery", "reliability", "deployment", "performance", "bench",
 ]
 GUIDE_MARKER = "   .. the guide pages, in reading order: filled in by conf.py\n"
 

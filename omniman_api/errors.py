@@ -37,6 +37,9 @@ STATUS: dict[str, tuple[int, str]] = {
     # (run_idempotent serialises on a lock), so nothing raises it today.
     "idempotency_in_flight": (409, "Idempotent request in flight"),
     "transition_not_allowed": (409, "Transition not allowed"),
+    "overpayment": (409, "Overpayment"),
+    "refund_exceeds_paid": (409, "Refund exceeds what was paid"),
+    "payment_required": (409, "Payment required"),
     "conflict": (409, "Conflict"),
     "precondition_failed": (412, "Precondition failed"),
     "payload_too_large": (413, "Payload too large"),

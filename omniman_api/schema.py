@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any, TypeVar
 
 from drf_spectacular.openapi import AutoSchema
@@ -18,7 +19,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers as rf
 from rest_framework.permissions import AllowAny
 
-from omniman import __version__, conf
+from omniman import __version__, conf, extensions
 from omniman.ops import MAX_OPTION_QTY, MAX_OPTIONS, MAX_PATH_SEGMENTS, OP_FIELDS, CustomOp
 from omniman.registry import registry
 from omniman.validators import IDENT_PATTERN
@@ -422,7 +423,7 @@ def only_omniman(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[
     out = []
     for path, path_regex, method, callback in endpoints:
         cls = getattr(callback, "cls", None)
-        if cls is None or not cls.__module__.startswith("omniman_api"):
+        if cls is None or not getattr(cls, "omniman_route", False):
             continue
         if cls.__name__ in ("SchemaView", "NotFoundView"):
             continue
@@ -673,6 +674,7 @@ def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM
     schemas.update(request_schemas())
+    _extend(result, schemas)
     for path, item in result.get("paths", {}).items():
         for operation in item.values():
             for parameter in operation.get("parameters", []):
@@ -693,6 +695,28 @@ def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
                 if links:
                     response["links"] = links
     return result
+
+
+def _extend(result: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """What order extensions add (:mod:`omniman.extensions`): fields of an order, filters
+    of ``orders/``, and the request bodies of their routes (``REQUEST_SCHEMAS`` of their
+    ``api_urls`` module)."""
+    for ext in extensions.extensions():
+        order = schemas.get("OrderOut")
+        if order is not None and ext.field_schemas:
+            order["properties"].update({k: dict(v) for k, v in ext.field_schemas.items()})
+            order["required"] = [*order.get("required", []), *ext.field_schemas]
+        for path, item in result.get("paths", {}).items():
+            listing = item.get("get") if path.endswith("/orders/") else None
+            if listing is None:
+                continue
+            for name, order_filter in ext.filters.items():
+                listing.setdefault("parameters", []).append({
+                    "in": "query", "name": name, "schema": dict(order_filter.schema),
+                    "description": order_filter.description,
+                })
+        if ext.api_urls:
+            schemas.update(getattr(import_module(ext.api_urls), "REQUEST_SCHEMAS", {}))
 
 
 SETTINGS: dict[str, Any] = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from omniman import extensions
 from omniman.exceptions import FieldError, ValidationError
 from omniman.models import Channel, Directive, Order, OrderItem, Session
 from omniman.money import format_qty
@@ -92,7 +93,7 @@ def item_json(item: OrderItem) -> dict[str, Any]:
 def order_json(order: Order, items: Iterable[OrderItem] | None = None) -> dict[str, Any]:
     if items is None:
         items = order.items.all()
-    return {
+    out = {
         "ref": order.ref,
         "channel_code": order.channel.code,
         "session_key": order.session_key,
@@ -106,6 +107,8 @@ def order_json(order: Order, items: Iterable[OrderItem] | None = None) -> dict[s
         "created_at": order.created_at,
         "updated_at": order.updated_at,
     }
+    out.update(extensions.order_fields(order))
+    return out
 
 
 def directive_json(directive: Directive) -> dict[str, Any]:

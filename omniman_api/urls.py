@@ -5,8 +5,11 @@ and any other path under the prefix is a problem+json 404."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from django.urls import re_path
 
+from omniman import extensions
 from omniman.validators import IDENT_PATTERN
 from omniman_api import views
 from omniman_api.schema import SchemaView
@@ -34,5 +37,7 @@ urlpatterns = [
     re_path(r"^directives/metrics/?$", views.DirectiveMetricsView.as_view(), name="directive-metrics"),
     re_path(r"^directives/(?P<pk>[0-9]{1,18})/retry/?$", views.DirectiveRetryView.as_view(),
             name="directive-retry"),
+    # Routes of order extensions (omniman.extensions), e.g. omniman.contrib.payments.
+    *(route for module in extensions.api_urls() for route in import_module(module).urlpatterns),
     re_path(r"^[\s\S]*$", views.NotFoundView.as_view(), name="not-found"),  # newlines too
 ]

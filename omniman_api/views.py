@@ -26,7 +26,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 import omniman
-from omniman import conf
+from omniman import conf, extensions
 from omniman.exceptions import FieldError, NotFound, ValidationError
 from omniman.models import Directive, Order, OrderItem, Session
 from omniman.services import (
@@ -73,6 +73,8 @@ class OmnimanView(APIView):
     content_negotiation_class = JSONOnlyNegotiation
     permission_classes = [IsAuthenticated]
     schema = AutoSchema()
+    #: In the OpenAPI document (see :func:`omniman_api.schema.only_omniman`).
+    omniman_route = True
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         # DRF has imported these dotted paths; its stubs type the setting as the strings.
@@ -406,6 +408,11 @@ class SessionResolveView(SessionView):
 # -- orders ----------------------------------------------------------------------------------
 
 
+def _orders() -> QuerySet[Order]:
+    """Orders with their channel and what order extensions read beside them (joins)."""
+    return Order.objects.select_related("channel", *extensions.order_related())
+
+
 def _items_prefetch() -> Prefetch[str, QuerySet[OrderItem], str]:
     return Prefetch("items", queryset=OrderItem.objects.order_by("position"))
 
@@ -413,7 +420,7 @@ def _items_prefetch() -> Prefetch[str, QuerySet[OrderItem], str]:
 class OrderListView(OmnimanView):
     @docs.order_list
     def get(self, request: Request) -> Response:
-        qs = self.access.scope(Order.objects.select_related("channel"))
+        qs = self.access.scope(_orders())
         code = _query_code(request)
         if code is not None:
             qs = qs.filter(channel__code=code)
@@ -426,12 +433,16 @@ class OrderListView(OmnimanView):
         before = _query_datetime(request, "created_before")
         if before is not None:
             qs = qs.filter(created_at__lt=before)
+        for name, order_filter in extensions.order_filters().items():
+            value = _query(request, name, blank=False)
+            if value is not None:
+                qs = order_filter.apply(qs, value)
         page = paginate(request, qs.prefetch_related(_items_prefetch()))
         return Response(page.body([s.order_json(o) for o in page.rows]))
 
 
 def _visible_order(view: OmnimanView, ref: str) -> Order:
-    order = view.access.scope(Order.objects.select_related("channel")).filter(ref=ref).first()
+    order = view.access.scope(_orders()).filter(ref=ref).first()
     if order is None:
         raise NotFound("No such order.")
     return order
@@ -475,7 +486,7 @@ class OrderStreamView(OmnimanView):
     def get(self, request: Request) -> Response:
         raw_after = _query(request, "after", blank=False)
         timeout = self._timeout(request)
-        qs = self.access.scope(Order.objects.select_related("channel")).filter(stream_seq__isnull=False)
+        qs = self.access.scope(_orders()).filter(stream_seq__isnull=False)
         code = _query_code(request)
         if code is not None:
             qs = qs.filter(channel__code=code)

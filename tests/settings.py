@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "omniman",
     "omniman_api",
+    "omniman.contrib.payments",
     "tests.app",
 ]
 
@@ -74,6 +75,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 OMNIMAN = {
     "PRICING_BACKEND": "tests.app.catalog.TestCatalog",
     "DIRECTIVE_BACKEND": "inline",
+}
+
+OMNIMAN_PAYMENTS = {
+    "METHODS": {
+        "cash": "omniman.contrib.payments.providers.Cash",
+        "card": {"path": "omniman.contrib.payments.providers.DemoTerminal", "options": {"decline_above_q": 100000}},
+    },
 }
 
 REST_FRAMEWORK = {

@@ -132,28 +132,39 @@ gateway = FakeGateway()
 # is still waiting.
 @registry.handler("payment.capture", max_attempts=10, lease_seconds=120)
 def capture_payment(directive: Any, ctx: HandlerContext) -> None:
-    """Capture the order's total once, however often this runs.
+    """Charge what the order owes once, however often this runs, and record it as a
+    captured ``card`` payment (omniman.contrib.payments).
 
     The gateway call carries ``ctx.idempotency_key``, so a second attempt after a
-    crash gets the first charge back; the ``payment.captured`` event is written in
-    the directive's transaction, so it exists exactly once."""
-    from omniman.models import Order, OrderEvent
+    crash gets the first charge back; the payment is recorded with that key too,
+    in the directive's transaction, so it exists exactly once."""
+    from omniman.contrib.payments.exceptions import Overpayment
+    from omniman.contrib.payments.providers import Settlement
+    from omniman.contrib.payments.services import take_payment, totals_of
+    from omniman.models import Order
 
-    order = Order.objects.filter(ref=directive.payload["order_ref"]).first()
+    order = Order.objects.select_related("channel").filter(ref=directive.payload["order_ref"]).first()
     if order is None:
         raise PermanentFailure(f"order {directive.payload['order_ref']} does not exist")
-    if order.events.filter(type="payment.captured").exists():
-        return  # captured by an earlier directive (or by hand)
+    totals = totals_of(order)
+    due = totals.due_q - totals.pending_q
+    if due <= 0:
+        return  # paid by an earlier directive (or at the counter)
     charge = gateway.capture(
-        amount_q=order.total_q, currency=order.currency, reference=order.ref,
-        idempotency_key=ctx.idempotency_key,
+        amount_q=due, currency=order.currency, reference=order.ref, idempotency_key=ctx.idempotency_key,
     )
     if charge["status"] == "declined":
         raise PermanentFailure(f"payment declined: {charge['reason']}", details=charge)
-    OrderEvent.objects.create(
-        order=order, type="payment.captured", actor="payment.capture",
-        payload={"charge_id": charge["id"], "amount_q": charge["amount_q"], "directive_id": ctx.directive_id},
-    )
+    try:
+        take_payment(
+            ref=order.ref, method="card", amount_q=charge["amount_q"], reference=charge["id"],
+            settled=Settlement(True, provider_ref=charge["id"]), actor="payment.capture",
+            idempotency_key=ctx.idempotency_key,
+        )
+    except Overpayment:
+        ctx.logger.warning("payment.capture: order %s was paid meanwhile; charge %s to refund", order.ref,
+                           charge["id"])
+        raise PermanentFailure(f"order {order.ref} was paid meanwhile") from None
     ctx.logger.info("payment captured order=%s charge=%s attempt=%s", order.ref, charge["id"], ctx.attempt)
 
 

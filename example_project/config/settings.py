@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "omniman",
     "omniman_api",
+    "omniman.contrib.payments",
     "cafe",
 ]
 
@@ -149,6 +150,16 @@ OMNIMAN = {
     "PRICING_BACKEND": "cafe.catalog.Catalog",
     "DIRECTIVE_BACKEND": "celery" if CELERY_BROKER_URL else "inline",
     "DIRECTIVE_QUEUE": DIRECTIVE_QUEUE,
+}
+
+# Payment methods (omniman.contrib.payments): cash at the counter, and a demo card
+# terminal whose payments wait ``pending`` until the payments.settle directive
+# captures them (it declines amounts above 1,000,000).
+OMNIMAN_PAYMENTS = {
+    "METHODS": {
+        "cash": "omniman.contrib.payments.providers.Cash",
+        "card": {"path": "omniman.contrib.payments.providers.DemoTerminal", "options": {"decline_above_q": 1_000_000}},
+    },
 }
 
 # -- Celery (only used with CELERY_BROKER_URL) ------------------------------

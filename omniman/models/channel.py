@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.functional import cached_property
 
+from omniman import extensions
 from omniman.fields import FastJSONField
 from omniman.validators import ident_validator
 
@@ -68,10 +69,13 @@ class ChannelConfig:
     external_ref_path: str | None = None
     modifiers: tuple[str, ...] = ()
     tax_inclusive: bool = False
+    #: The keys order extensions add (:mod:`omniman.extensions`), as stored.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ChannelConfig:
-        values = dict(raw)
+        values = {k: v for k, v in raw.items() if k in CONFIG_KEYS}
+        values["extra"] = {k: v for k, v in raw.items() if k not in CONFIG_KEYS}
         for key in ("required_checks_on_commit", "post_commit_directives", "modifiers"):
             if key in values:
                 values[key] = tuple(values[key])
@@ -88,11 +92,12 @@ def config_errors(value: Any) -> list[str]:
     if not isinstance(value, dict):
         return ["The config must be a JSON object."]
     errors: list[str] = []
+    known = {**extensions.config_keys(), **CONFIG_KEYS}
     for key, item in value.items():
-        if key not in CONFIG_KEYS:
-            errors.append(f"Unknown key {key!r}; known keys: {', '.join(sorted(CONFIG_KEYS))}.")
+        if key not in known:
+            errors.append(f"Unknown key {key!r}; known keys: {', '.join(sorted(known))}.")
             continue
-        check, expected = CONFIG_KEYS[key]
+        check, expected = known[key]
         if not check(item):
             errors.append(f"{key!r} must be {expected}.")
     if errors:
@@ -115,6 +120,8 @@ def config_topics(value: Any) -> list[tuple[str, str]]:
         return []
     found = [(f"checks.{code}", topic) for code, topic in value.get("checks", {}).items()]
     found += [("post_commit_directives", topic) for topic in value.get("post_commit_directives", [])]
+    for key in extensions.config_topic_keys():
+        found += [(key, topic) for topic in value.get(key, [])]
     return found
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omniman.services.commit import CommitResult, commit_session
 from omniman.services.locks import GrantedChannel
-from omniman.services.orders import transition_order
+from omniman.services.orders import touch_order, transition_order
 from omniman.services.sessions import (
     abandon_session,
     apply_check_result,
@@ -26,5 +26,6 @@ __all__ = [
     "get_session",
     "modify_session",
     "resolve_issue",
+    "touch_order",
     "transition_order",
 ]

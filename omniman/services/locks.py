@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
+from omniman import extensions
 from omniman.exceptions import NotFound
 from omniman.models import Channel, Directive, Order, Session
 from omniman.services.lines import LineSelection, LoadedLines, annotate_lines, take_lines
@@ -89,8 +90,9 @@ def _lock_session(qs: QuerySet[Session], channel: ChannelRef, session_key: str) 
 
 
 def lock_order(ref: str, channel: ChannelRef | None = None) -> Order:
-    """The order row, locked until the transaction ends, with its channel: one query."""
-    qs = _for_update(Order.objects.select_related("channel"))
+    """The order row, locked until the transaction ends, with its channel (and the rows
+    order extensions read beside it, unlocked): one query."""
+    qs = _for_update(Order.objects.select_related("channel", *extensions.order_related()))
     filters = channel_filter(channel) if channel is not None else {}
     try:
         return qs.get(ref=ref, **filters)

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from omniman import signals
+from omniman import extensions, signals
 from omniman.exceptions import FieldError, TransitionNotAllowed, ValidationError
 from omniman.models import Order, OrderEvent
 from omniman.services.locks import ChannelRef, lock_order
@@ -40,6 +40,7 @@ def transition_order(
                 f"{order.status!r} → {to!r} is not allowed; from {order.status!r}: "
                 + (", ".join(allowed) or "no transitions") + "."
             )
+        extensions.check_transition(order, to)
         old = order.status
         order.status = to
         order.version += 1
@@ -56,3 +57,15 @@ def transition_order(
         )
     logger.info("order %s %s -> %s actor=%s", ref, old, to, actor)
     return order
+
+
+def touch_order(order: Order) -> None:
+    """Say that ``order``'s representation changed outside its own row (an order
+    extension's fields: a payment, a refund): its ``version``, hence its ETag, moves
+    on. One UPDATE; must run inside the transaction of that change, under the order's
+    lock (:func:`~omniman.services.locks.lock_order`)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("touch_order() must run inside the transaction of the change")
+    order.version += 1
+    order.updated_at = timezone.now()
+    Order.objects.filter(pk=order.pk).update(version=order.version, updated_at=order.updated_at)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from omniman import extensions
 from omniman.models import Order
 from omniman_api.conditional import etag as etag_of
 
@@ -24,8 +25,10 @@ def test_order_detail_has_items_and_etag(api):
     response = api.get(f"/api/orders/{ref}/")
     body = data(response)
     assert response["ETag"] == etag_of(Order.objects.get())
+    # The kernel's fields, and those of the installed order extensions (payments).
+    added = {name for ext in extensions.extensions() for name in ext.field_schemas}
     assert set(body) == {"ref", "channel_code", "session_key", "status", "items", "data", "pricing", "total_q",
-                         "currency", "external_ref", "created_at", "updated_at"}
+                         "currency", "external_ref", "created_at", "updated_at"} | added
     assert body["items"] == [{"line_id": "L1", "sku": "COFFEE", "qty": "1", "unit_price_q": 500,
                               "line_total_q": 500, "meta": {}, "options": [], "adjustments": []}]
     problem(api.get("/api/orders/NOPE/"), 404, "not_found")

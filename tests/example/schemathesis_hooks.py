@@ -57,11 +57,21 @@ STATE_RULES = {
     ("max_options", ""),
     ("required_option", ""),
     ("unknown_coupon", "/code"),
+    # Payments (omniman.contrib.payments): the methods configured, a method that takes
+    # no tendered_q, the order's lines, what earlier refunds left of a line, its
+    # payments.
+    ("unknown_method", "/method"),
+    ("not_allowed", "/tendered_q"),
+    ("max_qty_left", "/qty"),
+    ("unknown_payment", "/payment_id"),
+    ("split_required", "/payment_id"),
+    ("unknown_method", "/payment_id"),
+    ("zero_total", "/lines"),
 }
 # The cross-field rules JSON Schema cannot state: the Idempotency-Key header and the
 # body's idempotency_key, both given, must be equal (SPEC, Idempotency); a line's option
-# codes are unique.
-CROSS_FIELD = {("mismatch", "/idempotency_key"), ("duplicate", "/code")}
+# codes are unique; a payment's tendered_q is at least its amount_q + tip_q.
+CROSS_FIELD = {("mismatch", "/idempotency_key"), ("duplicate", "/code"), ("below_amount", "/tendered_q")}
 
 
 def _pick(options: list[str], original: str) -> str:

@@ -127,6 +127,45 @@ def test_web_commit_runs_stock_check_then_payment_and_notification(example: Exam
         assert [d["status"] for d in mine] == ["done"], topic
         # The café's capture handler asks for more attempts than the default 5.
         assert mine[0]["max_attempts"] == (10 if topic == "payment.capture" else 5), topic
+    # payment.capture recorded what the order owed as a captured card payment.
+    order = example.request("GET", f"/api/orders/{ref}/", token=token).body
+    assert (order["payment_status"], order["amount_paid_q"], order["amount_due_q"]) == ("paid", 1350, 0)
+    [payment] = example.request("GET", f"/api/orders/{ref}/payments/", token=token).body["payments"]
+    assert (payment["method"], payment["status"], payment["amount_q"]) == ("card", "captured", 1350)
+    assert payment["provider_ref"].startswith("ch_")
+
+
+def test_pos_takes_cash_with_change_and_card_through_the_terminal(example: Example, token: str) -> None:
+    example.request("POST", "/api/sessions/", {"channel_code": "pos", "session_key": "PAY-1"}, token=token)
+    example.request("POST", "/api/sessions/PAY-1/modify/", {"channel_code": "pos", "ops": [
+        {"op": "add_line", "sku": "CAKE", "qty": 1, "unit_price_q": 1200}]}, token=token)
+    ref = example.request("POST", "/api/sessions/PAY-1/commit/", {"channel_code": "pos"}, token=token).body["order_ref"]
+    cash = example.request("POST", f"/api/orders/{ref}/payments/",
+                           {"method": "cash", "amount_q": 700, "tendered_q": 1000}, token=token)
+    assert (cash.status, cash.body["change_q"], cash.body["status"]) == (201, 300, "captured")
+    card = example.request("POST", f"/api/orders/{ref}/payments/",
+                           {"method": "card", "amount_q": 500, "tip_q": 100}, token=token)
+    assert (card.status, card.body["status"]) == (201, "pending")  # the terminal settles it by a directive ...
+    [payment] = [p for p in example.request("GET", f"/api/orders/{ref}/payments/", token=token).body["payments"]
+                 if p["method"] == "card"]
+    assert payment["status"] == "captured"  # ... run in process after the payment's commit
+    order = example.request("GET", f"/api/orders/{ref}/", token=token).body
+    assert (order["payment_status"], order["amount_due_q"], order["tip_q"]) == ("paid", 0, 100)
+
+
+def test_web_refuses_completed_until_paid(example: Example, token: str) -> None:
+    """A web order whose payment was refunded owes its total again: not completed."""
+    example.request("POST", "/api/sessions/", {"channel_code": "web", "session_key": "WEB-PAY"}, token=token)
+    example.request("POST", "/api/sessions/WEB-PAY/modify/", {
+        "channel_code": "web", "ops": [{"op": "add_line", "sku": "COFFEE", "qty": 1}], "rev": 0}, token=token)
+    ref = example.request("POST", "/api/sessions/WEB-PAY/commit/", {"channel_code": "web"}, token=token).body["order_ref"]
+    refund = example.request("POST", f"/api/orders/{ref}/refunds/", {"amount_q": 500, "reason": "no milk"},
+                             token=token)
+    assert refund.status == 201, refund.body
+    for to in ("preparing", "ready"):
+        assert example.request("POST", f"/api/orders/{ref}/transition/", {"to": to}, token=token).status == 200
+    refused = example.request("POST", f"/api/orders/{ref}/transition/", {"to": "completed"}, token=token)
+    assert (refused.status, refused.body["code"], refused.body["amount_due_q"]) == (409, "payment_required", 500)
 
 
 def test_web_refuses_to_commit_a_sold_out_product(example: Example, token: str) -> None:

@@ -62,6 +62,7 @@ def test_seeded_channel_configs(example: Example) -> None:
     assert channels["web"]["checks"] == {"stock": "stock.hold"}
     assert channels["web"]["required_checks_on_commit"] == ["stock"]
     assert channels["web"]["post_commit_directives"] == ["payment.capture", "notification.order_committed"]
+    assert channels["web"]["require_paid_for"] == ["completed"]
     assert channels["pos"]["pricing_policy"] == "external"
     assert channels["pos"]["initial_status"] == "new"
     assert channels["pos"]["order_flow"]["new"] == ["preparing", "cancelled"]

@@ -239,3 +239,77 @@ def test_shop_lets_the_cashier_pick_options_and_the_kitchen_sees_them(example: E
     ticket_css = f'#col-new article[data-ref="{ref}"]'
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ticket_css))
     assert browser.find_element(By.CSS_SELECTOR, ticket_css + " .items").text == "1 × CAPPUCCINO (OAT, 2× SHOT)"
+
+
+def _commit_on_pos(browser, example: Example, *taps: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, example, "/pos/")
+    wait(browser, lambda d: d.find_element(By.ID, "channel").get_attribute("value") == "pos")
+    new_session(browser)
+    for rev, sku in enumerate(taps, start=1):
+        tap(browser, sku, rev)
+    browser.find_element(By.ID, "commit").click()
+    wait(browser, lambda d: d.find_element(By.ID, "order-ref").text)
+    wait(browser, lambda d: d.find_elements(By.ID, "pay-form"))
+    return browser.find_element(By.ID, "order-ref").text
+
+
+def _fill(browser, field: str, value: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    box = browser.find_element(By.ID, field)
+    box.clear()
+    if value:
+        box.send_keys(value)
+
+
+def test_pos_takes_cash_and_shows_the_change(example: Example, browser, tmp_path: Path) -> None:
+    """After the commit: cash, 20.00 handed over for 17.50 and a 1.00 tip: 1.50 back."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    ref = _commit_on_pos(browser, example, "COFFEE", "CAKE", "ESPRESSO", "WATER")  # 5 + 12 + 4.50 + 3 = 24.50
+    assert "24.50" in browser.find_element(By.ID, "pay-due").text
+    Select(browser.find_element(By.ID, "pay-method")).select_by_value("cash")
+    _fill(browser, "pay-tip", "1.00")
+    _fill(browser, "pay-tendered", "30.00")
+    assert "4.50" in browser.find_element(By.ID, "pay-change-preview").text  # 30 − 24.50 − 1
+    browser.find_element(By.ID, "pay-submit").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "pay-change"))
+    assert "4.50" in browser.find_element(By.ID, "pay-change").text
+    assert browser.find_element(By.ID, "pay-status").text == "paid"
+    assert "0.00" in browser.find_element(By.ID, "pay-due").text
+    browser.execute_script("document.getElementById('payment').scrollIntoView({block: 'center'});")
+    browser.save_screenshot(str(screenshot_dir(tmp_path) / "pos-payment.png"))
+    demo = example.manage("omniman_token", "demo").stdout.strip()
+    order = example.request("GET", f"/api/orders/{ref}/", token=demo).body
+    assert (order["payment_status"], order["amount_paid_q"], order["tip_q"]) == ("paid", 2450, 100)
+    # Refund one cake from the order view.
+    browser.find_element(By.CSS_SELECTOR, 'button.refund-line[data-line-id="L2"]').click()
+    wait(browser, text_is("#pay-status", "partially_refunded"))
+    assert "12.00" in browser.find_element(By.ID, "pay-due").text
+
+
+def test_pos_splits_a_bill_between_cash_and_a_card(example: Example, browser) -> None:
+    """Part in cash, the rest on the card terminal: pending, then captured by its directive."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    ref = _commit_on_pos(browser, example, "CAKE", "CROISSANT")  # 19.50
+    _fill(browser, "pay-amount", "10.00")
+    browser.find_element(By.ID, "pay-submit").click()
+    wait(browser, text_is("#pay-status", "partially_paid"))
+    assert "9.50" in browser.find_element(By.ID, "pay-due").text
+    assert browser.find_element(By.ID, "pay-amount").get_attribute("value") == "9.50"  # what is left
+    Select(browser.find_element(By.ID, "pay-method")).select_by_value("card")
+    assert not browser.find_element(By.ID, "pay-tendered-label").is_displayed()
+    browser.find_element(By.ID, "pay-submit").click()
+    wait(browser, text_is("#pay-status", "paid"))
+    statuses = [(r.get_attribute("data-method"), r.get_attribute("data-status"))
+                for r in browser.find_elements(By.CSS_SELECTOR, "#pay-ledger tr.pay-row")]
+    assert statuses == [("cash", "captured"), ("card", "captured")]
+    demo = example.manage("omniman_token", "demo").stdout.strip()
+    ledger = example.request("GET", f"/api/orders/{ref}/payments/", token=demo).body
+    assert [(p["method"], p["amount_q"], p["status"]) for p in ledger["payments"]] == [
+        ("cash", 1000, "captured"), ("card", 950, "captured")]

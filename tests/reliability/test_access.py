@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from omniman.contrib.payments.models import Payment, Refund
 from omniman.models import Directive, IdempotencyKey, Order, OrderEvent, Session
 from omniman.services import commit_session, create_session, modify_session
 from omniman.testing import add_line_op, make_channel
@@ -49,6 +50,9 @@ def endpoints(key: str, ref: str) -> list[tuple[str, str, Any]]:
         ("POST", f"/api/sessions/{key}/resolve/", {**body, "issue_id": "i1", "action_id": "a1"}),
         ("GET", f"/api/orders/{ref}/", None),
         ("POST", f"/api/orders/{ref}/transition/", {"to": "preparing"}),
+        ("GET", f"/api/orders/{ref}/payments/", None),
+        ("POST", f"/api/orders/{ref}/payments/", {"method": "cash", "amount_q": 100}),
+        ("POST", f"/api/orders/{ref}/refunds/", {"amount_q": 100, "reason": "r"}),
     ]
 
 
@@ -59,6 +63,8 @@ def database_state() -> tuple[Any, ...]:
         OrderEvent.objects.count(),
         IdempotencyKey.objects.count(),
         Directive.objects.count(),
+        Payment.objects.count(),
+        Refund.objects.count(),
     )
 
 
@@ -123,6 +129,9 @@ ALL_ENDPOINTS = [
     ("GET", "/api/orders/stream/"),
     ("GET", "/api/orders/POS-AAAAA-AAAAA/"),
     ("POST", "/api/orders/POS-AAAAA-AAAAA/transition/"),
+    ("GET", "/api/orders/POS-AAAAA-AAAAA/payments/"),
+    ("POST", "/api/orders/POS-AAAAA-AAAAA/payments/"),
+    ("POST", "/api/orders/POS-AAAAA-AAAAA/refunds/"),
     ("GET", "/api/directives/"),
     ("GET", "/api/directives/metrics/"),
     ("POST", "/api/directives/1/retry/"),

@@ -54,6 +54,8 @@ CHANNELS: dict[str, dict[str, Any]] = {
             "post_commit_directives": ["payment.capture", "notification.order_committed"],
             "initial_status": "new",
             "order_flow": CAFE_FLOW,
+            # payment.capture records a captured card payment; an unpaid order is not completed.
+            "require_paid_for": ["completed"],
         },
     },
     "shop": {

@@ -1,0 +1,2 @@
+"""Optional apps built on the kernel's extension points (:mod:`omniman.extensions`).
+The kernel and ``omniman_api`` never import them."""
