@@ -37,6 +37,7 @@ STATUS: dict[str, tuple[int, str]] = {
     # (run_idempotent serialises on a lock), so nothing raises it today.
     "idempotency_in_flight": (409, "Idempotent request in flight"),
     "transition_not_allowed": (409, "Transition not allowed"),
+    "external_ref_exists": (409, "External reference exists"),
     "conflict": (409, "Conflict"),
     "precondition_failed": (412, "Precondition failed"),
     "payload_too_large": (413, "Payload too large"),

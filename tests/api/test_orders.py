@@ -25,7 +25,7 @@ def test_order_detail_has_items_and_etag(api):
     body = data(response)
     assert response["ETag"] == etag_of(Order.objects.get())
     assert set(body) == {"ref", "channel_code", "session_key", "status", "items", "data", "pricing", "total_q",
-                         "currency", "external_ref", "created_at", "updated_at"}
+                         "currency", "external_ref", "placed_at", "created_at", "updated_at"}
     assert body["items"] == [{"line_id": "L1", "sku": "COFFEE", "qty": "1", "unit_price_q": 500,
                               "line_total_q": 500, "meta": {}, "options": [], "adjustments": []}]
     problem(api.get("/api/orders/NOPE/"), 404, "not_found")
