@@ -85,7 +85,7 @@ def import_order(
     )
 
     def write(_: None) -> CommitResult:
-        session = insert_session(new, actor=actor)
+        session = insert_session(new, actor=actor, retried=True)
         return _commit_locked(session, None, actor, placed_at=placed)
 
     def last(_: None, result: CommitResult) -> None:

@@ -141,10 +141,14 @@ def check_new_session(
     return NewSession(channel, session_key, handle_type, handle_ref, dict(data), parsed)
 
 
-def insert_session(new: NewSession, *, actor: str = "") -> Session:
+def insert_session(new: NewSession, *, actor: str = "", retried: bool = False) -> Session:
     """Insert the session and apply its ops as rev 1, in the caller's transaction: the
     row (a ``session_key`` taken in the channel is ``SessionExists``), then its lines
-    and the row's new state in one write, and the channel's check directives."""
+    and the row's new state in one write, and the channel's check directives.
+
+    ``retried``: the caller runs this in :func:`run_idempotent`, which runs it again on
+    an integrity error; a server-made key that is taken (random: practically never)
+    then raises that error, and the insert needs no savepoint (two statements)."""
     channel = new.channel
     if new.ops is not None:
         _require_modifiable_channel(channel)
@@ -159,13 +163,10 @@ def insert_session(new: NewSession, *, actor: str = "") -> Session:
         expires_at=_expiry(channel, now),
     )
     session.set_items([])
-    try:
-        with transaction.atomic():
-            session.save(force_insert=True)
-    except IntegrityError:
-        raise SessionExists(
-            f"Session {session.session_key!r} already exists in channel {channel.code!r}."
-        ) from None
+    if retried and new.session_key is None:
+        session.save(force_insert=True)
+    else:
+        _insert_or_exists(session)
     if new.ops is not None:
         ops = new.ops
         # A new session has no line: the op engine starts from an empty, complete state.
@@ -178,6 +179,16 @@ def insert_session(new: NewSession, *, actor: str = "") -> Session:
             lambda: signals.session_modified.send(Session, session=session, ops=ops, actor=actor)
         )
     return session
+
+
+def _insert_or_exists(session: Session) -> None:
+    try:
+        with transaction.atomic():
+            session.save(force_insert=True)
+    except IntegrityError:
+        raise SessionExists(
+            f"Session {session.session_key!r} already exists in channel {session.channel.code!r}."
+        ) from None
 
 
 @overload
@@ -229,22 +240,21 @@ def create_session(
         channel=channel, session_key=session_key, handle_type=handle_type, handle_ref=handle_ref, data=data, ops=ops
     )
 
-    def insert(_: object = None) -> Session:
-        return insert_session(new, actor=actor)
-
     if idempotency is None:
         if new.ops is None:
-            session = insert()
+            session = insert_session(new, actor=actor)
         else:
             with transaction.atomic():
-                session = insert()
+                session = insert_session(new, actor=actor)
         _log_created(session, actor)
         return session
     def lock() -> tuple[Channel, None]:
         lock_key(new.channel, "create", idempotency)
         return new.channel, None
 
-    outcome = run_idempotent(idempotency, lock=lock, write=insert)
+    outcome = run_idempotent(
+        idempotency, lock=lock, write=lambda _: insert_session(new, actor=actor, retried=True)
+    )
     if outcome.result is not None:
         _log_created(outcome.result, actor)
     return outcome
