@@ -30,19 +30,19 @@ def check_placed_at(value: Any, *, now: datetime | None = None, pointer: str = "
     if not isinstance(value, datetime) or timezone.is_naive(value):
         raise ValidationError(FieldError(pointer, "placed_at must be a date-time with a time zone.", "invalid"))
     try:
-        value = value.astimezone(UTC)
+        placed: datetime = value.astimezone(UTC)
     except OverflowError:  # a moment before year 1 or after 9999 in UTC
         raise ValidationError(FieldError(pointer, "placed_at is out of range.", "out_of_range")) from None
     now = now or timezone.now()
     ahead = timedelta(seconds=conf.get("PLACED_AT_MAX_FUTURE_SECONDS"))
     age = timedelta(days=conf.get("PLACED_AT_MAX_AGE_DAYS"))
-    if value > now + ahead:
+    if placed > now + ahead:
         raise ValidationError(FieldError(
             pointer, f"placed_at is more than {int(ahead.total_seconds())} seconds in the future.", "out_of_range"
         ))
-    if value < now - age:
+    if placed < now - age:
         raise ValidationError(FieldError(pointer, f"placed_at is more than {age.days} days old.", "out_of_range"))
-    return value
+    return placed
 
 
 def import_order(
@@ -89,12 +89,17 @@ def import_order(
         return _commit_locked(session, None, actor, placed_at=placed)
 
     def last(_: None, result: CommitResult) -> None:
-        assert result.order is not None
-        _close(result.order.session, result, actor)
+        order = result.order
+        assert order is not None and order.session is not None
+        _close(order.session, result, actor)
+
+    def lock() -> tuple[Channel, None]:
+        lock_key(new.channel, "create", request)
+        return new.channel, None
 
     outcome = run_idempotent(
         request,
-        lock=lambda: (new.channel, lock_key(new.channel, "create", request)),
+        lock=lock,
         write=write,
         last=last,
         attempts=REF_ATTEMPTS,
