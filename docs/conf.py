@@ -63,7 +63,7 @@ suppress_warnings = ["ref.python"]
 # sort alphabetically, and a glob next to a full list fails -W when it matches
 # nothing new.)
 GUIDE_ORDER = [
-    "quickstart", "example", "concepts", "ops", "pricing", "http-api", "python-api", "directives",
+    "quickstart", "example", "concepts", "ops", "pricing", "http-api", "imports", "python-api", "directives",
     "payments", "celery", "reliability", "deployment", "performance", "bench",
 ]
 GUIDE_MARKER = "   .. the guide pages, in reading order: filled in by conf.py\n"

@@ -37,6 +37,10 @@ SETTINGS: dict[str, Setting] = {
     "SESSION_RETENTION_DAYS": Setting(30, int, positive=True),
     # ``omniman_purge_directives`` deletes directives done longer ago than this.
     "DIRECTIVE_RETENTION_DAYS": Setting(30, int, positive=True),
+    # An import's ``placed_at`` is at most this far in the future (clocks drift) ...
+    "PLACED_AT_MAX_FUTURE_SECONDS": Setting(5 * 60, int, positive=True),
+    # ... and at most this old.
+    "PLACED_AT_MAX_AGE_DAYS": Setting(30, int, positive=True),
     # Upper bound for ``orders/stream/?timeout=``.
     "STREAM_MAX_TIMEOUT_SECONDS": Setting(25, (int, float), positive=True),
     # Dotted path to the catalog used by ``internal`` pricing channels.

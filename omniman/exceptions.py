@@ -94,6 +94,21 @@ class AlreadyCommitted(Conflict):
         return {"order_ref": self.order_ref}
 
 
+class ExternalRefExists(Conflict):
+    """An order of the channel already carries this ``external_ref``."""
+
+    code = "external_ref_exists"
+    default_detail = "An order with this external_ref already exists in the channel."
+
+    def __init__(self, order_ref: str, external_ref: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"Order {order_ref} already has external_ref {external_ref!r}.")
+        self.order_ref = order_ref
+        self.external_ref = external_ref
+
+    def extra(self) -> dict[str, Any]:
+        return {"order_ref": self.order_ref, "external_ref": self.external_ref}
+
+
 @dataclass(frozen=True)
 class BlockReason:
     code: str  # "empty_session" | "missing_check" | "stale_check" | "failed_check" | "blocking_issue" | validator code

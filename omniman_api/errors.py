@@ -40,6 +40,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "overpayment": (409, "Overpayment"),
     "refund_exceeds_paid": (409, "Refund exceeds what was paid"),
     "payment_required": (409, "Payment required"),
+    "external_ref_exists": (409, "External reference exists"),
     "conflict": (409, "Conflict"),
     "precondition_failed": (412, "Precondition failed"),
     "payload_too_large": (413, "Payload too large"),

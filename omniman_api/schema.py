@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import Any, TypeVar
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema_field
 from drf_spectacular.utils import extend_schema as _extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers as rf
@@ -140,6 +140,7 @@ class OrderOut(Shape):
     total_q = rf.IntegerField()
     currency = rf.CharField()
     external_ref = rf.CharField(allow_blank=True)
+    placed_at = rf.DateTimeField(help_text="When the customer placed it: an import's placed_at, else the commit's time.")
     created_at = rf.DateTimeField()
     updated_at = rf.DateTimeField()
 
@@ -241,6 +242,9 @@ class SessionCreateIn(Shape):
     handle_type = rf.CharField(required=False, max_length=64, allow_blank=True)
     handle_ref = rf.CharField(required=False, max_length=128, allow_blank=True)
     data = rf.DictField(required=False)  # type: ignore[assignment]  # a declared field, not Serializer.data
+    ops = OpIn(many=True, required=False)
+    commit = rf.BooleanField(required=False)
+    placed_at = rf.DateTimeField(required=False)
     idempotency_key = rf.CharField(required=False, max_length=255)
 
 
@@ -323,12 +327,24 @@ session_list = extend_schema(
     responses=SessionPage, tags=["sessions"], operation_id="sessions_list",
 )
 session_create = extend_schema(
-    summary="Open a session",
-    description="201 with ``Location`` and ``ETag``; a ``session_key`` that exists in the channel is 409 "
-    "``session_exists``. Accepts an idempotency key. Refused for the channel or the stored state only: an "
-    "unknown channel (404), an inactive one (400 at ``/channel_code``), ``data`` over ``MAX_DATA_BYTES`` as "
-    "JSON (400 at ``/data``).",
-    request=SessionCreateIn, parameters=[IDEMPOTENCY_KEY, ETAG, LOCATION, REPLAYED], responses={201: SessionOut}, tags=["sessions"]
+    summary="Open a session, or import an order in one call",
+    description="201 with the session, ``Location`` and ``ETag``; a ``session_key`` that exists in the channel "
+    "is 409 ``session_exists``. ``ops`` are applied as rev 1, all or nothing. With ``\"commit\": true`` the "
+    "session is also committed in the same transaction and the answer is the commit's (``order_ref``, ...); "
+    "an idempotency key is then required, in the body or the ``Idempotency-Key`` header (400 at "
+    "``/idempotency_key`` without one), ``placed_at`` is kept on the order (without ``commit`` it is a 400 "
+    "at ``/placed_at``), and any failure leaves nothing. Accepts an idempotency key. Refused for the "
+    "channel, the stored state or the clock only: an unknown channel (404), an inactive one (400 at "
+    "``/channel_code``), ``data`` over ``MAX_DATA_BYTES`` as JSON (400 at ``/data``), what a modify refuses "
+    "for ``ops`` (400 at the op's pointer; a locked channel: 403), what a commit refuses (409 "
+    "``commit_blocked``), an ``external_ref`` the channel's orders already have (409 ``external_ref_exists`` "
+    "with that order's ``order_ref``), a ``placed_at`` more than ``PLACED_AT_MAX_FUTURE_SECONDS`` ahead of "
+    "the server's clock or more than ``PLACED_AT_MAX_AGE_DAYS`` old (400 at ``/placed_at``).",
+    request=SessionCreateIn, parameters=[IDEMPOTENCY_KEY, ETAG, LOCATION, REPLAYED],
+    responses={201: PolymorphicProxySerializer(
+        component_name="SessionCreated", serializers=[SessionOut, CommitOut], resource_type_field_name=None,
+    )},
+    tags=["sessions"],
 )
 session_detail = extend_schema(
     summary="Read a session",
@@ -374,6 +390,7 @@ session_resolve = extend_schema(
 )
 order_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("channel_code", "Filter."), _q("status", "Filter."),
+                _q("external_ref", "Filter: the order carrying this external reference."),
                 OpenApiParameter("created_after", str, OpenApiParameter.QUERY, description="RFC 3339 date-time, with seconds and an offset."),
                 OpenApiParameter("created_before", str, OpenApiParameter.QUERY,
                                  description="RFC 3339 date-time, with seconds and an offset.")],
@@ -592,14 +609,23 @@ def request_schemas() -> dict[str, dict[str, Any]]:
         "JsonValue": JSON_VALUE,
         "JsonObject": JSON_OBJECT,
         "OpInRequest": one_op,
-        "SessionCreateInRequest": _object({
+        "SessionCreateInRequest": {**_object({
             "channel_code": CHANNEL_CODE,
             "session_key": _string(IDENT, description="Made by the server when omitted."),
             "handle_type": _string(maxLength=64),
             "handle_ref": _string(maxLength=128),
             "data": {**_ref("JsonObject"), "description": f"At most {max_data} bytes as JSON."},
+            "ops": {"type": "array", "items": _ref("OpInRequest"), "minItems": 1,
+                    "maxItems": conf.get("MAX_OPS_PER_MODIFY"), "description": "Applied as rev 1."},
+            "commit": {"type": "boolean", "description": "Commit in the same call (an idempotency key is "
+                                                         "then required, in the body or the header)."},
+            "placed_at": {"type": "string", "format": "date-time", "pattern": DATE_TIME,
+                          "description": "When the customer placed the order; only with commit: true."},
             "idempotency_key": IDEMPOTENCY,
         }, ["channel_code"]),
+            # placed_at only with "commit": true.
+            "dependentSchemas": {"placed_at": {"properties": {"commit": {"const": True}}, "required": ["commit"]}},
+        },
         "ModifyInRequest": _object({
             "channel_code": CHANNEL_CODE,
             "ops": {"type": "array", "items": _ref("OpInRequest"), "minItems": 1,
@@ -629,6 +655,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "topic": _string(maxLength=128),
     "created_after": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
     "created_before": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
+    "external_ref": _string(maxLength=128),
     "after": _string(STREAM_CURSOR),
     "timeout": {"type": "number", "minimum": 0},
     "Idempotency-Key": _string(KEY_HEADER),

@@ -35,6 +35,7 @@ from omniman.services import (
     commit_session,
     create_session,
     get_session,
+    import_order,
     modify_session,
     resolve_issue,
     transition_order,
@@ -45,7 +46,12 @@ from omniman_api import schema as docs
 from omniman_api import serializers as s
 from omniman_api.conditional import etag, if_match, none_match
 from omniman_api.errors import exception_handler
-from omniman_api.idempotency import outcome_response, request_fingerprint, request_key
+from omniman_api.idempotency import (
+    REPLAYED_HEADER,
+    outcome_response,
+    request_fingerprint,
+    request_key,
+)
 from omniman_api.pagination import decode_cursor, encode_cursor, paginate
 from omniman_api.parsers import StrictJSONParser
 from omniman_api.permissions import Access, IsOperator, check_code
@@ -174,6 +180,22 @@ def _query_datetime(request: Request, name: str) -> datetime | None:
         return (datetime.min if parsed.year < 2 else datetime.max).replace(tzinfo=UTC)
 
 
+def _body_datetime(body: dict[str, Any], name: str) -> datetime | None:
+    """A date-time of the body, as the OpenAPI document declares it (RFC 3339, seconds
+    and offset required); absent is None."""
+    value = body.get(name)
+    if value is None and name not in body:
+        return None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) and DATETIME_RE.match(value) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationError(FieldError(f"/{name}", f"{name} must be an RFC 3339 date-time with an offset.",
+                                         "invalid"))
+    return parsed
+
+
 def _as_json(value: Any) -> Any:
     """``value`` as the client reads it (dates in the renderer's format), for the store."""
     return orjson.loads(dumps(value))
@@ -269,8 +291,15 @@ class SessionListView(OmnimanView):
         s.check_fields(
             body,
             required=["channel_code"],
-            optional=["session_key", "handle_type", "handle_ref", "data", "idempotency_key"],
+            optional=["session_key", "handle_type", "handle_ref", "data", "idempotency_key", "ops", "commit",
+                      "placed_at"],
         )
+        commit = body.get("commit", False)
+        if not isinstance(commit, bool):
+            raise ValidationError(FieldError("/commit", "commit must be true or false.", "invalid_type"))
+        if "placed_at" in body and not commit:
+            raise ValidationError(FieldError("/placed_at", "placed_at is kept on the order: it needs commit: true.",
+                                             "not_allowed"))
         channel = self.access.channel(body["channel_code"], active=True)
         kwargs = {
             "channel": channel,
@@ -278,11 +307,23 @@ class SessionListView(OmnimanView):
             "handle_type": body.get("handle_type", ""),
             "handle_ref": body.get("handle_ref", ""),
             "data": body.get("data"),
+            "ops": body.get("ops"),
             "actor": self.actor(),
         }
         if kwargs["session_key"] is None and "session_key" in body:
             raise ValidationError(FieldError("/session_key", "session_key must be a string.", "invalid_type"))
+        if kwargs["ops"] is None and "ops" in body:
+            raise ValidationError(FieldError("/ops", "ops must be a list of ops.", "invalid_type"))
         key = request_key(request, body)
+        if commit:
+            result = import_order(
+                **kwargs, idempotency_key=key, placed_at=_body_datetime(body, "placed_at"),
+                fingerprint=request_fingerprint(request, body) if key is not None else None,
+            )
+            response = Response(result.body, status=201)
+            if result.replayed:
+                response[REPLAYED_HEADER] = "true"
+            return response
         if key is None:
             return self._created(create_session(**kwargs))
         return outcome_response(create_session(
@@ -433,6 +474,9 @@ class OrderListView(OmnimanView):
         before = _query_datetime(request, "created_before")
         if before is not None:
             qs = qs.filter(created_at__lt=before)
+        external_ref = _query(request, "external_ref", max_length=128)
+        if external_ref is not None:
+            qs = qs.filter(external_ref=external_ref)
         for name, order_filter in extensions.order_filters().items():
             value = _query(request, name, blank=False)
             if value is not None:

@@ -91,3 +91,41 @@ def test_channel_currencies_are_upper_cased_or_named_before_the_constraint():
     from omniman.models import Channel as Current
 
     assert dict(Current.objects.values_list("code", "currency")) == {"pos": "BRL", "web": "EUR", "odd": "USD"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_external_refs_are_settled_before_the_unique_constraint():
+    """0010 and 0011: stored orders were placed when created; of orders sharing an
+    external_ref in a channel, the oldest keeps it, each later one has it cleared and
+    an event naming the ref and the order that kept it. Another channel's same ref, and
+    blank refs, are left alone; the constraint then holds."""
+    from django.db import IntegrityError, connection, transaction
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("omniman", "0009_line_options_adjustments")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Channel, Order = old.get_model("omniman", "Channel"), old.get_model("omniman", "Order")
+    ifood = Channel.objects.create(code="ifood", name="iFood", currency="BRL", config={})
+    rappi = Channel.objects.create(code="rappi", name="Rappi", currency="BRL", config={})
+    for ref, channel, external in [("A", ifood, "M-1"), ("B", ifood, "M-1"), ("C", ifood, "M-1"),
+                                   ("D", ifood, "M-2"), ("E", rappi, "M-1"), ("F", ifood, ""), ("G", ifood, "")]:
+        Order.objects.create(ref=ref, channel=channel, session_key=ref, total_q=0, currency="BRL",
+                             external_ref=external, status="new")
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+
+    from omniman.models import Order as Current
+    from omniman.models import OrderEvent
+
+    orders = {o.ref: o for o in Current.objects.all()}
+    assert {ref: o.external_ref for ref, o in orders.items()} == {
+        "A": "M-1", "B": "", "C": "", "D": "M-2", "E": "M-1", "F": "", "G": ""}
+    assert all(o.placed_at == o.created_at for o in orders.values())
+    events = OrderEvent.objects.filter(type="order.external_ref_cleared").order_by("order_id")
+    assert [(e.order.ref, e.payload) for e in events] == [
+        ("B", {"external_ref": "M-1", "kept_by": "A"}), ("C", {"external_ref": "M-1", "kept_by": "A"})]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Current.objects.filter(ref="D").update(external_ref="M-1")

@@ -22,7 +22,10 @@ class Order(models.Model):
     pricing = FastJSONField(default=dict, blank=True)
     total_q = models.BigIntegerField()
     currency = models.CharField(max_length=3)
+    # Unique in its channel when not blank (a marketplace order is imported once).
     external_ref = models.CharField(max_length=128, blank=True, default="")
+    # When the customer placed it: the client's time for an import, else the commit's.
+    placed_at = models.DateTimeField()
     status = models.CharField(max_length=64)
     # +1 on every status change: part of the ETag.
     version = models.PositiveIntegerField(default=0)
@@ -36,6 +39,11 @@ class Order(models.Model):
         ordering = ("-id",)
         constraints = [
             models.CheckConstraint(condition=models.Q(total_q__gte=0), name="omniman_order_total_gte_0"),
+            models.UniqueConstraint(
+                fields=["channel", "external_ref"],
+                condition=~models.Q(external_ref=""),
+                name="omniman_order_channel_external_ref",
+            ),
         ]
         indexes = [
             models.Index(fields=["channel", "status"], name="omniman_ord_chan_status"),
@@ -46,7 +54,6 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return self.ref
-
 
 
 class OrderItem(models.Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from omniman.services.commit import CommitResult, commit_session
+from omniman.services.imports import import_order
 from omniman.services.locks import GrantedChannel
 from omniman.services.orders import touch_order, transition_order
 from omniman.services.sessions import (
@@ -24,6 +25,7 @@ __all__ = [
     "create_session",
     "expire_sessions",
     "get_session",
+    "import_order",
     "modify_session",
     "resolve_issue",
     "touch_order",

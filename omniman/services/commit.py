@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -15,6 +16,7 @@ from omniman.exceptions import (
     AlreadyCommitted,
     BlockReason,
     CommitBlocked,
+    ExternalRefExists,
     SessionNotOpen,
 )
 from omniman.models import Channel, Order, OrderEvent, Session
@@ -149,7 +151,9 @@ def commit_session(
     return result
 
 
-def _commit_locked(session: Session, expected_version: Expected | None, actor: str) -> CommitResult:
+def _commit_locked(
+    session: Session, expected_version: Expected | None, actor: str, placed_at: datetime | None = None
+) -> CommitResult:
     ch = session.channel
     if session.state == Session.State.COMMITTED:
         raise AlreadyCommitted(session.order_ref)
@@ -160,6 +164,10 @@ def _commit_locked(session: Session, expected_version: Expected | None, actor: s
     reasons = block_reasons(session)
     if reasons:
         raise CommitBlocked(reasons)
+
+    external_ref = _external_ref(session)
+    if external_ref:
+        _require_new_external_ref(ch, external_ref)
 
     now = timezone.now()
     order = Order.objects.create(
@@ -173,7 +181,8 @@ def _commit_locked(session: Session, expected_version: Expected | None, actor: s
         pricing=session.pricing,
         total_q=session.total_q,
         currency=ch.currency,
-        external_ref=_external_ref(session),
+        external_ref=external_ref,
+        placed_at=placed_at or now,
         status=ch.conf.initial_status,
     )
     copy_lines_to_order(session.pk, order.pk)
@@ -193,6 +202,17 @@ def _commit_locked(session: Session, expected_version: Expected | None, actor: s
     session.closed_at = now
     session.updated_at = now
     return CommitResult(order_ref=order.ref, body=body, order=order)
+
+
+def _require_new_external_ref(channel: Channel, external_ref: str) -> None:
+    """``ExternalRefExists`` when an order of ``channel`` has ``external_ref`` (one query,
+    on the unique index). Two commits racing past this both insert; the unique index
+    fails the later one, and its retry by ``run_idempotent`` lands here."""
+    existing = (
+        Order.objects.filter(channel=channel, external_ref=external_ref).values_list("ref", flat=True).first()
+    )
+    if existing is not None:
+        raise ExternalRefExists(existing, external_ref)
 
 
 def _close(session: Session, result: CommitResult, actor: str) -> None:

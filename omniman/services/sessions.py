@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, overload
 
@@ -106,6 +107,90 @@ def new_session_key() -> str:
     return "S-" + secrets.token_hex(8).upper()
 
 
+@dataclass(frozen=True)
+class NewSession:
+    """A create's input, checked: what :func:`insert_session` writes."""
+
+    channel: Channel
+    session_key: str | None
+    handle_type: str
+    handle_ref: str
+    data: dict[str, Any]
+    ops: list[Op] | None
+
+
+def check_new_session(
+    *,
+    channel: Channel | str,
+    session_key: str | None = None,
+    handle_type: str = "",
+    handle_ref: str = "",
+    data: Mapping[str, Any] | None = None,
+    ops: Any = None,
+) -> NewSession:
+    """Check a create's input (no database but the channel's lookup by code)."""
+    channel = get_channel(channel)
+    if session_key is not None and (not isinstance(session_key, str) or not IDENT_RE.match(session_key)):
+        raise ValidationError(
+            FieldError("/session_key", f"session_key must be {IDENT_RULE}")
+        )
+    handle_type = _check_handle(handle_type, "handle_type", 64)
+    handle_ref = _check_handle(handle_ref, "handle_ref", 128)
+    data = _check_data({} if data is None else data)
+    parsed = None if ops is None else parse_ops(ops, custom=registry.ops())
+    return NewSession(channel, session_key, handle_type, handle_ref, dict(data), parsed)
+
+
+def insert_session(new: NewSession, *, actor: str = "", retried: bool = False) -> Session:
+    """Insert the session and apply its ops as rev 1, in the caller's transaction: the
+    row (a ``session_key`` taken in the channel is ``SessionExists``), then its lines
+    and the row's new state in one write, and the channel's check directives.
+
+    ``retried``: the caller runs this in :func:`run_idempotent`, which runs it again on
+    an integrity error; a server-made key that is taken (random: practically never)
+    then raises that error, and the insert needs no savepoint (two statements)."""
+    channel = new.channel
+    if new.ops is not None:
+        _require_modifiable_channel(channel)
+    now = timezone.now()
+    session = Session(
+        channel=channel,
+        session_key=new.session_key or new_session_key(),
+        handle_type=new.handle_type,
+        handle_ref=new.handle_ref,
+        data=dict(new.data),
+        pricing=empty_pricing(),
+        expires_at=_expiry(channel, now),
+    )
+    session.set_items([])
+    if retried and new.session_key is None:
+        session.save(force_insert=True)
+    else:
+        _insert_or_exists(session)
+    if new.ops is not None:
+        ops = new.ops
+        # A new session has no line: the op engine starts from an empty, complete state.
+        empty = LoadedLines(snapshot_version=session.version, lines=[], positions={}, known=None)
+        writes = _apply_locked(session, ops, now=now, loaded=empty)
+        write_session(session, UPDATE_FIELDS, **writes)
+        if channel.conf.checks:
+            enqueue_many(_check_directives(session))
+        transaction.on_commit(
+            lambda: signals.session_modified.send(Session, session=session, ops=ops, actor=actor)
+        )
+    return session
+
+
+def _insert_or_exists(session: Session) -> None:
+    try:
+        with transaction.atomic():
+            session.save(force_insert=True)
+    except IntegrityError:
+        raise SessionExists(
+            f"Session {session.session_key!r} already exists in channel {session.channel.code!r}."
+        ) from None
+
+
 @overload
 def create_session(
     *,
@@ -114,6 +199,7 @@ def create_session(
     handle_type: str = "",
     handle_ref: str = "",
     data: Mapping[str, Any] | None = None,
+    ops: Any = None,
     actor: str = "",
     idempotency: None = None,
 ) -> Session: ...
@@ -127,6 +213,7 @@ def create_session(
     handle_type: str = "",
     handle_ref: str = "",
     data: Mapping[str, Any] | None = None,
+    ops: Any = None,
     actor: str = "",
     idempotency: IdempotentRequest,
 ) -> Outcome[Session]: ...
@@ -139,51 +226,35 @@ def create_session(
     handle_type: str = "",
     handle_ref: str = "",
     data: Mapping[str, Any] | None = None,
+    ops: Any = None,
     actor: str = "",
     idempotency: IdempotentRequest | None = None,
 ) -> Session | Outcome[Session]:
     """Open a session; a ``session_key`` that exists in the channel is ``SessionExists``.
 
-    With ``idempotency``, the create runs through :func:`run_idempotent` (serialised on
-    the key's advisory lock) and the :class:`Outcome` is returned."""
-    channel = get_channel(channel)
-    if session_key is not None and (not isinstance(session_key, str) or not IDENT_RE.match(session_key)):
-        raise ValidationError(
-            FieldError("/session_key", f"session_key must be {IDENT_RULE}")
-        )
-    handle_type = _check_handle(handle_type, "handle_type", 64)
-    handle_ref = _check_handle(handle_ref, "handle_ref", 128)
-    data = _check_data({} if data is None else data)
-
-    def insert(_: object = None) -> Session:
-        session = Session(
-            channel=channel,
-            session_key=session_key or new_session_key(),
-            handle_type=handle_type,
-            handle_ref=handle_ref,
-            data=dict(data),
-            pricing=empty_pricing(),
-            expires_at=_expiry(channel, timezone.now()),
-        )
-        session.set_items([])
-        try:
-            with transaction.atomic():
-                session.save(force_insert=True)
-        except IntegrityError:
-            raise SessionExists(
-                f"Session {session.session_key!r} already exists in channel {channel.code!r}."
-            ) from None
-        return session
+    ``ops``: applied as rev 1, all or nothing, exactly as a modify applies them (the
+    session is not created when one fails). With ``idempotency``, the create runs
+    through :func:`run_idempotent` (serialised on the key's advisory lock) and the
+    :class:`Outcome` is returned."""
+    new = check_new_session(
+        channel=channel, session_key=session_key, handle_type=handle_type, handle_ref=handle_ref, data=data, ops=ops
+    )
 
     if idempotency is None:
-        session = insert()
+        if new.ops is None:
+            session = insert_session(new, actor=actor)
+        else:
+            with transaction.atomic():
+                session = insert_session(new, actor=actor)
         _log_created(session, actor)
         return session
     def lock() -> tuple[Channel, None]:
-        lock_key(channel, "create", idempotency)
-        return channel, None
+        lock_key(new.channel, "create", idempotency)
+        return new.channel, None
 
-    outcome = run_idempotent(idempotency, lock=lock, write=insert)
+    outcome = run_idempotent(
+        idempotency, lock=lock, write=lambda _: insert_session(new, actor=actor, retried=True)
+    )
     if outcome.result is not None:
         _log_created(outcome.result, actor)
     return outcome
@@ -376,10 +447,14 @@ def modify_session(
 
 
 def _require_modifiable(session: Session) -> None:
-    ch = session.channel
-    require_active(ch)
+    require_active(session.channel)
     _require_open(session)
-    if ch.conf.edit_policy == "locked":
+    _require_modifiable_channel(session.channel)
+
+
+def _require_modifiable_channel(channel: Channel) -> None:
+    require_active(channel)
+    if channel.conf.edit_policy == "locked":
         raise ChannelLocked()
 
 

@@ -145,3 +145,33 @@ def test_an_unreachable_database_is_503_with_retry_after(api, anon):
         connection.close()
         settings_dict["HOST"], settings_dict["PORT"] = saved
     assert anon.get("/api/health/").status_code == 200
+
+
+def test_one_marketplace_order_imported_by_16_requests_with_16_keys_is_one_order(clients, user):
+    """The unique (channel, external_ref) index is the arbiter: one request makes the
+    order, every other answers 409 external_ref_exists naming it, and nothing else is
+    left behind (no second session, no key recorded for a refused request)."""
+    from omniman.models import ChannelGrant, IdempotencyKey
+    from omniman.testing import make_channel
+
+    ifood = make_channel("ifood", external_ref_path="external_ref")
+    ChannelGrant.objects.create(user=user, channel=ifood)
+    ops = [{"op": "add_line", "sku": "COFFEE", "qty": 2, "unit_price_q": 500}]
+
+    def post(i: int) -> Any:
+        return clients[i].post_json("/api/sessions/", {
+            "channel_code": "ifood", "data": {"external_ref": "IFOOD-777"}, "ops": ops, "commit": True,
+            "idempotency_key": f"KEY-{i}",
+        })
+
+    answers = race(16, post)
+    assert all(not isinstance(a, Exception) for a in answers), answers
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 15
+    order = Order.objects.get()
+    assert order.external_ref == "IFOOD-777"
+    made = next(a for a in answers if a.status_code == 201)
+    assert data(made)["order_ref"] == order.ref
+    for refused in (a for a in answers if a.status_code == 409):
+        body = data(refused)
+        assert (body["code"], body["order_ref"], body["external_ref"]) == ("external_ref_exists", order.ref, "IFOOD-777")
+    assert Session.objects.count() == 1 and IdempotencyKey.objects.count() == 1

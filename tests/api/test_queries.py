@@ -179,3 +179,36 @@ def test_directive_metrics_are_4_statements_however_many_directives(operator):
     many = count(lambda: operator.get("/api/directives/metrics/"))
     # token + user, then counts by status, the oldest queued, the expired leases.
     assert few == many == 4
+
+
+def test_a_one_call_import_is_an_exact_count_for_1_and_50_lines(api, user):
+    """The import costs what a keyed create, a modify and a commit cost together, less
+    the two extra requests' authentication, locks and key records, whatever its lines."""
+    ifood = make_channel("ifood", external_ref_path="external_ref")
+    ChannelGrant.objects.create(user=user, channel=ifood)
+
+    def one_call(channel: str, n: int, key: str) -> int:
+        body = {"channel_code": channel, "ops": add_ops(n), "commit": True, "idempotency_key": key,
+                "data": {"external_ref": key}}
+        return count(lambda: api.post_json("/api/sessions/", body))
+
+    pos = [one_call("pos", n, f"P{n}") for n in (1, 50)]
+    marketplace = [one_call("ifood", n, f"I{n}") for n in (1, 50)]
+    # token + user, channel, BEGIN, [advisory lock on the key,] key lookup, session
+    # insert (a server-made key: no savepoint), lines and row (two on SQLite), order, items, event, key record, session,
+    # [stream advisory lock,] stream position, COMMIT; + the external_ref lookup when
+    # the channel takes one from the data.
+    assert pos == ([15, 15] if connection.vendor == "postgresql" else [14, 14])
+    assert marketplace == [n + 1 for n in pos]
+
+
+def test_the_same_order_in_three_calls_costs_more(api):
+    """create + modify + commit, each keyed, as an importer without the one call does."""
+    create = count(lambda: api.post_json("/api/sessions/", {"channel_code": "pos", "session_key": "T",
+                                                              "idempotency_key": "C"}))
+    modify = count(lambda: api.post_json("/api/sessions/T/modify/", {"channel_code": "pos", "ops": add_ops(1),
+                                                                      "idempotency_key": "M"}))
+    commit = count(lambda: api.post_json("/api/sessions/T/commit/", {"channel_code": "pos",
+                                                                      "idempotency_key": "K"}))
+    # The create names its session_key: its insert takes a savepoint (SessionExists).
+    assert (create, modify, commit) == ((10, 7, 12) if connection.vendor == "postgresql" else (9, 8, 11))
