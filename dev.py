@@ -29,6 +29,15 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/omniman"
 REQUIRE = os.environ.get("OMNIMAN_REQUIRE_SERVICES") == "1"
+#: Tests that touch no database: run once, in the SQLite run.
+NO_DATABASE = ["tests/test_ops.py", "tests/test_money.py", "tests/test_import_cycles.py"]
+#: Left out of the server-side binding run: the example, the guides and the reliability
+#: tests start servers with their own settings, which never see the option (the same
+#: run twice); the packaging test runs in the SQLite run only; the HTTP reference is
+#: rendered from the document, no query; and NO_DATABASE. Everything else (the Celery
+#: workers of tests/directives import tests/settings.py too) runs again that way.
+NOT_BOUND = ["tests/example", "tests/guides", "tests/reliability", "tests/test_packaging.py",
+             "tests/test_http_reference.py", *NO_DATABASE]
 
 
 def say(message: str) -> None:
@@ -141,16 +150,18 @@ def test(pytest_args: list[str]) -> None:
             if REQUIRE:
                 sys.exit("Redis is not running on 127.0.0.1:6379")
             print("Redis is not running: Celery tests will be skipped")
-        run(PY, "-m", "pytest", "--cov", "--cov-append", "--cov-report=", *pytest_args, env=env)
+        # Pure Python (the op engine and money properties, the import graph) gives the
+        # same answer whatever the database: it ran in the SQLite run.
+        no_database = [] if pytest_args else [f"--ignore={t}" for t in NO_DATABASE]
+        run(PY, "-m", "pytest", "--cov", "--cov-append", "--cov-report=", *no_database, *pytest_args, env=env)
         covered = True
         report_coverage()
         if not pytest_args:
             # Hosts may turn on psycopg's server-side binding and prepared statements
-            # (OPTIONS server_side_binding, prepare_threshold): the kernel, the API and
-            # the directives once more that way (the example and reliability tests
-            # start servers with their own settings).
+            # (OPTIONS server_side_binding, prepare_threshold): once more that way, the
+            # tests whose queries go through the suite's DATABASES (workers included).
             say("tests on PostgreSQL, server-side binding")
-            run(PY, "-m", "pytest", "-q", "tests", "--ignore=tests/example", "--ignore=tests/reliability",
+            run(PY, "-m", "pytest", "-q", "tests", *(f"--ignore={t}" for t in NOT_BOUND),
                 env={**env, "OMNIMAN_TEST_SERVER_SIDE_BINDING": "1"})
     elif REQUIRE:
         sys.exit("PostgreSQL is not reachable on 127.0.0.1:5432")

@@ -23,6 +23,7 @@ from omniman import __version__, conf, extensions
 from omniman.ops import MAX_OPTION_QTY, MAX_OPTIONS, MAX_PATH_SEGMENTS, OP_FIELDS, CustomOp
 from omniman.registry import registry
 from omniman.validators import IDENT_PATTERN
+from omniman_api.parsers import MAX_DEPTH
 from omniman_api.renderers import SchemaNegotiation
 
 IDENT = rf"^{IDENT_PATTERN}$"  # OpenAPI patterns are ECMA: ``$``, not ``\Z``
@@ -506,8 +507,8 @@ def _qty(zero: bool) -> dict[str, Any]:
 
 
 JSON_VALUE = {
-    "description": "Any JSON value, stored as sent: strings without NUL, numbers within ±(2^53 − 1), "
-                   "nested at most 32 levels.",
+    "description": "Any JSON value, stored as sent: strings without NUL, numbers within ±(2^53 − 1); "
+                   f"the whole body nests at most {MAX_DEPTH} levels (``x-max-depth``).",
     "type": ["object", "array", "string", "number", "boolean", "null"],
     "additionalProperties": _ref("JsonValue"),
     "propertyNames": {"pattern": NO_NUL},
@@ -604,7 +605,7 @@ def request_schemas() -> dict[str, dict[str, Any]]:
         "propertyName": "op", "mapping": {op: f"#/components/schemas/{name}" for op, name in zip(ops, schemas, strict=True)},
     }}
     max_data = conf.get("MAX_DATA_BYTES")
-    return {
+    bodies = {
         **schemas,
         "JsonValue": JSON_VALUE,
         "JsonObject": JSON_OBJECT,
@@ -614,7 +615,9 @@ def request_schemas() -> dict[str, dict[str, Any]]:
             "session_key": _string(IDENT, description="Made by the server when omitted."),
             "handle_type": _string(maxLength=64),
             "handle_ref": _string(maxLength=128),
-            "data": {**_ref("JsonObject"), "description": f"At most {max_data} bytes as JSON."},
+            "data": {**_ref("JsonObject"), "x-max-json-bytes": max_data,
+                     "description": f"At most {max_data} bytes as compact JSON (``x-max-json-bytes``; over it: "
+                                    f"400 ``max_size`` at ``/data``)."},
             "ops": {"type": "array", "items": _ref("OpInRequest"), "minItems": 1,
                     "maxItems": conf.get("MAX_OPS_PER_MODIFY"), "description": "Applied as rev 1."},
             "commit": {"type": "boolean", "description": "Commit in the same call (an idempotency key is "
@@ -642,6 +645,10 @@ def request_schemas() -> dict[str, dict[str, Any]]:
         "TransitionInRequest": _object({"to": _string(minLength=1, maxLength=64)}, ["to"]),
         "EmptyInRequest": _object({}),
     }
+    for name, schema in bodies.items():
+        if name.endswith("InRequest") and name != "OpInRequest":
+            schema["x-max-depth"] = MAX_DEPTH
+    return bodies
 
 
 # Query and header parameters, by name.
@@ -672,8 +679,9 @@ _KEY = "$response.body#/session_key"
 _CODE = "$response.body#/channel_code"
 _SESSION_NEXT = {
     "ReadSession": {"operationId": "sessions_retrieve", "parameters": {"session_key": _KEY, "channel_code": _CODE}},
+    # With the rev just seen: the modify applies to that state or answers 412.
     "ModifySession": {"operationId": "sessions_modify_create", "parameters": {"session_key": _KEY},
-                      "requestBody": {"channel_code": _CODE}},
+                      "requestBody": {"channel_code": _CODE, "rev": "$response.body#/rev"}},
     "CommitSession": {"operationId": "sessions_commit_create", "parameters": {"session_key": _KEY},
                       "requestBody": {"channel_code": _CODE}},
     "AbandonSession": {"operationId": "sessions_abandon_create", "parameters": {"session_key": _KEY},
@@ -695,6 +703,26 @@ LINKS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def body_limit_responses() -> dict[str, dict[str, Any]]:
+    """The answers to a body over the limits every request body has, whatever the
+    operation (settings read now: ``MAX_BODY_BYTES``)."""
+    return {
+        "400": _problem(
+            f"``malformed_request`` for a body that is not a JSON object of plain JSON, "
+            f"including one whose objects and arrays nest deeper than {MAX_DEPTH} levels (the body "
+            f"itself is level 1; ``x-max-depth`` on the request body says so); ``validation_error`` for a "
+            f"field, with an ``errors`` list of pointers."),
+        "413": _problem(
+            f"``payload_too_large``: the body is over ``MAX_BODY_BYTES`` ({conf.get('MAX_BODY_BYTES')} bytes "
+            f"here); it is read and dropped first."),
+    }
+
+
 def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """Every error as a problem+json ``default`` response, the exact rules of every
     request body and parameter, and the links between answers."""
@@ -713,6 +741,8 @@ def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
                 elif name in PARAMETERS:
                     parameter["schema"] = PARAMETERS[name]
             responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.update(body_limit_responses())
             responses["default"] = {
                 "description": "An error, as application/problem+json (RFC 9457).",
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},

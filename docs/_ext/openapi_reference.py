@@ -93,7 +93,8 @@ def constraints(schema: dict[str, Any] | None) -> str:
         out.append("one of " + ", ".join(_literal(v) for v in schema["enum"] if v is not None))
     for key, label in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("multipleOf", "multiple of"),
                        ("minLength", "length ≥"), ("maxLength", "length ≤"),
-                       ("minItems", "items ≥"), ("maxItems", "items ≤")):
+                       ("minItems", "items ≥"), ("maxItems", "items ≤"),
+                       ("x-max-depth", "nesting ≤"), ("x-max-json-bytes", "compact JSON bytes ≤")):
         if key in schema:
             out.append(f"{label} {schema[key]}")
     if "pattern" in schema:

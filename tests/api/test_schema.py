@@ -179,3 +179,71 @@ def test_the_document_declares_the_answer_headers_of_each_operation():
     assert headers("/sessions/{session_key}/commit/", "post", "default") == []
     replayed = paths["/sessions/"]["post"]["responses"]["201"]["headers"]["Idempotent-Replayed"]
     assert replayed["schema"] == {"type": "string", "enum": ["true"]}
+
+
+def _nested(levels: int) -> Any:
+    """``levels`` levels of objects and arrays, alternating, around a scalar."""
+    value: Any = 1
+    for i in range(levels):
+        value = {"k": value} if i % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("where", ["data", "meta"])
+def test_the_nesting_limit_is_the_documents_x_max_depth(doc, api, where):
+    """Every request body carries ``x-max-depth`` (the body is level 1): a body nested
+    exactly that deep is taken, one level more is the 400 ``malformed_request`` that the
+    operation's documented 400 names."""
+    schemas = doc["components"]["schemas"]
+    depths = {s["x-max-depth"] for n, s in schemas.items() if n.endswith("InRequest") and n != "OpInRequest"}
+    (limit,) = depths
+    assert "malformed_request" in doc["paths"]["/api/sessions/"]["post"]["responses"]["400"]["description"]
+    open_session(api)
+
+    def send(levels: int) -> Any:
+        if where == "data":  # {"data": {...}}: data is level 2
+            return api.post_json("/api/sessions/", {"channel_code": "pos", "data": {"x": _nested(levels - 2)}})
+        # {"ops": [{"meta": {...}}]}: meta is level 4
+        op = {"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 500, "meta": {"x": _nested(levels - 4)}}
+        return api.post_json("/api/sessions/SESS-001/modify/", {"channel_code": "pos", "ops": [op]})
+
+    assert send(limit).status_code in (200, 201)
+    assert "nested deeper than" in problem(send(limit + 1), 400, "malformed_request")["detail"]
+
+
+def test_the_data_limit_is_the_documents_x_max_json_bytes(doc, api, settings):
+    """``data`` as compact JSON: exactly ``x-max-json-bytes`` is taken, a byte more is
+    the 400 ``max_size`` at ``/data`` the description names; the figure follows the
+    setting."""
+    settings.OMNIMAN = {**settings.OMNIMAN, "MAX_DATA_BYTES": 100}
+    doc = data(api.get("/api/schema/?format=json"))
+    field = doc["components"]["schemas"]["SessionCreateInRequest"]["properties"]["data"]
+    limit = field["x-max-json-bytes"]
+    assert limit == 100 and "400 ``max_size`` at ``/data``" in field["description"]
+    shell = len(b'{"s":""}')
+    taken = api.post_json("/api/sessions/", {"channel_code": "pos", "data": {"s": "x" * (limit - shell)}})
+    assert taken.status_code == 201, taken.content
+    refused = api.post_json("/api/sessions/", {"channel_code": "pos", "data": {"s": "x" * (limit - shell + 1)}})
+    error = problem(refused, 400, "validation_error")["errors"][0]
+    assert (error["pointer"], error["code"]) == ("/data", "max_size")
+
+
+def test_every_operation_with_a_body_documents_the_413_it_answers(doc, api, settings):
+    """The 413 is a documented answer of every operation that takes a body, with the
+    setting's figure; a body one byte over it gets exactly that answer."""
+    settings.OMNIMAN = {**settings.OMNIMAN, "MAX_BODY_BYTES": 300}
+    doc = data(api.get("/api/schema/?format=json"))
+    with_body = [(path, op) for path, item in doc["paths"].items() for op in item.values()
+                 if isinstance(op, dict) and "requestBody" in op]
+    assert len(with_body) == 6  # every POST but a directive retry, which reads no body
+    for _path, op in with_body:
+        assert "payload_too_large" in op["responses"]["413"]["description"]
+        assert "(300 bytes here)" in op["responses"]["413"]["description"]
+        assert op["responses"]["413"]["content"]["application/problem+json"]
+    body = {"channel_code": "pos", "data": {"s": ""}}
+    body["data"]["s"] = "x" * (300 - len(json.dumps(body, separators=(",", ":")).encode()))
+    raw = json.dumps(body, separators=(",", ":"))
+    assert len(raw) == 300
+    assert api.post("/api/sessions/", raw, content_type="application/json").status_code == 201
+    over = raw.replace('"s":"', '"s":"x')
+    problem(api.post("/api/sessions/", over, content_type="application/json"), 413, "payload_too_large")

@@ -17,6 +17,15 @@ Two jobs:
   them), or for a JSON number written with a fraction. A ``Schema-valid request
   rejected`` failure is dropped only when every error of the 400 is one of those;
   any other refusal stays a failure.
+* Give the stateful phase a way through: it follows the document's links (create →
+  modify → commit → transition), but generated ops and statuses are nearly always
+  refused, and the steering above often replaces a linked key or channel, so a chain
+  of its own would hardly ever reach a commit. In that phase only, one modify or
+  transition in two (and every commit, once the phase has a session with lines) is
+  pointed at a session or order the phase made itself, with a valid ``add_line`` for
+  its channel, or a status of the example's flow (the rest stay as generated; every
+  operation is fuzzed with generated data in the other three phases). Every stateful call is written to ``FUZZ_LOG`` (one JSON line)
+  so the test can see that the chain was walked.
 """
 
 from __future__ import annotations
@@ -30,6 +39,11 @@ from typing import Any
 import schemathesis
 
 STREAM_WAIT = 0.05
+STATEFUL_LOG = os.environ.get("FUZZ_LOG", "")
+#: The example's channels by pricing (omniman_seed): the price an add_line needs.
+EXTERNAL_PRICING = {"pos", "ifood"}
+#: The example's order flow (``CAFE_FLOW``): from ``new``, two of these are allowed.
+FLOW_STATUSES = ["preparing", "cancelled", "ready", "completed"]
 IDENT = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 CHANNELS = [c for c in os.environ.get("FUZZ_CHANNELS", "").split(",") if c]
 SESSIONS = [s for s in os.environ.get("FUZZ_SESSIONS", "").split(",") if s]
@@ -159,3 +173,86 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     except ValueError:
         return True
     return not allowed_refusal(case.body, payload)
+
+
+def _stateful(case: Any) -> bool:
+    meta = getattr(case, "_meta", None)
+    return meta is not None and str(meta.phase.name) == "stateful"
+
+
+def _coin(value: Any) -> int:
+    return zlib.crc32(json.dumps(value, sort_keys=True, default=str).encode())
+
+
+#: What the stateful phase made itself (its 2xx answers): open sessions (key → channel,
+#: rev) and the refs of the orders it committed.
+OWN_SESSIONS: dict[str, tuple[str, int]] = {}
+OWN_ORDERS: list[str] = []
+
+
+def _steer(case: Any, path: dict[str, str], body: dict[str, Any]) -> None:
+    case.path_parameters = {**(case.path_parameters or {}), **path}
+    case.body = body
+    if isinstance(case.headers, dict):  # a generated If-Match would be stale
+        case.headers = {k: v for k, v in case.headers.items() if k.lower() != "if-match"}
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: Any) -> None:
+    """Stateful phase: a commit while the phase has a session with lines of its own, and
+    one modify or transition in two, go to what the phase made itself (the link values
+    are otherwise often replaced by the steering above), with no body beyond the
+    channel, a valid add_line, or a status of the flow."""
+    if not _stateful(case):
+        return
+    label = case.operation.label
+    n = _coin([case.body if isinstance(case.body, dict) else None, case.path_parameters])
+    filled = sorted(k for k, (_, rev) in OWN_SESSIONS.items() if rev)
+    if label.endswith("/commit/") and filled:  # the chain's narrow step: every time
+        key = filled[(n // 2) % len(filled)]
+        _steer(case, {"session_key": key}, {"channel_code": OWN_SESSIONS[key][0]})
+        return
+    if n % 2:
+        return
+    if label.endswith("/modify/") and OWN_SESSIONS:
+        key = sorted(OWN_SESSIONS)[(n // 2) % len(OWN_SESSIONS)]
+        channel, rev = OWN_SESSIONS[key]
+        line: dict[str, Any] = {"op": "add_line", "sku": "COFFEE", "qty": 1}
+        if channel in EXTERNAL_PRICING:
+            line["unit_price_q"] = 500
+        _steer(case, {"session_key": key}, {"channel_code": channel, "rev": rev, "ops": [line]})
+    elif label.endswith("/transition/") and OWN_ORDERS:
+        ref = OWN_ORDERS[(n // 2) % len(OWN_ORDERS)]
+        _steer(case, {"ref": ref}, {"to": FLOW_STATUSES[(n // 4) % len(FLOW_STATUSES)]})
+
+
+def _remember(label: str, status: int, answer: Any) -> None:
+    if not isinstance(answer, dict) or not 200 <= status < 300:
+        return
+    if label.startswith("POST /api/sessions") and answer.get("state") == "open":
+        OWN_SESSIONS[answer["session_key"]] = (answer["channel_code"], answer["rev"])
+    elif label.startswith("POST /api/sessions") and "session_key" in answer:
+        OWN_SESSIONS.pop(answer["session_key"], None)  # committed or abandoned
+    if label.endswith("/commit/") and "order_ref" in answer:
+        OWN_ORDERS.append(answer["order_ref"])
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    if not _stateful(case):
+        return
+    try:
+        answer = json.loads(response.content) if response.content else None
+    except ValueError:
+        answer = None
+    _remember(case.operation.label, response.status_code, answer)
+    if not STATEFUL_LOG:
+        return
+    record = {
+        "operation": case.operation.label, "status": response.status_code,
+        "path": case.path_parameters or {},
+        "body": case.body if isinstance(case.body, dict) else None,
+        "answer": answer if isinstance(answer, dict) else None,
+    }
+    with open(STATEFUL_LOG, "a") as log:
+        log.write(json.dumps(record, default=str) + "\n")

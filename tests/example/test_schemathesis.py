@@ -3,11 +3,15 @@ check, positive and negative data, the stateful phase through the document's lin
 against the example project served on PostgreSQL. Zero failures and zero 5xx.
 
 Run alone: ``DATABASE_URL=postgres://... pytest tests/example/test_schemathesis.py -s``;
-``OMNIMAN_SCHEMATHESIS_EXAMPLES`` (default 100) and ``OMNIMAN_SCHEMATHESIS_SEED`` change
-the run."""
+``OMNIMAN_SCHEMATHESIS_EXAMPLES`` (default 100), ``OMNIMAN_SCHEMATHESIS_SEED`` and
+``OMNIMAN_SCHEMATHESIS_PHASES`` (default all four; the test then expects all 16
+operations tested) change the run. The stateful phase must walk a chain of its own:
+a session it created, modified, committed, and that order transitioned (the hooks
+log each of its calls)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +20,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +31,7 @@ pytestmark = [pytest.mark.postgres]
 HERE = Path(__file__).resolve().parent
 EXAMPLES = int(os.environ.get("OMNIMAN_SCHEMATHESIS_EXAMPLES", "100"))
 SEED = os.environ.get("OMNIMAN_SCHEMATHESIS_SEED", "1")
+PHASES = os.environ.get("OMNIMAN_SCHEMATHESIS_PHASES", "examples,coverage,fuzzing,stateful")
 # One worker: with several, schemathesis's coverage phase crashed once in CPython 3.11's
 # ast module (a tool error, not an API failure), and it gained little on two cores.
 WORKERS = os.environ.get("OMNIMAN_SCHEMATHESIS_WORKERS", "1")
@@ -86,15 +92,16 @@ def test_schemathesis_finds_nothing(served: tuple[Example, str, dict[str, str]])
     command = [
         str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(HERE / "schemathesis.toml"),
         "run", f"{ex.url}/api/schema/?format=json",
-        "--checks", "all", "--mode", "all", "--max-examples", str(EXAMPLES), "--seed", SEED,
+        "--checks", "all", "--mode", "all", "--phases", PHASES, "--max-examples", str(EXAMPLES), "--seed", SEED,
         "--header", f"Authorization: Token {token}",
         "--request-timeout", "10", "--no-color",
         # No shrinking: failures the hooks drop (a state rule) would otherwise be shrunk
         # first; a real failure still prints its curl.
         "--workers", WORKERS, "--no-shrink",
     ]
+    walked = ex.workdir / "stateful.jsonl"
     env = {**os.environ, **seeds, "SCHEMATHESIS_HOOKS": "tests.example.schemathesis_hooks",
-           "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+           "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "FUZZ_LOG": str(walked)}
     started = time.monotonic()
     result = subprocess.run(command, cwd=ex.workdir, env=env, capture_output=True, text=True, timeout=900)
     elapsed = time.monotonic() - started
@@ -105,5 +112,29 @@ def test_schemathesis_finds_nothing(served: tuple[Example, str, dict[str, str]])
     assert "Tested: 16" in output, summary
     assert re.search(r"Stateful", summary), summary
     assert " 5xx" not in summary and "Server error" not in output, summary
+    assert_the_stateful_phase_committed_and_transitioned(walked, seeds)
     log = (ex.workdir / "server.log").read_text(errors="replace")
     assert "Internal Server Error" not in log and "Traceback" not in log, log[-5000:]
+
+
+def assert_the_stateful_phase_committed_and_transitioned(walked: Path, seeds: dict[str, str]) -> None:
+    """In the stateful phase, a chain of the fuzzer's own: a session it created (not a
+    seeded one) modified, committed into an order, and that order transitioned."""
+    calls = [json.loads(line) for line in walked.read_text().splitlines()] if walked.exists() else []
+    ok = [c for c in calls if 200 <= c["status"] < 300 and c["answer"]]
+
+    def done(suffix: str) -> list[dict[str, Any]]:
+        return [c for c in ok if c["operation"].startswith("POST ") and c["operation"].endswith(suffix)]
+
+    seeded = set(seeds["FUZZ_SESSIONS"].split(","))
+    created = {c["answer"]["session_key"] for c in done(" /api/sessions/")} - seeded
+    modified = {c["path"]["session_key"] for c in done("/modify/")} & created
+    committed = {c["answer"]["order_ref"] for c in done("/commit/") if c["path"]["session_key"] in modified}
+    transitioned = {c["path"]["ref"] for c in done("/transition/")} & committed
+    statuses = {}
+    for c in calls:
+        statuses.setdefault(c["operation"], set()).add(c["status"])
+    print(f"stateful: {len(calls)} calls; its own sessions: {len(created)} created, {len(modified)} "  # noqa: T201
+          f"modified, {len(committed)} committed, {len(transitioned)} of their orders transitioned; "
+          f"statuses {sorted((k, sorted(v)) for k, v in statuses.items())}")
+    assert created and modified and committed and transitioned, statuses

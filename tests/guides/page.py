@@ -9,7 +9,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,15 +56,15 @@ def console_blocks(rst: Path) -> list[list[Command]]:
     return blocks
 
 
-def _token_matches(expected: str, actual: str) -> bool:
+def _token_matches(expected: str, actual: str, volatile: Sequence[re.Pattern[str]] = ()) -> bool:
     if expected == actual:
         return True
-    return any(p.fullmatch(expected) and p.fullmatch(actual) for p in VOLATILE)
+    return any(p.fullmatch(expected) and p.fullmatch(actual) for p in (*VOLATILE, *volatile))
 
 
-def same_output(expected: list[str], actual: str) -> bool:
+def same_output(expected: list[str], actual: str, volatile: Sequence[re.Pattern[str]] = ()) -> bool:
     """``actual`` is what the page shows, line by line and word by word (tabs and runs of
-    spaces alike), volatile words aside."""
+    spaces alike), volatile words aside (``volatile``: more shapes of those, for one page)."""
     got = actual.rstrip("\n").splitlines()
     if len(got) != len(expected):
         return False
@@ -75,7 +75,7 @@ def same_output(expected: list[str], actual: str) -> bool:
                 return False
             continue
         w, h = want.split(), have.split()
-        if len(w) != len(h) or not all(_token_matches(a, b) for a, b in zip(w, h, strict=True)):
+        if len(w) != len(h) or not all(_token_matches(a, b, volatile) for a, b in zip(w, h, strict=True)):
             return False
     return True
 
@@ -115,13 +115,16 @@ class Shell:
     def variable(self, name: str) -> str:
         return self.run(f'printf %s "${name}"').stdout
 
-    def expect(self, command: Command, *, stderr: bool = False) -> str:
+    def expect(self, command: Command, *, stderr: bool = False, timeout: float = 300,
+               volatile: Sequence[re.Pattern[str]] = (), shown: Callable[[str], str] = str) -> str:
         """Run ``command`` as printed; its output must be what the page shows (when it
         shows any). ``stderr``: the page shows what the command writes there too, as
-        for ``manage.py check``, which reports warnings on stderr."""
-        out = self.run(command.line, stderr=stderr).stdout
+        for ``manage.py check``, which reports warnings on stderr. ``shown``: the output
+        as the page would show it (the test's own database name or port put back to the
+        page's)."""
+        out = shown(self.run(command.line, stderr=stderr, timeout=timeout).stdout)
         if command.expected:
-            assert same_output(command.expected, out), (
+            assert same_output(command.expected, out, volatile), (
                 f"$ {command.line}\n--- the page shows:\n" + "\n".join(command.expected) + f"\n--- got:\n{out}"
             )
         return out

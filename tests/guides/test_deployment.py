@@ -1,13 +1,21 @@
-"""The deployment guide's "Run it", followed to the letter on PostgreSQL and Redis:
+"""The deployment guide's "Run it" and "In one command", followed to the letter on
+PostgreSQL and Redis. "Run it":
 the exports, migrate, collectstatic, ``check --deploy``, gunicorn, a Celery worker
 and beat, the health check, a ``web`` order over HTTP and its directives, done by the
 worker. Every ``$`` line runs as printed, from the repository root, in one shell whose
 exports carry over (the three long-running lines each in a background process that
 starts from those exports); each output is compared with what the page shows.
 
+"In one command": ``run_stack.py`` as printed, its output compared line by line with the
+page's, pids, paths, keys and refs aside.
+
 What the test gives that a reader would set up: the environment the page's exports
 keep (its own database, the run's Redis, a free ``PORT``, a temporary ``STATE_DIR``),
-and the suite's environment on ``PATH`` (gunicorn, celery, python)."""
+and the suite's environment on ``PATH`` (gunicorn, celery, python; the page's
+``pip install . -r example_project/requirements.txt`` is that environment). For
+``run_stack.py``, a database of its own in ``PROD_DATABASE_URL`` (absent, so that it is
+created as the page shows) and a free ``PROD_PORT``; their values are read back as the
+page's defaults before the comparison."""
 
 from __future__ import annotations
 
@@ -27,6 +35,11 @@ from tests.guides.test_first_hour import BROKER_URL, missing, wait_for_text
 from tests.require import need_module
 
 DEPLOYMENT = ROOT / "docs" / "guide" / "deployment.rst"
+ONE_COMMAND = [["python example_project/prod/run_stack.py"]]
+#: What run_stack.py prints that changes from run to run, besides refs: its log folder,
+#: pids, the smoke test's session key, the order ref before its comma.
+STACK_VOLATILE = [re.compile(p) for p in (
+    r"\S*/omniman-stack-\w+", r"\d+\)", r"SMOKE-[0-9A-F]{8}:", r"[A-Z]+-[0-9A-Z]{5}-[0-9A-Z]{5},")]
 RUN_IT = [
     ["export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/omniman_example}",
      "export CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://127.0.0.1:6379/14} "
@@ -75,6 +88,56 @@ def test_deployment_guide_has_the_blocks_this_test_runs() -> None:
     blocks = [[c.line for c in b] for b in console_blocks(DEPLOYMENT)]
     start = blocks.index(RUN_IT[0])
     assert blocks[start:start + len(RUN_IT)] == RUN_IT
+    assert blocks[start + len(RUN_IT):] == ONE_COMMAND  # the page's last block
+
+
+def _guide_env() -> dict[str, str]:
+    """The suite's environment less what the page's lines set themselves, its
+    ``python`` first on ``PATH``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "PYTEST_", "OMNIMAN_", "CELERY_", "VIRTUAL_ENV", "PROD_"))
+           and k not in ("DATABASE_URL", "REDIS_URL", "PYTHONPATH", "SECRET_KEY", "DEBUG", "STATIC_ROOT", "TOKEN",
+                         "HTTPS")}
+    env.update({"PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def _redis_up() -> None:
+    redis = need_module("redis")
+    try:
+        redis.Redis.from_url(BROKER_URL).ping()
+    except redis.exceptions.ConnectionError:
+        missing(f"Redis is not reachable at {BROKER_URL}")
+
+
+@pytest.mark.postgres
+@pytest.mark.celery
+def test_run_stack_runs_as_printed(tmp_path: Path) -> None:
+    """``run_stack.py`` starts gunicorn, a worker and beat, commits a web order over
+    HTTP with the stock check and both post-commit directives done by the worker, stops
+    it all, and prints what the page shows."""
+    import psycopg
+
+    _redis_up()
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)
+    name, admin = f"{url[1]}_stack", f"{url[0]}/postgres"
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    port = free_port()
+    env = {**_guide_env(), "PROD_DATABASE_URL": f"{url[0]}/{name}", "PROD_PORT": str(port)}
+    (command,) = console_blocks(DEPLOYMENT)[-1]
+    drop()
+    try:
+        out = Shell(ROOT, env, state_dir=tmp_path).expect(
+            command, timeout=400, volatile=STACK_VOLATILE,
+            shown=lambda out: out.replace(f"database {name}\n", "database omniman_example\n")
+                                 .replace(f"//127.0.0.1:{port}/", "//127.0.0.1:8380/"))
+    finally:
+        drop()
+    assert "smoke test passed" in out
 
 
 @pytest.mark.postgres
@@ -83,20 +146,10 @@ def test_deployment_guide_runs_as_printed(tmp_path: Path, database: str) -> None
     """gunicorn answers the health check, a web order placed over HTTP passes the
     worker's stock check, its directives end done in the worker, and beat's reaper
     reaches the worker on the directive queue."""
-    redis = need_module("redis")
-    try:
-        redis.Redis.from_url(BROKER_URL).ping()
-    except redis.exceptions.ConnectionError:
-        missing(f"Redis is not reachable at {BROKER_URL}")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "PYTEST_", "OMNIMAN_", "CELERY_", "VIRTUAL_ENV"))
-           and k not in ("DATABASE_URL", "REDIS_URL", "PYTHONPATH", "SECRET_KEY", "DEBUG", "STATIC_ROOT", "TOKEN", "HTTPS")}
+    _redis_up()
     port = free_port()
-    env.update({
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        "DATABASE_URL": database, "CELERY_BROKER_URL": BROKER_URL, "REDIS_URL": BROKER_URL,
-        "STATE_DIR": str(tmp_path / "var"), "PORT": str(port), "PYTHONUNBUFFERED": "1",
-    })
+    env = {**_guide_env(), "DATABASE_URL": database, "CELERY_BROKER_URL": BROKER_URL, "REDIS_URL": BROKER_URL,
+           "STATE_DIR": str(tmp_path / "var"), "PORT": str(port)}
     shell = Shell(ROOT, env, state_dir=tmp_path)
     blocks = console_blocks(DEPLOYMENT)
     start = [[c.line for c in b] for b in blocks].index(RUN_IT[0])
