@@ -128,6 +128,22 @@ const offline = (() => {
     return !!channel && channel.pricing_policy === "external";
   }
 
+  // The session as the store has it; one the store has not seen yet (read before this
+  // page kept sessions) is taken as the server sent it.
+  function known(st, sid, current) {
+    const s = view(sid, st);
+    if (s) return s;
+    keep(st, sid, current);
+    return view(sid, st);
+  }
+
+  // Keep the server's answer for a session; forget the oldest idle ones beyond 50.
+  function keep(st, sid, session) {
+    st.sessions[sid] = stripped(session);
+    const idle = Object.keys(st.sessions).filter(id => !st.conflicts[id] && !st.queue.some(e => e.sid === id));
+    for (const id of idle.slice(0, Math.max(0, idle.length - 50))) delete st.sessions[id];
+  }
+
   function create(channel) {
     const session = update(st => {
       const key = newKey("S");
@@ -143,7 +159,7 @@ const offline = (() => {
   function modify(current, ops) {
     const session = update(st => {
       const sid = sidOf(current.channel_code, current.session_key);
-      const s = view(sid, st) || current;
+      const s = known(st, sid, current);
       if (s.conflict) throw new Error("This session has a conflict: settle it first.");
       if (s.state !== "open") throw new Error("This session is " + s.state + ".");
       ops = ops.map(op => (op.op === "add_line" && !op.line_id ? {...op, line_id: newKey("L")} : op));
@@ -166,7 +182,7 @@ const offline = (() => {
   function commit(current) {
     const session = update(st => {
       const sid = sidOf(current.channel_code, current.session_key);
-      const s = view(sid, st) || current;
+      const s = known(st, sid, current);
       if (s.conflict) throw new Error("This session has a conflict: settle it first.");
       if (s.state !== "open") throw new Error("This session is " + s.state + ".");
       if (!s.items.length) throw new Error("Add something before the commit.");
@@ -182,7 +198,7 @@ const offline = (() => {
   // without the network still shows it.
   function remember(session) {
     if (!session) return;
-    update(st => { st.sessions[sidOf(session.channel_code, session.session_key)] = stripped(session); });
+    update(st => keep(st, sidOf(session.channel_code, session.session_key), session));
   }
 
   function stripped(session) {
@@ -309,8 +325,7 @@ const offline = (() => {
           return;
         }
         reachable = true;
-        if (err.status === 412) await onStale(e);
-        else await onRejected(e, err);
+        if (err.status === 412 ? !(await onStale(e)) : !(await onRejected(e, err))) return;
         continue;
       }
       reachable = true;
@@ -321,7 +336,7 @@ const offline = (() => {
           const s = st2.sessions[e.sid];
           if (s) Object.assign(s, {state: "committed", order_ref: answer.data.order_ref});
         } else {
-          st2.sessions[e.sid] = stripped(answer.data);
+          keep(st2, e.sid, answer.data);
         }
       });
       synced(e, answer);
@@ -370,9 +385,10 @@ const offline = (() => {
     }
   }
 
+  // Returns whether the sender may go on.
   async function onStale(e) {
     const server = await fresh(e);
-    if (!server) { schedule(); return; }
+    if (!server) { schedule(); return false; }
     const outcome = update(st => {
       st.sessions[e.sid] = stripped(server);
       const mine = st.queue.filter(x => x.sid === e.sid);
@@ -387,6 +403,7 @@ const offline = (() => {
     refresh(outcome === "rebased"
       ? ["This session was changed elsewhere (now rev " + server.rev + "); your changes were applied on top.", "warning"]
       : null);
+    return true;
   }
 
   async function onRejected(e, err) {
@@ -396,6 +413,7 @@ const offline = (() => {
       st.conflicts[e.sid] = {reason: "rejected", entry: e.id, detail: describeError(err), at: new Date().toISOString()};
     });
     refresh();
+    return true;
   }
 
   // -- the cashier settles a conflict ---------------------------------------------------
@@ -407,6 +425,8 @@ const offline = (() => {
       delete st.conflicts[sid];
       return n;
     });
+    // A session whose creation was refused is nowhere now: leave it.
+    if (sid === current() && !view(sid)) setSession(null);
     changed();
     say(dropped + " waiting change(s) dropped; the session is as the other screen left it.", "info");
   }
