@@ -25,6 +25,7 @@ const offline = (() => {
   const LOCK = "omniman.pos.outbox";
   const MAX_DELAY = 10000;
   let sending = false;
+  let again = false;
   let retryTimer = null;
   let retryDelay = 1000;
   let reachable = navigator.onLine;
@@ -297,9 +298,12 @@ const offline = (() => {
     retryDelay = Math.min(retryDelay * 2, MAX_DELAY);
   }
 
+  // Send what waits. A call made while the sender runs is not lost: the sender looks
+  // again once it is done (an act made as it was giving the lock back).
   async function flush() {
-    if (sending) return;
+    if (sending) { again = true; return; }
     sending = true;
+    again = false;
     try {
       if (navigator.locks) await navigator.locks.request(LOCK, drain);
       else await drain();
@@ -307,6 +311,7 @@ const offline = (() => {
       sending = false;
       render();
     }
+    if (again) flush();
   }
 
   async function drain() {
