@@ -273,3 +273,12 @@ def test_a_sale_changed_elsewhere_before_its_commit_waits_for_the_cashier(exampl
     click(browser, "#conflict-drop")
     wait(browser, lambda d: not d.find_element(By.ID, "net").is_displayed())
     assert browser.find_element(By.ID, "session-state").text == "abandoned"
+
+    # The page's own abandon stays abandoned when the page next redraws from its outbox.
+    new_session(browser)
+    tap(browser, "WATER", 1)
+    click(browser, "#abandon")
+    wait(browser, text_is("#session-state", "abandoned"))
+    browser.execute_script("window.dispatchEvent(new Event('online'));")
+    wait(browser, lambda d: waiting(d) == 0)
+    assert browser.find_element(By.ID, "session-state").text == "abandoned"

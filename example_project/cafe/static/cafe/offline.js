@@ -529,9 +529,13 @@ const offline = (() => {
     const sid = current();
     const conflict = sid && st.conflicts[sid];
     box.hidden = !conflict;
-    if (!conflict) { box.replaceChildren(); return; }
+    if (!conflict) { box.replaceChildren(); delete box.dataset.drawn; return; }
     const server = st.sessions[sid];
     const heldCount = st.queue.filter(e => e.sid === sid).length;
+    // Redraw only what changed, so that a button is not replaced under the cashier's tap.
+    const drawn = JSON.stringify([sid, conflict, heldCount, server && server.state]);
+    if (box.dataset.drawn === drawn) return;
+    box.dataset.drawn = drawn;
     const title = conflict.reason === "rejected" ? "A waiting change was refused: " : "Conflict: ";
     box.replaceChildren(
       el("strong", {}, title), conflict.detail + ". ",

@@ -331,6 +331,7 @@ function abandon() {
     const s = pos.session;
     if (offline.waiting(s.channel_code, s.session_key)) throw new Error("This session has changes waiting to be sent.");
     const {data} = await api("POST", sessionPath("abandon"), {channel_code: s.channel_code});
+    if (offline.handles(channelOf(data))) offline.remember(data);
     setSession(data);
     say("Session " + data.session_key + " abandoned.", "info");
   });
