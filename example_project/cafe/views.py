@@ -4,6 +4,7 @@ through the public HTTP API at /api/ from the browser (session auth + CSRF)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -29,6 +30,15 @@ def pos(request: HttpRequest) -> HttpResponse:
         for sku, groups in OPTION_GROUPS.items()
     }
     return render(request, "cafe/pos.html", {"products": products, "option_groups": option_groups})
+
+
+def pos_service_worker(request: HttpRequest) -> HttpResponse:
+    """The POS page's service worker (cafe/pos-sw.js), served under /pos/ so that it
+    may answer for the page when the network is down (see offline.js)."""
+    path = finders.find("cafe/pos-sw.js")
+    with open(path, encoding="utf-8") as f:
+        body = f.read()
+    return HttpResponse(body, content_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
 @login_required

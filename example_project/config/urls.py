@@ -10,6 +10,7 @@ from cafe import views
 urlpatterns = [
     path("", views.index, name="index"),
     path("pos/", views.pos, name="pos"),
+    path("pos/sw.js", views.pos_service_worker, name="pos-sw"),
     path("kds/", views.kds, name="kds"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.example.harness import Example
+from tests.example.harness import ROOT, Example
 
 CATALOG = {
     "COFFEE": (500, True),
@@ -121,3 +121,13 @@ def test_token_refuses_an_unknown_channel(example: Example) -> None:
 @pytest.mark.parametrize("path", ["/", "/login/", "/api/health/", "/api/schema/"])
 def test_public_pages_answer(example: Example, path: str) -> None:
     assert example.request("GET", path).status == 200
+
+
+def test_pos_service_worker_is_served_under_the_pos_page(example: Example) -> None:
+    """/pos/sw.js (the scope a worker controlling /pos/ needs) answers the static
+    cafe/pos-sw.js as JavaScript, revalidated on each load, without a login."""
+    answer = example.request("GET", "/pos/sw.js")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert answer.headers["Cache-Control"] == "no-cache"
+    assert answer.body == (ROOT / "example_project/cafe/static/cafe/pos-sw.js").read_text()

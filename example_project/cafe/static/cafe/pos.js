@@ -41,13 +41,26 @@ function setSession(session) {
 
 async function reloadSession(key, channelCode) {
   const {data} = await api("GET", "sessions/" + encodeURIComponent(key) + "/?channel_code=" + encodeURIComponent(channelCode));
+  if (offline.handles(channelOf(data))) offline.remember(data);
   setSession(data);
   return data;
 }
 
+// The channel a session belongs to (it decides who prices, and whether it sells offline).
+function channelOf(s) {
+  return (s && pos.channels.find(c => c.code === s.channel_code)) || null;
+}
+
 async function loadChannels() {
-  const {data} = await api("GET", "channels/");
-  pos.channels = Array.isArray(data) ? data : (data.results || []);
+  try {
+    const {data} = await api("GET", "channels/");
+    pos.channels = Array.isArray(data) ? data : (data.results || []);
+    offline.rememberChannels(pos.channels);
+  } catch (err) {
+    // No network: the channels this browser saw last time (offline.js).
+    if (err instanceof ApiError || !offline.channels()) throw err;
+    pos.channels = offline.channels();
+  }
   const select = $("channel");
   select.replaceChildren(...pos.channels.map(c => el("option", {value: c.code}, c.name ? c.name + " (" + c.code + ")" : c.code)));
   const preferred = pos.channels.find(c => c.code === "pos") || pos.channels[0];
@@ -150,6 +163,7 @@ function modify(ops) {
   return enqueue(async () => {
     const s = pos.session;
     if (!s) return;
+    if (offline.handles(channelOf(s))) return setSession(offline.modify(s, ops));
     try {
       const {data} = await api("POST", sessionPath("modify"), {channel_code: s.channel_code, ops, rev: s.rev});
       setSession(data);
@@ -255,6 +269,12 @@ function resolve(issueId, actionId) {
 function newSession() {
   return enqueue(async () => {
     if (!pos.channel) throw new Error("No channel: ask an admin for a channel grant.");
+    if (offline.handles(pos.channel)) {
+      const s = offline.create(pos.channel);
+      setSession(s);
+      say("Session " + s.session_key + " opened on " + s.channel_code + ".", "info");
+      return;
+    }
     const {data} = await api("POST", "sessions/", {channel_code: pos.channel.code});
     pos.commitKey = null;
     setSession(data);
@@ -265,7 +285,14 @@ function newSession() {
 function openSession(key, channelCode) {
   return enqueue(async () => {
     pos.commitKey = null;
-    await reloadSession(key, channelCode);
+    // A session with changes still waiting to be sent is shown as this terminal has it.
+    if (offline.waiting(channelCode, key)) return setSession(offline.view(channelCode, key));
+    try {
+      await reloadSession(key, channelCode);
+    } catch (err) {
+      if (err instanceof ApiError || !offline.knows(channelCode, key)) throw err;
+      setSession(offline.view(channelCode, key));
+    }
     say("");
   });
 }
@@ -274,6 +301,11 @@ function commit() {
   return enqueue(async () => {
     const s = pos.session;
     if (!s) return;
+    if (offline.handles(channelOf(s))) {
+      setSession(offline.commit(s));
+      say("Sale of " + formatMoney(s.total_q, s.currency) + " saved: it is sent as soon as the network allows.", "info");
+      return;
+    }
     pos.commitKey = pos.commitKey || newKey("COMMIT");
     try {
       const {data, headers} = await api("POST", sessionPath("commit"), {channel_code: s.channel_code, idempotency_key: pos.commitKey});
@@ -297,7 +329,9 @@ function commit() {
 function abandon() {
   return enqueue(async () => {
     const s = pos.session;
+    if (offline.waiting(s.channel_code, s.session_key)) throw new Error("This session has changes waiting to be sent.");
     const {data} = await api("POST", sessionPath("abandon"), {channel_code: s.channel_code});
+    if (offline.handles(channelOf(data))) offline.remember(data);
     setSession(data);
     say("Session " + data.session_key + " abandoned.", "info");
   });
@@ -320,6 +354,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     say(describeError(err), "error");
     return;
   }
+  offline.start();
   // "#pos/S-1234": open that session (a second tab on the same session, a reload).
   const m = location.hash.match(/^#([^/]+)\/(.+)$/);
   if (m) {
