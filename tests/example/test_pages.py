@@ -309,7 +309,10 @@ def test_pos_takes_cash_and_shows_the_change(example: Example, browser, tmp_path
     order = example.request("GET", f"/api/orders/{ref}/", token=demo).body
     assert (order["payment_status"], order["amount_paid_q"], order["tip_q"]) == ("paid", 2450, 100)
     # Refund one cake from the order view.
-    browser.find_element(By.CSS_SELECTOR, 'button.refund-line[data-line-id="L2"]').click()
+    # The page names its own line ids (offline.js): find the cake's button by its label.
+    cake = [b for b in browser.find_elements(By.CSS_SELECTOR, "button.refund-line") if b.text == "Refund 1 CAKE"]
+    assert len(cake) == 1
+    cake[0].click()
     wait(browser, text_is("#pay-status", "partially_refunded"))
     assert "12.00" in browser.find_element(By.ID, "pay-due").text
 
