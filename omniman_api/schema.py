@@ -645,9 +645,6 @@ def request_schemas() -> dict[str, dict[str, Any]]:
         "TransitionInRequest": _object({"to": _string(minLength=1, maxLength=64)}, ["to"]),
         "EmptyInRequest": _object({}),
     }
-    for name, schema in bodies.items():
-        if name.endswith("InRequest") and name != "OpInRequest":
-            schema["x-max-depth"] = MAX_DEPTH
     return bodies
 
 
@@ -730,6 +727,10 @@ def postprocess(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     schemas["Problem"] = PROBLEM
     schemas.update(request_schemas())
     _extend(result, schemas)
+    # The parser's depth limit holds for every request body, extensions' included.
+    for name, schema in schemas.items():
+        if name.endswith("InRequest") and name != "OpInRequest":
+            schema["x-max-depth"] = MAX_DEPTH
     for path, item in result.get("paths", {}).items():
         for operation in item.values():
             for parameter in operation.get("parameters", []):

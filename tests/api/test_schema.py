@@ -235,7 +235,10 @@ def test_every_operation_with_a_body_documents_the_413_it_answers(doc, api, sett
     doc = data(api.get("/api/schema/?format=json"))
     with_body = [(path, op) for path, item in doc["paths"].items() for op in item.values()
                  if isinstance(op, dict) and "requestBody" in op]
-    assert len(with_body) == 6  # every POST but a directive retry, which reads no body
+    posts = [(path, item["post"]) for path, item in doc["paths"].items() if "post" in item]
+    # Every POST but a directive retry, which reads no body (payments' routes included).
+    assert [path for path, _op in with_body] == [path for path, _op in posts if not path.endswith("/retry/")]
+    assert len(with_body) >= 6
     for _path, op in with_body:
         assert "payload_too_large" in op["responses"]["413"]["description"]
         assert "(300 bytes here)" in op["responses"]["413"]["description"]
