@@ -250,3 +250,22 @@ def test_every_operation_with_a_body_documents_the_413_it_answers(doc, api, sett
     assert api.post("/api/sessions/", raw, content_type="application/json").status_code == 201
     over = raw.replace('"s":"', '"s":"x')
     problem(api.post("/api/sessions/", over, content_type="application/json"), 413, "payload_too_large")
+
+
+def test_no_integer_in_the_document_goes_past_what_the_parser_takes(doc):
+    """The parser refuses integers beyond ±(2^53 − 1) everywhere: no schema, an
+    extension's included, may declare a larger maximum (a client would send it)."""
+    too_big = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "integer" and node.get("maximum", 0) > 2**53 - 1:
+                too_big.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(doc, "")
+    assert too_big == []

@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework import serializers as rf
 
 from omniman.money import MAX_UNIT_PRICE_Q
-from omniman_api.schema import IDEMPOTENCY_KEY, NO_NUL, REPLAYED, Shape, _qty, extend_schema
+from omniman_api.schema import IDEMPOTENCY_KEY, MAX_SAFE, NO_NUL, REPLAYED, Shape, _qty, extend_schema
 
 AMOUNT = {"type": "integer", "minimum": 0, "maximum": MAX_UNIT_PRICE_Q}
 KEY_BODY = r"^[\x20-\x7e]{1,255}$"
@@ -113,7 +113,7 @@ REQUEST_SCHEMAS: dict[str, Any] = {
             "line_id": {"type": "string", "pattern": IDENT},
             "qty": _qty(zero=False),
         }, ["line_id", "qty"])},
-        "payment_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        "payment_id": {"type": "integer", "minimum": 1, "maximum": MAX_SAFE},
         "idempotency_key": {"type": "string", "pattern": KEY_BODY},
     }, ["reason"]) | {"anyOf": [{"required": ["amount_q"]}, {"required": ["lines"]}],
                       "description": "amount_q, lines, or both."},
