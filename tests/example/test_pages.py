@@ -20,9 +20,25 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 
 def wait(driver, condition, timeout: float = WAIT):
+    """Wait until ``condition(driver)`` is truthy. The page redraws whole regions (the
+    lines, the checks, the issues) when it reloads a session, and the shop's page reloads
+    it several times after a modify: a condition that finds an element and reads or
+    clicks it is tried again when the element was redrawn in between."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)
+
+
+def click(driver, locator: str, by: str = "css selector") -> None:
+    """Click the element ``locator`` finds, found again if it was redrawn before the click."""
+
+    def found_and_clicked(d) -> bool:
+        d.find_element(by, locator).click()
+        return True
+
+    wait(driver, found_and_clicked)
 
 
 def text_is(css: str, expected: str):
@@ -89,7 +105,7 @@ def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path:
     tap(browser, "COFFEE", 1)
     tap(browser, "CROISSANT", 2)
     tap(browser, "CAKE", 3)
-    browser.find_element(By.CSS_SELECTOR, 'tr[data-sku="COFFEE"] button[title="one more"]').click()
+    click(browser, 'tr[data-sku="COFFEE"] button[title="one more"]')
     wait(browser, text_is("#session-rev", "4"))
     sent(browser)
 
@@ -111,10 +127,8 @@ def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path:
     browser.get(example.url + "/kds/")
     ticket_css = f'#col-new article[data-ref="{ref}"]'
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ticket_css))
-    ticket = browser.find_element(By.CSS_SELECTOR, ticket_css)
-    assert ticket.find_element(By.CSS_SELECTOR, ".items").text.splitlines() == [
-        "2 × COFFEE", "1 × CROISSANT", "1 × CAKE",
-    ]
+    items = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ticket_css + " .items").text)
+    assert items.splitlines() == ["2 × COFFEE", "1 × CROISSANT", "1 × CAKE"]
     # A second order arrives while the display is open: the stream brings it in.
     token = example.manage("omniman_token", "kds-feeder", "--channels", "pos").stdout.strip()
     example.request("POST", "/api/sessions/", {"channel_code": "pos", "session_key": "TABLE-7"}, token=token)
@@ -129,7 +143,7 @@ def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path:
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-new article[data-ref="{second}"]'))
 
     # Move the first order along the flow.
-    ticket.find_element(By.CSS_SELECTOR, 'button[data-to="preparing"]').click()
+    click(browser, ticket_css + ' button[data-to="preparing"]')
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-preparing article[data-ref="{ref}"]'))
     browser.save_screenshot(str(screenshot_dir(tmp_path) / "kds.png"))
     demo = example.manage("omniman_token", "demo").stdout.strip()
@@ -197,21 +211,22 @@ def test_web_channel_shows_the_stock_check_and_resolves_its_issue(example: Examp
     tap(browser, "COFFEE", 1)
     tap(browser, "SOLDOUT", 2)
     # Prices come from the catalog, not from the page.
-    assert "9.00" in browser.find_element(By.CSS_SELECTOR, 'tr[data-sku="SOLDOUT"]').text
+    assert "9.00" in wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-sku="SOLDOUT"]').text)
     wait(browser, lambda d: "stock: failed" in d.find_element(By.ID, "checks").text)
-    assert "SOLDOUT is out of stock" in browser.find_element(By.ID, "issues").text
+    assert "SOLDOUT is out of stock" in wait(browser, lambda d: d.find_element(By.ID, "issues").text)
 
     browser.find_element(By.ID, "commit").click()
     wait(browser, lambda d: "commit_blocked" in d.find_element(By.ID, "message").text)
     assert browser.find_element(By.ID, "session-state").text == "open"
     browser.save_screenshot(str(screenshot_dir(tmp_path) / "pos-web.png"))
 
-    browser.find_element(By.XPATH, '//div[@id="issues"]//button[text()="Remove SOLDOUT"]').click()
+    click(browser, '//div[@id="issues"]//button[text()="Remove SOLDOUT"]', By.XPATH)
     wait(browser, text_is("#session-rev", "3"))
     wait(browser, lambda d: "stock: ok" in d.find_element(By.ID, "checks").text)
-    assert [r.get_attribute("data-sku") for r in browser.find_elements(By.CSS_SELECTOR, "#lines tr[data-line-id]")] == [
-        "COFFEE"
-    ]
+    skus = wait(browser, lambda d: [
+        r.get_attribute("data-sku") for r in d.find_elements(By.CSS_SELECTOR, "#lines tr[data-line-id]")
+    ])
+    assert skus == ["COFFEE"]
     browser.find_element(By.ID, "commit").click()
     wait(browser, lambda d: d.find_element(By.ID, "order-ref").text.startswith("WEB-"))
 
@@ -230,18 +245,7 @@ def test_shop_lets_the_cashier_pick_options_and_the_kitchen_sees_them(example: E
     tap(browser, "CAPPUCCINO", 1)
 
     def pick(code: str, rev: int) -> None:
-        from selenium.common.exceptions import StaleElementReferenceException
-
-        def click(driver) -> bool:
-            # The page reloads the session a few times after a modify (it waits for
-            # checks on internal-pricing channels), which redraws the lines.
-            try:
-                driver.find_element(By.CSS_SELECTOR, f'tr[data-sku="CAPPUCCINO"] button[data-option="{code}"]').click()
-            except StaleElementReferenceException:
-                return False
-            return True
-
-        wait(browser, click)
+        click(browser, f'tr[data-sku="CAPPUCCINO"] button[data-option="{code}"]')
         wait(browser, text_is("#session-rev", str(rev)))
 
     pick("SOY", 2)
