@@ -20,7 +20,7 @@ from typing import Any
 from bench import env
 
 SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain", "profile", "silk", "payload", "prod",
-             "prod-profile"]
+             "prod-profile", "imports"]
 # Scenarios on SQLite only: they need no migrated PostgreSQL template.
 SQLITE_ONLY = {"silk", "payload"}
 
@@ -39,6 +39,24 @@ def run_inproc(args: argparse.Namespace) -> dict[str, Any]:
             proc = subprocess.run(cmd, cwd=env.ROOT, env=e, stdout=subprocess.PIPE, check=True)
             out[vendor] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     env.drop_db("omniman_bench_inproc")
+    return out
+
+
+def run_imports(args: argparse.Namespace) -> dict[str, Any]:
+    """One-call imports against create, modify and commit (``bench.imports``), on each database."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="omniman_bench_imports_") as tmp:
+        env.recreate_db("omniman_bench_imports")
+        targets = {
+            "sqlite": env.bench_env(sqlite=str(Path(tmp) / "imports.sqlite3")),
+            "postgresql": env.bench_env(db="omniman_bench_imports"),
+        }
+        for vendor, e in targets.items():
+            env.log(f"imports on {vendor}")
+            cmd = [sys.executable, "-m", "bench.imports", *(["--quick"] if args.quick else [])]
+            proc = subprocess.run(cmd, cwd=env.ROOT, env=e, stdout=subprocess.PIPE, check=True)
+            out[vendor] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    env.drop_db("omniman_bench_imports")
     return out
 
 
@@ -83,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "payload": scenarios.run_payload,
         "prod": prod.run_prod,
         "prod-profile": prod.run_prod_profile,
+        "imports": run_imports,
     }
     for name in chosen:
         t0 = time.time()

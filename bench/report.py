@@ -95,6 +95,13 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         r = pa["render_500_lines"]
         out.append(("payload", "render 500 lines", f"orjson {r['us']['orjson']['median']:.0f} us vs DRF JSONRenderer "
                     f"{r['us']['drf_json']['median']:.0f} us (x{_f(r['ratio']['median'])})", "", ""))
+    for vendor, data in sc.get("imports", {}).items():
+        for case, c in data["cases"].items():
+            r, q = c["paired_ratio"], c["queries"]
+            out.append((f"imports {vendor}", f"{case}: one call vs create+modify+commit",
+                        f"x{_f(r['median'])} (rounds {_f(r['min'])}-{_f(r['max'])}; "
+                        f"{c['us']['one_call']['median'] / 1000:.1f} vs {c['us']['three_calls']['median'] / 1000:.1f}"
+                        f" ms); SQL {q['one_call']} vs {q['three_calls']}", "", ""))
     pd = sc.get("prod", {})
     for case, c in pd.get("vs_drfmin", {}).items():
         r, p = c["rps_ratio"], c["p99_ratio"]
