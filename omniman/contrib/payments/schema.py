@@ -9,7 +9,15 @@ from typing import Any
 from rest_framework import serializers as rf
 
 from omniman.money import MAX_UNIT_PRICE_Q
-from omniman_api.schema import IDEMPOTENCY_KEY, MAX_SAFE, NO_NUL, REPLAYED, Shape, _qty, extend_schema
+from omniman_api.schema import (
+    IDEMPOTENCY_KEY,
+    MAX_SAFE,
+    NO_NUL,
+    REPLAYED,
+    Shape,
+    _qty,
+    extend_schema,
+)
 
 AMOUNT = {"type": "integer", "minimum": 0, "maximum": MAX_UNIT_PRICE_Q}
 KEY_BODY = r"^[\x20-\x7e]{1,255}$"
