@@ -117,12 +117,12 @@ def test_schemathesis_finds_nothing(served: tuple[Example, str, dict[str, str]])
     assert f"Selected: {operations}/{operations}" in output and f"Tested: {operations}" in output, summary
     assert re.search(r"Stateful", summary), summary
     assert " 5xx" not in summary and "Server error" not in output, summary
-    assert_the_stateful_phase_committed_and_transitioned(walked, seeds)
+    assert_the_stateful_phase_walked_its_own_sessions(walked, seeds)
     log = (ex.workdir / "server.log").read_text(errors="replace")
     assert "Internal Server Error" not in log and "Traceback" not in log, log[-5000:]
 
 
-def assert_the_stateful_phase_committed_and_transitioned(walked: Path, seeds: dict[str, str]) -> None:
+def assert_the_stateful_phase_walked_its_own_sessions(walked: Path, seeds: dict[str, str]) -> None:
     """In the stateful phase, a chain of the fuzzer's own: a session it created (not a
     seeded one) and modified; how many were committed and transitioned is printed."""
     calls = [json.loads(line) for line in walked.read_text().splitlines()] if walked.exists() else []
