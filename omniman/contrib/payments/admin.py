@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from omniman.admin import ReadOnlyPagesMixin
-from omniman.contrib.payments.models import Payment, Refund
+from omniman.contrib.payments.models import Payment, Refund, Settled
 
 
 class ReadOnlyLedger(ReadOnlyPagesMixin, admin.ModelAdmin):  # type: ignore[type-arg]
@@ -20,7 +20,10 @@ class ReadOnlyLedger(ReadOnlyPagesMixin, admin.ModelAdmin):  # type: ignore[type
         return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]
+        # The row's own fields first, then what every ledger row shares (Settled's).
+        shared = {f.name for f in Settled._meta.fields}
+        names = [f.name for f in self.model._meta.fields]
+        return [n for n in names if n not in shared] + [n for n in names if n in shared]
 
 
 @admin.register(Payment)

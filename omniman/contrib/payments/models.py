@@ -23,7 +23,20 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded"
 
 
-class Payment(models.Model):
+class Settled(models.Model):
+    """What a payment and a refund share: who asked, and how the provider settled it."""
+
+    provider_ref = models.CharField(max_length=128, blank=True, default="")
+    failure = models.CharField(max_length=500, blank=True, default="")
+    actor = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Payment(Settled):
     """Money received against an order; ``tip_q`` is apart from ``amount_q``."""
 
     class Status(models.TextChoices):
@@ -38,12 +51,7 @@ class Payment(models.Model):
     tendered_q = models.BigIntegerField(null=True, blank=True)
     change_q = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices)
-    provider_ref = models.CharField(max_length=128, blank=True, default="")
     reference = models.CharField(max_length=128, blank=True, default="")
-    failure = models.CharField(max_length=500, blank=True, default="")
-    actor = models.CharField(max_length=150, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("order_id", "id")
@@ -63,7 +71,7 @@ class Payment(models.Model):
         return f"{self.method} {self.amount_q} ({self.status})"
 
 
-class Refund(models.Model):
+class Refund(Settled):
     """Money given back on one payment; ``lines`` when it refunds items."""
 
     class Status(models.TextChoices):
@@ -77,11 +85,6 @@ class Refund(models.Model):
     lines = FastJSONField(default=list, blank=True)
     reason = models.CharField(max_length=500)
     status = models.CharField(max_length=16, choices=Status.choices)
-    provider_ref = models.CharField(max_length=128, blank=True, default="")
-    failure = models.CharField(max_length=500, blank=True, default="")
-    actor = models.CharField(max_length=150, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("order_id", "id")

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
@@ -269,30 +269,53 @@ def _payment_event(payment: Payment) -> dict[str, Any]:
 def settle_payment(*, ref: str, payment_id: int, settlement: Settlement, actor: str = "") -> Payment:
     """Record a pending payment's outcome, under the order's lock. A payment no longer
     pending is left alone (the directive ran before): returned as it is."""
-    with transaction.atomic():
-        order = lock_order(ref)
-        payment = Payment.objects.filter(pk=payment_id, order=order).first()
-        if payment is None:
-            raise NotFound("No such payment.")
-        if payment.status != Payment.Status.PENDING:
-            return payment
-        summary = _read_summary(order)
-        totals = totals_of(order, summary)
+
+    def apply(payment: Payment, totals: Totals, ok: bool) -> Totals:
         pending = totals.pending_q - payment.amount_q
-        if settlement.ok:
-            payment.status = Payment.Status.CAPTURED
-            totals = _with(totals, pending_q=pending, paid_q=totals.paid_q + payment.amount_q,
-                           tip_q=totals.tip_q + payment.tip_q)
-        else:
+        if not ok:
             payment.status = Payment.Status.FAILED
-            totals = _with(totals, pending_q=pending)
-        payment.provider_ref, payment.failure = settlement.provider_ref[:128], settlement.failure[:500]
-        payment.save(update_fields=["status", "provider_ref", "failure", "updated_at"])
-        _write_summary(order, summary, totals)
-        _event(order, f"payment.{payment.status}", actor, _payment_event(payment))
-        _directives(order, {"payment_id": payment.pk}, settle=False)
+            return _with(totals, pending_q=pending)
+        payment.status = Payment.Status.CAPTURED
+        return _with(totals, pending_q=pending, paid_q=totals.paid_q + payment.amount_q,
+                     tip_q=totals.tip_q + payment.tip_q)
+
+    payment = _settle(Payment, ref, payment_id, settlement, actor, apply, _payment_event)
     logger.info("payment settled order=%s id=%s status=%s", ref, payment.pk, payment.status)
     return payment
+
+
+Pending = TypeVar("Pending", Payment, Refund)
+
+
+def _settle(
+    model: type[Pending],
+    ref: str,
+    pk: int,
+    settlement: Settlement,
+    actor: str,
+    apply: Callable[[Pending, Totals, bool], Totals],
+    describe: Callable[[Pending], dict[str, Any]],
+) -> Pending:
+    """Settle a pending payment or refund once: lock the order, find the row (one of
+    another order is not found), leave a settled one alone, else let ``apply`` set its
+    status and the new totals, then save it, the summary, an event
+    (``payment.captured``, ``refund.failed``, ...) and the channel's directives."""
+    name = model._meta.model_name
+    with transaction.atomic():
+        order = lock_order(ref)
+        row = model.objects.filter(pk=pk, order=order).first()
+        if row is None:
+            raise NotFound(f"No such {name}.")
+        if row.status != "pending":
+            return row
+        summary = _read_summary(order)
+        totals = apply(row, totals_of(order, summary), settlement.ok)
+        row.provider_ref, row.failure = settlement.provider_ref[:128], settlement.failure[:500]
+        row.save(update_fields=["status", "provider_ref", "failure", "updated_at"])
+        _write_summary(order, summary, totals)
+        _event(order, f"{name}.{row.status}", actor, describe(row))
+        _directives(order, {f"{name}_id": row.pk}, settle=False)
+    return row
 
 
 # -- refunds -----------------------------------------------------------------------------
@@ -459,28 +482,16 @@ def _refund_event(refund: Refund) -> dict[str, Any]:
 
 def settle_refund(*, ref: str, refund_id: int, settlement: Settlement, actor: str = "") -> Refund:
     """Record a pending refund's outcome under the order's lock (a settled one is left alone)."""
-    with transaction.atomic():
-        order = lock_order(ref)
-        refund = Refund.objects.filter(pk=refund_id, order=order).first()
-        if refund is None:
-            raise NotFound("No such refund.")
-        if refund.status != Refund.Status.PENDING:
-            return refund
-        summary = _read_summary(order)
-        totals = totals_of(order, summary)
+
+    def apply(refund: Refund, totals: Totals, ok: bool) -> Totals:
         pending = totals.refund_pending_q - refund.amount_q
-        if settlement.ok:
-            refund.status = Refund.Status.DONE
-            totals = _with(totals, refund_pending_q=pending, refunded_q=totals.refunded_q + refund.amount_q)
-        else:
+        if not ok:
             refund.status = Refund.Status.FAILED
-            totals = _with(totals, refund_pending_q=pending)
-        refund.provider_ref, refund.failure = settlement.provider_ref[:128], settlement.failure[:500]
-        refund.save(update_fields=["status", "provider_ref", "failure", "updated_at"])
-        _write_summary(order, summary, totals)
-        _event(order, f"refund.{refund.status}", actor, _refund_event(refund))
-        _directives(order, {"refund_id": refund.pk}, settle=False)
-    return refund
+            return _with(totals, refund_pending_q=pending)
+        refund.status = Refund.Status.DONE
+        return _with(totals, refund_pending_q=pending, refunded_q=totals.refunded_q + refund.amount_q)
+
+    return _settle(Refund, ref, refund_id, settlement, actor, apply, _refund_event)
 
 
 # -- the kernel's extension points -------------------------------------------------------
