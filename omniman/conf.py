@@ -67,6 +67,8 @@ SETTINGS: dict[str, Setting] = {
     "DIRECTIVE_DISPATCH_PAUSE_SECONDS": Setting(5.0, (int, float)),
     # How often the beat task (and ``omniman_dispatch_directives --loop``) runs the reaper.
     "DIRECTIVE_REAPER_INTERVAL_SECONDS": Setting(5.0, (int, float)),
+    # Most directives one Celery message carries (a commit's directives go together).
+    "DIRECTIVE_BATCH_SIZE": Setting(8, int, positive=True),
     # Most directives one reaper pass dispatches.
     "DIRECTIVE_REAPER_BATCH": Setting(1000, int),
     # How often the beat task ``omniman.housekeeping`` expires and purges.

@@ -56,10 +56,11 @@ def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
         logger.warning("broker marked down: directives %s left queued for the reaper", ids)
         return ids
     # Celery is an optional dependency: imported only when it is the backend.
-    from omniman.directives.worker import run_directive_task
+    from omniman.directives.worker import run_directive_task, run_directives_task
 
     # shared_task gives a Proxy, typed by celery-types as the Task it stands for.
     task = run_directive_task._get_current_object()  # type: ignore[attr-defined]
+    batch_task = run_directives_task._get_current_object()  # type: ignore[attr-defined]
     if is_fallback_app(task.app):
         # Its broker is amqp://guest@localhost//, where none of the
         # project's workers listens. Leave the rows to the reaper (beat runs in a worker,
@@ -76,11 +77,16 @@ def _publish(ids: list[int], *, respect_pause: bool) -> list[int]:
     sent = 0
     # Every id here is due by this process's clock: say when, for workers whose clocks lag.
     sent_at = timezone.now().timestamp()
+    size = conf.get("DIRECTIVE_BATCH_SIZE")
     try:
         with task.app.producer_or_acquire() as producer:
-            for pk in ids:
-                task.apply_async((pk, sent_at), producer=producer, **options)
-                sent += 1
+            for start in range(0, len(ids), size):
+                batch = ids[start:start + size]
+                if len(batch) == 1:
+                    task.apply_async((batch[0], sent_at), producer=producer, **options)
+                else:
+                    batch_task.apply_async((batch, sent_at), producer=producer, **options)
+                sent += len(batch)
     except Exception as exc:
         _paused_until = time.monotonic() + conf.get("DIRECTIVE_DISPATCH_PAUSE_SECONDS")
         logger.warning(

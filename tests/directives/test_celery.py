@@ -22,7 +22,7 @@ from django.db import connection, transaction
 
 from omniman.models import Directive
 from omniman.services import commit_session, create_session, modify_session
-from omniman.services.directive_outbox import enqueue
+from omniman.services.directive_outbox import enqueue, enqueue_many
 from omniman.testing import add_line_op, make_channel
 from omniman.testing.celery import Worker, current_app, make_app, start_worker
 from tests.require import need_module
@@ -312,6 +312,76 @@ def test_a_worker_killed_mid_handler_runs_the_directive_again(worker, reaper, ce
     # Not before its lease could expire, and soon after (the lease began before the kill).
     assert LEASE_SECONDS - 1.0 <= recovered < LEASE_SECONDS + RECOVERY_MARGIN, recovered
     _report(f"kill -9 mid-handler: directive done on attempt 2, {recovered:.1f}s after the kill")
+
+
+def test_a_worker_killed_mid_batch_runs_the_rest_once_and_the_killed_one_again(
+    worker, reaper, celery_backend, marks
+):
+    """One message carries the directives of one transaction: killed while the first
+    runs, the message is delivered again; the first runs again after its lease, the
+    others once."""
+    with transaction.atomic():
+        slow = enqueue("test.slow", {})
+        rest = [enqueue("test.count_a", {"n": n}) for n in range(3)]
+    pid = _wait_until(lambda: marks.pid(slow.pk), timeout=30)
+    assert pid, worker.output()[-3000:]
+    os.kill(int(pid), signal.SIGKILL)
+    ids = [slow.pk, *(d.pk for d in rest)]
+    assert _wait_until(
+        lambda: Directive.objects.filter(pk__in=ids, status="done").count() == 4, timeout=30
+    ), worker.output()[-3000:]
+    assert Directive.objects.get(pk=slow.pk).attempts == 2
+    assert {pk: n for pk, n in marks.runs().items() if pk != slow.pk} == {d.pk: 1 for d in rest}
+
+
+def _messages(queue: str) -> list[tuple[str, list]]:
+    """The task name and arguments of each message waiting in ``queue`` (kombu's Redis
+    transport keeps a list of JSON envelopes; Celery's protocol 2 puts the task's name
+    in the headers and ``[args, kwargs, embed]`` in the body)."""
+    import base64
+    import json
+
+    out = []
+    for raw in reversed(redis.Redis.from_url(BROKER_URL).lrange(queue, 0, -1)):
+        envelope = json.loads(raw)
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        out.append((envelope["headers"]["task"], json.loads(body)[0][0]))
+    return out
+
+
+def test_a_commits_directives_travel_in_one_message(settings, marks):
+    """Published to a queue no worker reads, so the messages can be counted: a commit
+    with three post-commit directives sends one message naming all three; twenty
+    directives written by one ``enqueue_many`` go as messages of at most ``DIRECTIVE_BATCH_SIZE``; a lone one goes by
+    the single-directive task."""
+    idle = f"{marks.queue}-idle"
+    settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery", "DIRECTIVE_QUEUE": idle,
+                        "DIRECTIVE_BATCH_SIZE": 8}
+    queue = redis.Redis.from_url(BROKER_URL)
+    queue.delete(idle)
+    try:
+        with current_app(client_app(BROKER_URL, marks)):
+            make_channel("pos", post_commit_directives=["test.count_a", "test.count_b", "test.count_a"])
+            for key in _open_sessions("pos", "B", 1):
+                commit_session(channel="pos", session_key=key)
+            ids = sorted(Directive.objects.values_list("pk", flat=True))
+            assert _messages(idle) == [("omniman.run_directives", ids)]
+            queue.delete(idle)
+
+            with transaction.atomic():
+                many = [d.pk for d in enqueue_many([("test.count_a", {"n": n}) for n in range(20)])]
+            assert _messages(idle) == [("omniman.run_directives", many[:8]),
+                                       ("omniman.run_directives", many[8:16]),
+                                       ("omniman.run_directives", many[16:])]
+            queue.delete(idle)
+
+            with transaction.atomic():
+                one = enqueue("test.count_a", {}).pk
+            assert _messages(idle) == [("omniman.run_directive", one)]
+    finally:
+        queue.delete(idle)
 
 
 def test_a_handler_that_always_raises_fails_after_max_attempts_with_growing_waits(
