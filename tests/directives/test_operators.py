@@ -195,3 +195,23 @@ def test_the_reaper_reports_the_runs_that_failed(handlers, settings):
     call_command("omniman_dispatch_directives", stdout=out)
     assert Directive.objects.get(pk=d.pk).status == "failed"
     assert out.getvalue() == "reclaimed 0 failed 1 dispatched 1 unsent 0\n"
+
+
+def test_the_list_ends_each_row_at_the_last_column_it_has(settings):
+    with transaction.atomic():
+        d = enqueue("t.none", {}, delay=60)
+    out = StringIO()
+    call_command("omniman_directives", "list", stdout=out)
+    assert out.getvalue() == f"{d.pk}\tt.none\tqueued\t0/{d.max_attempts}\t{d.available_at:%Y-%m-%d %H:%M:%S}\n"
+
+
+def test_the_command_runs_in_a_project_whose_checks_fail(settings, capsys):
+    """An operator looks at the queue precisely when the project is misconfigured."""
+    from django.core.management import execute_from_command_line
+
+    settings.OMNIMAN = {"NOPE": 1}
+    with pytest.raises(SystemExit):
+        execute_from_command_line(["manage.py", "omniman_dispatch_directives"])
+    assert "omniman.E001" in capsys.readouterr().err
+    execute_from_command_line(["manage.py", "omniman_directives", "metrics", "--json"])
+    assert json.loads(capsys.readouterr().out)["queued"] == 0

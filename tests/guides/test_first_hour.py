@@ -204,7 +204,7 @@ def test_celery_guide_with_a_real_worker(shell: Shell, redis_broker: None) -> No
     blocks = console_blocks(CELERY)
     assert [[c.line for c in b] for b in blocks[:3]] == [
         ['pip install "./omniman[celery]"'],
-        ["python manage.py check", "celery -A shop worker --loglevel INFO"],
+        ["python manage.py check --database default", "celery -A shop worker --loglevel INFO"],
         ["python manage.py shell < order.py", "python manage.py omniman_directives list --limit 1"],
     ]
     check, run_worker = blocks[1]

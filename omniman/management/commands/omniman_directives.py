@@ -14,6 +14,9 @@ from omniman.services.directive_ops import directive_metrics, fail_directive, re
 
 class Command(BaseCommand):
     help = "List directives, retry failed ones, mark some failed, or print metrics."
+    # An operator's tool: it must show the queue when the project is misconfigured
+    # (omniman.E202 and the like are what leave directives queued).
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -51,10 +54,10 @@ class Command(BaseCommand):
                     "last_error": d.last_error, "payload": d.payload, "created_at": d.created_at.isoformat(),
                 }))
             else:
-                error = d.last_error.splitlines()[-1][:80] if d.last_error else ""
+                error = "\t" + d.last_error.splitlines()[-1][:80] if d.last_error else ""
                 self.stdout.write(
                     f"{d.pk}\t{d.topic}\t{d.status}\t{d.attempts}/{d.max_attempts}\t"
-                    f"{d.available_at:%Y-%m-%d %H:%M:%S}\t{error}"
+                    f"{d.available_at:%Y-%m-%d %H:%M:%S}{error}"
                 )
 
     def do_retry(self, *, ids: list[int], all_failed: bool, topic: str | None, **_: Any) -> None:
