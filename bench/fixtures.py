@@ -72,7 +72,7 @@ def bulk(n: int) -> None:
         )
         c.execute(
             "INSERT INTO omniman_order (ref, channel_id, session_key, handle_type, handle_ref, data, pricing,"
-            " total_q, currency, external_ref, status, version, stream_seq, created_at, updated_at)"
+            " total_q, currency, external_ref, status, version, channel_seq, created_at, updated_at)"
             " SELECT 'BULK-' || g, %s, 'OB-' || g, '', '', '{}'::jsonb, %s::jsonb, 500, 'BRL', '', 'new', 0,"
             " g, now() - (%s - g) * interval '1 second', now() FROM generate_series(1, %s) g",
             [ch.pk, pricing, n, n],

@@ -23,6 +23,7 @@ from omniman import __version__, conf, extensions
 from omniman.ops import MAX_OPTION_QTY, MAX_OPTIONS, MAX_PATH_SEGMENTS, OP_FIELDS, CustomOp
 from omniman.registry import registry
 from omniman.validators import IDENT_PATTERN
+from omniman_api.pagination import MAX_POSITION, STREAM_CURSOR_MAX
 from omniman_api.parsers import MAX_DEPTH
 from omniman_api.renderers import SchemaNegotiation
 
@@ -41,7 +42,7 @@ QTY_TEXT = (r"\+?(?:0*[1-9][0-9]{0,5}(?:\.[0-9]{0,3}0*)?|0*1000000(?:\.0*)?|0*\.
 ZERO_TEXT = r"[+-]?(?:0+(?:\.0*)?|\.0+)"
 PATH = rf"^[A-Za-z0-9_-]{{1,64}}(?:\.[A-Za-z0-9_-]{{1,64}}){{0,{MAX_PATH_SEGMENTS - 1}}}$"
 CURSOR = r"^[np][0-9]{1,18}$"
-STREAM_CURSOR = r"^q[0-9]{1,18}$"
+STREAM_CURSOR = rf"^[A-Za-z0-9_-]{{1,{STREAM_CURSOR_MAX}}}$"
 # An RFC 3339 date-time with seconds (at most microseconds) and an offset.
 DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
 
@@ -156,6 +157,14 @@ class CommitOut(Shape):
     channel_code = rf.CharField()
 
 
+class EventOut(Shape):
+    id = rf.IntegerField()
+    type = rf.CharField(help_text="order.committed, order.status_changed, payment.*, refund.*, ...")
+    actor = rf.CharField(allow_blank=True, help_text="The user who made the change; blank for the system.")
+    payload = rf.DictField()
+    created_at = rf.DateTimeField()
+
+
 class DirectiveOut(Shape):
     id = rf.IntegerField()
     topic = rf.CharField()
@@ -213,6 +222,7 @@ def _page(name: str, child: type[Shape]) -> type[Shape]:
 SessionPage = _page("SessionPage", SessionOut)
 OrderPage = _page("OrderPage", OrderOut)
 DirectivePage = _page("DirectivePage", DirectiveOut)
+EventPage = _page("EventPage", EventOut)
 ChannelPage = _page("ChannelPage", ChannelOut)
 
 
@@ -409,13 +419,26 @@ order_transition = extend_schema(
     "``If-Match`` is 412.",
     request=TransitionIn, parameters=[IF_MATCH, ETAG], responses=OrderOut, tags=["orders"],
 )
+order_events = extend_schema(
+    parameters=PAGE_PARAMS,
+    summary="List an order's events",
+    description="The order's audit trail (``order.committed``, ``order.status_changed``, ``payment.*``, "
+    "``refund.*``...), oldest first, cursor-paginated. An order of a channel the caller cannot see is 404, as "
+    "a missing one.",
+    responses=EventPage, tags=["orders"], operation_id="orders_events_list",
+)
 order_stream = extend_schema(
-    parameters=[_q("after", "The cursor of the previous answer."),
+    parameters=[_q("after", "The cursor of the previous answer: opaque, base64url of the positions read in "
+                            "each of the caller's channels (the old ``q<number>`` cursors are refused: 400 "
+                            "``old_cursor``)."),
                 OpenApiParameter("timeout", float, OpenApiParameter.QUERY, description="Seconds to wait."),
                 _q("channel_code", "Filter.")],
     summary="Follow committed orders",
-    description="Orders committed after the cursor, oldest first, at most 100, and the next cursor; with none "
-    "the request waits up to ``timeout`` seconds (bounded by ``STREAM_MAX_TIMEOUT_SECONDS``).",
+    description="Orders committed after the cursor, oldest first in each channel (a page interleaves "
+    "channels by their positions), at most 100, and the next cursor; with none the request waits up to "
+    "``timeout`` seconds (bounded by ``STREAM_MAX_TIMEOUT_SECONDS``). Without ``after``: the latest 50 "
+    "orders and a cursor at the head of every channel the caller sees. A channel the cursor does not name "
+    "is read from its first order. An unknown channel in ``channel_code`` answers an empty page.",
     responses=StreamOut, tags=["orders"],
 )
 directive_list = extend_schema(
@@ -660,7 +683,13 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "created_after": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
     "created_before": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
     "external_ref": _string(maxLength=128),
-    "after": _string(STREAM_CURSOR),
+    "after": _string(
+        STREAM_CURSOR, contentEncoding="base64url", contentMediaType="application/json",
+        contentSchema={"type": "object", "propertyNames": {"pattern": IDENT},
+                       "additionalProperties": {"type": "integer", "minimum": 0, "maximum": MAX_POSITION}},
+        description="base64url without padding of a JSON object, channel code → position, as "
+                    "``contentSchema`` says (a value that does not decode to one is refused: 400 at ``/after``).",
+    ),
     "timeout": {"type": "number", "minimum": 0},
     "Idempotency-Key": _string(KEY_HEADER),
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 from omniman import extensions
 from omniman.exceptions import FieldError, ValidationError
-from omniman.models import Channel, Directive, Order, OrderItem, Session
+from omniman.models import Channel, Directive, Order, OrderEvent, OrderItem, Session
 from omniman.money import format_qty
 from omniman.ops import escape_pointer
 
@@ -110,6 +110,16 @@ def order_json(order: Order, items: Iterable[OrderItem] | None = None) -> dict[s
     }
     out.update(extensions.order_fields(order))
     return out
+
+
+def event_json(event: OrderEvent) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "type": event.type,
+        "actor": event.actor,
+        "payload": event.payload,
+        "created_at": event.created_at,
+    }
 
 
 def directive_json(directive: Directive) -> dict[str, Any]:

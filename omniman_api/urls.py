@@ -32,6 +32,7 @@ urlpatterns = [
     re_path(r"^orders/?$", views.OrderListView.as_view(), name="order-list"),
     re_path(r"^orders/stream/?$", views.OrderStreamView.as_view(), name="order-stream"),
     re_path(rf"^orders/{REF}/?$", views.OrderDetailView.as_view(), name="order-detail"),
+    re_path(rf"^orders/{REF}/events/?$", views.OrderEventsView.as_view(), name="order-events"),
     re_path(rf"^orders/{REF}/transition/?$", views.OrderTransitionView.as_view(), name="order-transition"),
     re_path(r"^directives/?$", views.DirectiveListView.as_view(), name="directive-list"),
     re_path(r"^directives/metrics/?$", views.DirectiveMetricsView.as_view(), name="directive-metrics"),

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 import omniman
 from omniman import conf, extensions
 from omniman.exceptions import FieldError, NotFound, ValidationError
-from omniman.models import Directive, Order, OrderItem, Session
+from omniman.models import Channel, Directive, Order, OrderEvent, OrderItem, Session
 from omniman.services import (
     GrantedChannel,
     abandon_session,
@@ -52,7 +52,12 @@ from omniman_api.idempotency import (
     request_fingerprint,
     request_key,
 )
-from omniman_api.pagination import decode_cursor, encode_cursor, paginate
+from omniman_api.pagination import (
+    STREAM_CURSOR_MAX,
+    decode_stream_cursor,
+    encode_stream_cursor,
+    paginate,
+)
 from omniman_api.parsers import StrictJSONParser
 from omniman_api.permissions import Access, IsOperator, check_code
 from omniman_api.renderers import JSONOnlyNegotiation, ORJSONRenderer, dumps
@@ -517,44 +522,76 @@ class OrderTransitionView(OmnimanView):
 
 def _position(order: Order) -> int:
     """An order's stream position (the stream reads only orders that have one)."""
-    assert order.stream_seq is not None
-    return order.stream_seq
+    assert order.channel_seq is not None
+    return order.channel_seq
+
+
+class OrderEventsView(OmnimanView):
+    """An order's audit trail, oldest first (the order as its detail view finds it)."""
+
+    @docs.order_events
+    def get(self, request: Request, ref: str) -> Response:
+        order = self.access.scope(Order.objects.only("pk")).filter(ref=ref).first()
+        if order is None:
+            raise NotFound("No such order.")
+        page = paginate(request, OrderEvent.objects.filter(order_id=order.pk), oldest_first=True)
+        return Response(page.body([s.event_json(e) for e in page.rows]))
 
 
 class OrderStreamView(OmnimanView):
     """Orders in commit order after an opaque cursor; waits up to ``timeout`` seconds
-    for the first one. Positions (``Order.stream_seq``) are handed out by the kernel
-    in commit order, so a follower never skips an order that committed late."""
+    for the first one.
+
+    Positions are per channel (``Order.channel_seq``: 1, 2, 3...), handed out by the
+    kernel in each channel's commit order, so commits on different channels never wait
+    on each other. The cursor maps each channel code the caller has read to its last
+    position; a page takes, for every channel, the next orders in its order (by
+    position, then channel), so it never leaves out an order that committed late, on
+    one channel or several."""
 
     @docs.order_stream
     def get(self, request: Request) -> Response:
-        raw_after = _query(request, "after", blank=False)
+        raw_after = _query(request, "after", max_length=STREAM_CURSOR_MAX, blank=False)
         timeout = self._timeout(request)
-        qs = self.access.scope(_orders()).filter(stream_seq__isnull=False)
+        qs = self.access.scope(_orders()).filter(channel_seq__isnull=False)
         code = _query_code(request)
         if code is not None:
             qs = qs.filter(channel__code=code)
         qs = qs.prefetch_related(_items_prefetch())
         if raw_after is None:
-            rows = list(qs.order_by("-stream_seq")[:STREAM_LATEST])[::-1]
-            last = _position(rows[-1]) if rows else self._head()
-            return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_cursor("q", last)})
-        _, after = decode_cursor(raw_after, "q", pointer="/after")
+            return self._latest(qs)
+        positions = decode_stream_cursor(raw_after)
+        if code is not None:
+            since = Q(channel_seq__gt=positions.get(code, 0))
+        else:  # each channel after its own position; channels not in the cursor from their first order
+            since = Q(*(Q(channel__code=c, channel_seq__gt=seq) for c, seq in positions.items()), _connector=Q.OR)
+            since |= ~Q(channel__code__in=list(positions))
         deadline = time.monotonic() + timeout
         while True:
-            rows = list(qs.filter(stream_seq__gt=after).order_by("stream_seq")[:STREAM_PAGE])
+            rows = list(qs.filter(since).order_by("channel_seq", "channel_id")[:STREAM_PAGE])
             remaining = deadline - time.monotonic()
             if rows or remaining <= 0:
                 break
             time.sleep(min(STREAM_POLL_SECONDS, remaining))
-        last = _position(rows[-1]) if rows else after
-        return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_cursor("q", last)})
+        for order in rows:
+            positions[order.channel.code] = _position(order)
+        return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_stream_cursor(positions)})
 
-    @staticmethod
-    def _head() -> int:
-        from django.db.models import Max
-
-        return Order.objects.aggregate(m=Max("stream_seq"))["m"] or 0
+    def _latest(self, qs: QuerySet[Order]) -> Response:
+        """The latest orders, and a cursor at the head of every channel the caller sees:
+        the heads first (one query, an index lookup per channel), then the orders up to
+        them, so an order committed in between comes on the next read."""
+        channels = self.access.scope(Channel.objects.all(), field="")
+        code = _query_code(self.request)
+        if code is not None:
+            channels = channels.filter(code=code)
+        last = Order.objects.filter(channel_id=OuterRef("pk")).order_by("-channel_seq").values("channel_seq")[:1]
+        heads = {c: seq for c, seq in channels.annotate(head=Subquery(last)).values_list("code", "head") if seq}
+        if not heads:
+            return Response({"results": [], "cursor": encode_stream_cursor({})})
+        rows = list(qs.order_by("-id")[:STREAM_LATEST])[::-1]
+        rows = [o for o in rows if _position(o) <= heads.get(o.channel.code, 0)]
+        return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_stream_cursor(heads)})
 
     @staticmethod
     def _timeout(request: Request) -> float:

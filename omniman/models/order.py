@@ -29,9 +29,10 @@ class Order(models.Model):
     status = models.CharField(max_length=64)
     # +1 on every status change: part of the ETag.
     version = models.PositiveIntegerField(default=0)
-    # Position in commit order, for orders/stream/: handed out last in the commit
-    # transaction under a lock, so a reader never skips an order that commits late.
-    stream_seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    # Position in its channel's commit order, for orders/stream/: 1, 2, 3... per
+    # channel, handed out last in the commit transaction under the channel's lock, so a
+    # reader never skips an order that commits late, and channels never wait on each other.
+    channel_seq = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -44,6 +45,7 @@ class Order(models.Model):
                 condition=~models.Q(external_ref=""),
                 name="omniman_order_channel_external_ref",
             ),
+            models.UniqueConstraint(fields=["channel", "channel_seq"], name="omniman_order_channel_seq"),
         ]
         indexes = [
             models.Index(fields=["channel", "status"], name="omniman_ord_chan_status"),

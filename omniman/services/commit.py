@@ -188,7 +188,7 @@ def _commit_locked(
     copy_lines_to_order(session.pk, order.pk)
     OrderEvent.objects.create(
         order=order,
-        type="order.created",
+        type="order.committed",
         actor=actor,
         payload={"status": order.status, "session_rev": session.rev, "total_q": order.total_q},
     )
@@ -228,14 +228,15 @@ def _close(session: Session, result: CommitResult, actor: str) -> None:
 
 
 def _assign_stream_seq(order: Order) -> None:
-    """Give the order its stream position, last thing before COMMIT and under a lock
-    held until then, so positions are handed out in commit order."""
-    stream_lock()
+    """Give the order its position in its channel's stream, last thing before COMMIT and
+    under the channel's lock held until then, so a channel's positions are handed out in
+    commit order (one index lookup on (channel, channel_seq))."""
+    stream_lock(order.channel_id)
     table = connection.ops.quote_name(Order._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET stream_seq = (SELECT COALESCE(MAX(stream_seq), 0) + 1 FROM {table}) "
-            "WHERE id = %s RETURNING stream_seq",
-            [order.pk],
+            f"UPDATE {table} SET channel_seq = (SELECT COALESCE(MAX(channel_seq), 0) + 1 FROM {table} "
+            "WHERE channel_id = %s) WHERE id = %s RETURNING channel_seq",
+            [order.channel_id, order.pk],
         )
-        order.stream_seq = cursor.fetchone()[0]
+        order.channel_seq = cursor.fetchone()[0]

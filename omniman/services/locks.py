@@ -100,18 +100,28 @@ def lock_order(ref: str, channel: ChannelRef | None = None) -> Order:
         raise NotFound("No such order.") from None
 
 
-def stream_lock() -> None:
-    """Serialise the hand-out of stream positions until this transaction ends.
+def stream_lock(channel_id: int) -> None:
+    """Serialise the hand-out of one channel's stream positions until this transaction
+    ends; commits on other channels do not wait.
 
-    PostgreSQL: a transaction-scoped advisory lock (safe under PgBouncer's transaction
-    mode). SQLite has one writer, which already commits in order."""
+    PostgreSQL: a transaction-scoped advisory lock on the pair (``STREAM_LOCK_CLASS``,
+    channel id), safe under PgBouncer's transaction mode. SQLite has one writer, which
+    already commits in order."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STREAM_LOCK_KEY])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [STREAM_LOCK_CLASS, _int4(channel_id)]
+            )
 
 
-# An arbitrary constant, the same in every process: "omniman" in ASCII, truncated.
-STREAM_LOCK_KEY = 0x6F6D6E696D616E
+# An arbitrary constant, the same in every process: "omni" in ASCII. The two-key form
+# of the lock keeps these apart from the one-key locks of key_lock().
+STREAM_LOCK_CLASS = 0x6F6D6E69
+
+
+def _int4(value: int) -> int:
+    """``value`` folded into a signed 32-bit integer (ids beyond it share a lock, harmlessly)."""
+    return (value + 2**31) % 2**32 - 2**31
 
 
 def key_lock(*parts: str) -> None:

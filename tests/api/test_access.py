@@ -182,7 +182,7 @@ def _follow(client, cursor: str, query: str = "") -> list[str]:
 def test_the_stream_read_by_cursor_shows_only_the_callers_channels(api, outsider):
     """Every read after a cursor keeps the grant, not only the first page: a follower
     of ifood never sees a pos order, whatever cursor it sends."""
-    from omniman_api.pagination import encode_cursor
+    from omniman_api.pagination import encode_stream_cursor
 
     start = data(outsider.get("/api/orders/stream/"))["cursor"]
     mine = []
@@ -191,7 +191,27 @@ def test_the_stream_read_by_cursor_shows_only_the_callers_channels(api, outsider
         mine.append(_commit(outsider, "ifood", f"I{n}"))
     _commit(api, "pos", "P-last")
     assert _follow(outsider, start) == mine
-    assert _follow(outsider, encode_cursor("q", 0)) == mine  # a cursor from before every order
-    assert _follow(outsider, encode_cursor("q", 0), "&channel_code=pos") == []
-    assert _follow(outsider, encode_cursor("q", 0), "&timeout=0.01") == mine
-    assert len(_follow(api, encode_cursor("q", 0))) == 4  # pos and web are granted to api
+    assert _follow(outsider, encode_stream_cursor({})) == mine  # a cursor from before every order
+    assert _follow(outsider, encode_stream_cursor({}), "&channel_code=pos") == []
+    assert _follow(outsider, encode_stream_cursor({}), "&timeout=0.01") == mine
+    assert len(_follow(api, encode_stream_cursor({}))) == 4  # pos and web are granted to api
+
+
+def test_a_stream_cursor_names_only_the_callers_channels_with_orders(api, outsider):
+    """The cursor of a caller whose channels hold no order says nothing of the orders
+    of other channels; a forged entry for another channel shows nothing of it."""
+    import base64
+
+    import orjson
+
+    from omniman_api.pagination import encode_stream_cursor
+
+    empty = data(outsider.get("/api/orders/stream/"))["cursor"]
+    for n in range(3):
+        _commit(api, "pos", f"P{n}")
+    assert data(outsider.get("/api/orders/stream/"))["cursor"] == empty == encode_stream_cursor({})
+    mine = _commit(outsider, "ifood", "I0")
+    cursor = data(outsider.get("/api/orders/stream/"))["cursor"]
+    assert orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))) == {"ifood": 1}
+    assert data(api.get("/api/orders/stream/"))["cursor"] == encode_stream_cursor({"pos": 3})
+    assert _follow(outsider, encode_stream_cursor({"pos": 0})) == [mine]

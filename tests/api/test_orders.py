@@ -96,3 +96,62 @@ def test_stream_waits_up_to_the_timeout_bounded_by_the_setting(api, settings):
     problem(api.get(f"/api/orders/stream/?after={cursor}&timeout=nan"), 400, "validation_error")
     body = problem(api.get("/api/orders/stream/?after=garbage"), 400, "validation_error")
     assert body["errors"][0]["pointer"] == "/after"
+
+
+def test_an_orders_events_oldest_first_page_by_page(api):
+    ref = commit(api, "A")
+    for to in ("preparing", "ready"):
+        assert api.post_json(f"/api/orders/{ref}/transition/", {"to": to}).status_code == 200
+    body = data(api.get(f"/api/orders/{ref}/events/"))
+    assert [e["type"] for e in body["results"]] == ["order.committed", "order.status_changed", "order.status_changed"]
+    first = body["results"][0]
+    assert set(first) == {"id", "type", "actor", "payload", "created_at"}
+    assert first["actor"] == "clerk" and first["payload"]["status"] == "new"
+    assert body["next"] is None and body["previous"] is None
+    # Two by two: oldest first, forward and back.
+    one = data(api.get(f"/api/orders/{ref}/events/?page_size=2"))
+    assert [e["id"] for e in one["results"]] == [e["id"] for e in body["results"][:2]]
+    two = data(api.get(one["next"]))
+    assert [e["id"] for e in two["results"]] == [body["results"][2]["id"]] and two["next"] is None
+    back = data(api.get(two["previous"]))
+    assert [e["id"] for e in back["results"]] == [e["id"] for e in body["results"][:2]]
+    # Events of another order never mix in; an unknown order is 404.
+    other = commit(api, "B")
+    assert [e["type"] for e in data(api.get(f"/api/orders/{other}/events/"))["results"]] == ["order.committed"]
+    problem(api.get("/api/orders/POS-NOPE0-NOPE0/events/"), 404, "not_found")
+    problem(api.get(f"/api/orders/{ref}/events/?cursor=x1"), 400, "validation_error")
+    problem(api.get(f"/api/orders/{ref}/events/?page_size=0"), 400, "validation_error")
+
+
+def test_an_old_stream_cursor_is_refused_with_a_clear_error(api):
+    body = problem(api.get("/api/orders/stream/?after=q42"), 400, "validation_error")
+    error = body["errors"][0]
+    assert error["pointer"] == "/after" and error["code"] == "old_cursor"
+    assert "without after" in error["detail"]
+    for raw in ("e30", "eyJwb3MiOjB9"):  # {} and {"pos":0}
+        assert api.get(f"/api/orders/stream/?after={raw}").status_code == 200
+    for raw in ("W10", "eyJwb3MiOi0xfQ", "eyJwb3MiOiIxIn0", "eyIgIjoxfQ"):  # [], {"pos":-1}, {"pos":"1"}, {" ":1}
+        assert problem(api.get(f"/api/orders/stream/?after={raw}"), 400, "validation_error")["errors"][0][
+            "code"] == "invalid"
+
+
+def test_the_stream_follows_several_channels_each_in_its_own_order(api, user):
+    from omniman.models import ChannelGrant
+    from omniman.testing import make_channel
+
+    ChannelGrant.objects.create(user=user, channel=make_channel("bar"))
+    start = data(api.get("/api/orders/stream/"))["cursor"]
+    refs = [commit(api, f"K{n}", channel=code) for n, code in enumerate(["pos", "bar", "pos", "bar", "bar"])]
+    page = data(api.get(f"/api/orders/stream/?after={start}"))
+    got = [o["ref"] for o in page["results"]]
+    assert sorted(got) == sorted(refs)
+    # Each channel in its commit order.
+    for code in ("pos", "bar"):
+        mine = [o["ref"] for o in page["results"] if o["channel_code"] == code]
+        assert mine == [r for r in refs if r.startswith(code.upper())]
+    # Following one channel keeps the other's position.
+    c = commit(api, "K9", channel="bar")
+    d = commit(api, "K10", channel="pos")
+    only_pos = data(api.get(f"/api/orders/stream/?after={page['cursor']}&channel_code=pos"))
+    assert [o["ref"] for o in only_pos["results"]] == [d]
+    assert [o["ref"] for o in data(api.get(f"/api/orders/stream/?after={only_pos['cursor']}"))["results"]] == [c]

@@ -92,32 +92,48 @@ def fill(n: int, prefix: str) -> None:
 
 
 # Every list, exactly: token + user, then the page in one query (rows with their
-# channel, a session's lines, the grant as a subquery); orders and the stream add one
-# query for the items of the whole page. The same on both vendors.
+# channel, a session's lines, the grant as a subquery); orders, the stream and an
+# order's events add one query (the items of the whole page; the order). The stream
+# without a cursor first reads the head of each of the caller's channels (one query).
+# The same on both vendors.
+START = "e30"  # the stream cursor that names no channel: every channel from its first order
 LISTS = {
     "/api/sessions/": 2,
     "/api/sessions/?state=open&channel_code=pos&handle_type=t&handle_ref=r": 2,
     "/api/orders/": 3,
     "/api/orders/?channel_code=pos&status=new&created_after=2000-01-01T00:00:00Z": 3,
     "/api/channels/": 2,
-    "/api/orders/stream/": 3,
-    "/api/orders/stream/?after=q0": 3,
-    "/api/orders/stream/?after=q0&channel_code=pos": 3,
+    "/api/orders/stream/": 4,
+    f"/api/orders/stream/?after={START}": 3,
+    f"/api/orders/stream/?after={START}&channel_code=pos": 3,
 }
 
 
 def test_every_list_is_an_exact_number_of_statements_for_1_and_100_rows(api):
     for rows, prefix in ((1, "A"), (99, "B")):
         fill(rows, prefix)
-        assert len(data(api.get("/api/orders/stream/?after=q0"))["results"]) == rows + (prefix == "B")
+        assert len(data(api.get(f"/api/orders/stream/?after={START}"))["results"]) == rows + (prefix == "B")
         assert {url: count(lambda url=url: api.get(url)) for url in LISTS} == LISTS, rows
 
 
-def test_the_stream_with_nothing_to_show_is_3_statements(api):
-    # token + user, the (empty) page, the stream's head for the cursor; an empty page
-    # after a cursor asks no head.
-    assert count(lambda: api.get("/api/orders/stream/")) == 3
-    assert count(lambda: api.get("/api/orders/stream/?after=q0")) == 2
+def test_the_stream_with_nothing_to_show_is_2_statements(api):
+    # token + user, then the heads of the caller's channels (all empty: no page asked),
+    # or the (empty) page after a cursor.
+    assert count(lambda: api.get("/api/orders/stream/")) == 2
+    assert count(lambda: api.get(f"/api/orders/stream/?after={START}")) == 2
+
+
+def test_an_orders_events_are_3_statements_for_1_and_100_events(api):
+    """token + user, the order (its grant a subquery), the page of events."""
+    from omniman.models import Order, OrderEvent
+
+    fill(1, "E")
+    order = Order.objects.get()
+    url = f"/api/orders/{order.ref}/events/"
+    assert count(lambda: api.get(url)) == 3
+    OrderEvent.objects.bulk_create(OrderEvent(order=order, type="note", payload={"n": n}) for n in range(99))
+    assert len(data(api.get(f"{url}?page_size=100"))["results"]) == 100
+    assert count(lambda: api.get(f"{url}?page_size=100")) == 3
 
 
 def test_directive_list_is_2_statements_for_1_and_100_rows(operator):

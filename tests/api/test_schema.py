@@ -5,6 +5,7 @@ fuzzed from outside by ``tests/example/test_schemathesis.py``."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -33,8 +34,19 @@ def test_schema_is_served_without_auth(doc):
 
 
 def _valid(doc: dict[str, Any], schema: dict[str, Any], value: Any) -> bool:
+    """``value`` by ``schema``, its content keywords asserted (JSON Schema leaves them
+    to the application: a base64url string must decode to JSON valid by ``contentSchema``)."""
     validator = Draft202012Validator({**schema, "components": doc["components"]})
-    return validator.is_valid(value)
+    if not validator.is_valid(value):
+        return False
+    if "contentSchema" in schema:
+        assert (schema["contentEncoding"], schema["contentMediaType"]) == ("base64url", "application/json")
+        try:
+            content = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        except ValueError:
+            return False
+        return Draft202012Validator(schema["contentSchema"]).is_valid(content)
+    return True
 
 
 def _parameter(doc: dict[str, Any], path: str, name: str) -> dict[str, Any]:
@@ -59,7 +71,9 @@ QUERY_CASES = [
     ("/api/sessions/", "cursor", ["", "n5", "p5", "q5", "cTA", "n" + "9" * 19]),
     ("/api/orders/", "status", ["", "new", "x" * 65]),
     ("/api/orders/stream/", "timeout", ["", "0", "0.01", "-1", "-1e-58", "1e400", "inf", "nan", "1_0", " 1"]),
-    ("/api/orders/stream/", "after", ["", "q0", "n0", "q" + "1" * 19]),
+    ("/api/orders/stream/", "after", ["", "q0", "n0", "q" + "1" * 19, "e30", "eyJwb3MiOjB9", "eyJwb3MiOjEyfQ",
+                                      "W10", "eyJwb3MiOi0xfQ", "eyIgIjoxfQ", "e30=", "e3", "!", "a" * 16385,
+                                      "eyJwb3MiOjkwMDcxOTkyNTQ3NDA5OTJ9"]),
     ("/api/directives/", "status", ["", "queued", "nope"]),
 ]
 

@@ -53,6 +53,7 @@ def endpoints(key: str, ref: str) -> list[tuple[str, str, Any]]:
         ("GET", f"/api/orders/{ref}/payments/", None),
         ("POST", f"/api/orders/{ref}/payments/", {"method": "cash", "amount_q": 100}),
         ("POST", f"/api/orders/{ref}/refunds/", {"amount_q": 100, "reason": "r"}),
+        ("GET", f"/api/orders/{ref}/events/", None),
     ]
 
 
@@ -112,7 +113,7 @@ def test_every_endpoint_answers_another_channels_object_exactly_like_a_missing_o
     assert [c["code"] for c in orjson.loads(outsider.get("/api/channels/").content)["results"]] == ["ifood"]
     assert database_state() == before  # nothing the outsider sent changed anything
     # The insider sees them (so the 404s above were about access, not typos).
-    for method, path, _ in hidden[:1] + hidden[5:6]:
+    for method, path, _ in hidden[:1] + hidden[5:6] + hidden[-1:]:
         assert send(insider, method, path).status_code == 200, path
 
 
@@ -129,6 +130,7 @@ ALL_ENDPOINTS = [
     ("GET", "/api/orders/stream/"),
     ("GET", "/api/orders/POS-AAAAA-AAAAA/"),
     ("POST", "/api/orders/POS-AAAAA-AAAAA/transition/"),
+    ("GET", "/api/orders/POS-AAAAA-AAAAA/events/"),
     ("GET", "/api/orders/POS-AAAAA-AAAAA/payments/"),
     ("POST", "/api/orders/POS-AAAAA-AAAAA/payments/"),
     ("POST", "/api/orders/POS-AAAAA-AAAAA/refunds/"),

@@ -797,7 +797,7 @@ class CommitRun:
         assert items == lines and body["items_count"] == len(lines)
         assert order.total_q == session.total_q == body["total_q"] == sum(line[4] for line in lines)
         assert body["session_key"] == target and body["channel_code"] == "pos" and body["status"] == "new"
-        assert [e.type for e in order.events.all()] == ["order.created"]
+        assert [e.type for e in order.events.all()] == ["order.committed"]
         assert sorted(order.ref for order in Order.objects.all()) == sorted(
             Session.objects.filter(state="committed").values_list("order_ref", flat=True))
         assert Directive.objects.filter(payload__order_ref=order.ref).count() == len(POST_COMMIT)

@@ -60,7 +60,7 @@ def test_commit_seals_the_session_into_an_order(pos):
     assert items == [("L1", "COFFEE", Decimal("2"), 500, 1000, {}),
                      ("L2", "CAKE", Decimal("0.5"), 1200, 600, {"slice": True})]
     event = OrderEvent.objects.get()
-    assert (event.type, event.actor, event.payload["status"]) == ("order.created", "ana", "new")
+    assert (event.type, event.actor, event.payload["status"]) == ("order.committed", "ana", "new")
     s = get_session("pos", "S")
     assert (s.state, s.order_ref) == ("committed", order.ref)
 
@@ -292,7 +292,16 @@ def test_stream_positions_follow_commit_order(pos):
     for n in range(3):
         open_session(key=f"S{n}")
         commit_session(channel="pos", session_key=f"S{n}")
-    assert list(Order.objects.order_by("id").values_list("stream_seq", flat=True)) == [1, 2, 3]
+    assert list(Order.objects.order_by("id").values_list("channel_seq", flat=True)) == [1, 2, 3]
+
+
+def test_stream_positions_count_per_channel(pos):
+    make_channel("bar")
+    for n, code in enumerate(["pos", "bar", "pos", "bar", "bar"]):
+        open_session(key=f"S{n}", channel=code)
+        commit_session(channel=code, session_key=f"S{n}")
+    rows = Order.objects.order_by("id").values_list("channel__code", "channel_seq")
+    assert list(rows) == [("pos", 1), ("bar", 1), ("pos", 2), ("bar", 2), ("bar", 3)]
 
 
 def test_purge_command_deletes_only_expired_keys(pos, capsys):
@@ -398,7 +407,7 @@ def test_what_a_commit_writes_besides_the_order(pos, caplog):
     caplog.set_level(logging.INFO, logger="omniman.services.commit")
     result = commit_session(channel="shop", session_key="S", idempotency_key="K")
     order = Order.objects.get()
-    assert result.order == order and result.order.stream_seq == 1
+    assert result.order == order and result.order.channel_seq == 1
     assert (order.handle_type, order.handle_ref, order.session_key, order.session_id) == ("table", "12", "S", session.pk)
     assert order.pricing == session.pricing and order.pricing["total_q"] == 1600
     event = OrderEvent.objects.get()

@@ -12,7 +12,7 @@ from django.db import connection
 from omniman.exceptions import AlreadyCommitted, PreconditionFailed
 from omniman.models import IdempotencyKey, Order, OrderItem
 from omniman.services import commit_session, create_session, get_session, modify_session
-from omniman.testing import add_line_op
+from omniman.testing import add_line_op, make_channel
 from tests.interleave import in_thread, wait_until_blocked
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -37,9 +37,9 @@ def race(n, fn):
         return [f.result(timeout=TIMEOUT) for f in [pool.submit(run, i) for i in range(n)]]
 
 
-def open_session(key="S"):
-    create_session(channel="pos", session_key=key)
-    modify_session(channel="pos", session_key=key, ops=[add_line_op(), add_line_op("CAKE", unit_price_q=1200)])
+def open_session(key="S", channel="pos"):
+    create_session(channel=channel, session_key=key)
+    modify_session(channel=channel, session_key=key, ops=[add_line_op(), add_line_op("CAKE", unit_price_q=1200)])
 
 
 def test_16_commits_with_one_key_make_one_order_and_everyone_gets_its_ref(pos):
@@ -92,8 +92,21 @@ def test_concurrent_commits_of_different_sessions_get_gap_free_stream_positions(
         open_session(f"S{n}")
     results = race(12, lambda i: commit_session(channel="pos", session_key=f"S{i}"))
     assert not [r for r in results if isinstance(r, Exception)]
-    seqs = sorted(Order.objects.values_list("stream_seq", flat=True))
+    seqs = sorted(Order.objects.values_list("channel_seq", flat=True))
     assert seqs == list(range(1, 13))
+
+
+def test_concurrent_commits_on_four_channels_get_gap_free_positions_in_each(pos):
+    for code in ("c1", "c2", "c3"):
+        make_channel(code)
+    codes = ["pos", "c1", "c2", "c3"]
+    for n in range(16):
+        open_session(f"S{n}", channel=codes[n % 4])
+    results = race(16, lambda i: commit_session(channel=codes[i % 4], session_key=f"S{i}"))
+    assert not [r for r in results if isinstance(r, Exception)]
+    for code in codes:
+        seqs = sorted(Order.objects.filter(channel__code=code).values_list("channel_seq", flat=True))
+        assert seqs == [1, 2, 3, 4], code
 
 
 @pytest.mark.parametrize("outer", [False, True], ids=["own transaction", "caller's transaction"])

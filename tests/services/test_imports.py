@@ -49,9 +49,9 @@ def test_import_makes_the_order_and_its_committed_session_at_rev_1(ifood):
     assert [(i.sku, str(i.qty)) for i in order.items.order_by("position")] == [("COFFEE", "2.000"), ("CAKE", "1.000")]
     session = Session.objects.get()
     assert (session.state, session.rev, session.order_ref) == ("committed", 1, order.ref)
-    assert [e.type for e in OrderEvent.objects.all()] == ["order.created"]
+    assert [e.type for e in OrderEvent.objects.all()] == ["order.committed"]
     assert list(Directive.objects.values_list("topic", flat=True)) == ["notify"]
-    assert order.stream_seq == 1
+    assert order.channel_seq == 1
 
 
 def test_a_plain_commit_is_placed_when_committed(pos):

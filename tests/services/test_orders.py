@@ -25,7 +25,7 @@ def test_transition_follows_the_flow_and_writes_an_event(order):
     o = transition_order(ref=order.ref, to="ready", channel="pos", expected_version=o.version)
     events = list(OrderEvent.objects.filter(order=order).values_list("type", "actor", "payload"))
     assert events == [
-        ("order.created", "", {"status": "new", "session_rev": 1, "total_q": 500}),
+        ("order.committed", "", {"status": "new", "session_rev": 1, "total_q": 500}),
         ("order.status_changed", "kitchen", {"from": "new", "to": "preparing"}),
         ("order.status_changed", "", {"from": "preparing", "to": "ready"}),
     ]

@@ -134,7 +134,7 @@ def test_modify_with_a_check_adds_one_directive_insert(web, django_assert_num_qu
 
 
 # SAVEPOINT, lock session, idempotency lookup, INSERT order, INSERT items (one, bulk),
-# INSERT event, INSERT idempotency key, UPDATE session, advisory lock, UPDATE stream_seq,
+# INSERT event, INSERT idempotency key, UPDATE session, advisory lock, UPDATE channel_seq,
 # RELEASE SAVEPOINT.
 COMMIT_QUERIES = 11
 

@@ -17,4 +17,4 @@ def test_create_modify_commit(pos):
     r2 = commit_session(channel="pos", session_key="SESS-001", idempotency_key="COMMIT-1")
     assert r2.replayed and r2.order_ref == r.order_ref
     assert Order.objects.count() == 1
-    assert Order.objects.get().stream_seq == 1
+    assert Order.objects.get().channel_seq == 1
