@@ -130,6 +130,60 @@ def test_a_stream_follower_sees_every_order_once_while_commits_race(clients, pos
     assert sorted(seen) == sorted(refs)  # every order, each exactly once
 
 
+def test_a_follower_of_several_channels_sees_every_order_once_while_commits_race_on_each(
+    clients, pos, user, monkeypatch
+):
+    """Commits race on four channels, each channel handing out its own positions; one
+    follower reads all four, three orders a page (so pages end between orders of one
+    channel and another's), and sees every order exactly once, each channel's in its
+    commit order."""
+    from omniman.models import ChannelGrant
+    from omniman.testing import make_channel
+    from omniman_api import views
+
+    monkeypatch.setattr(views, "STREAM_PAGE", 3)
+    codes = ["pos", "bar", "web2", "app"]
+    for code in codes[1:]:
+        ChannelGrant.objects.create(user=user, channel=make_channel(code))
+    follower = client_for(user)
+    cursor = data(follower.get("/api/orders/stream/"))["cursor"]
+    n = 32
+    for i in range(n):
+        create_session(channel=codes[i % 4], session_key=f"R{i}")
+        modify_session(channel=codes[i % 4], session_key=f"R{i}", ops=[add_line_op()])
+    seen: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def follow() -> None:
+        nonlocal cursor
+        try:
+            while True:
+                finished = done.is_set()
+                page = data(follower.get(f"/api/orders/stream/?after={cursor}&timeout=0.1"))
+                seen.extend((o["channel_code"], o["ref"]) for o in page["results"])
+                cursor = page["cursor"]
+                if finished and not page["results"]:
+                    return
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    answers = race(8, lambda i: [
+        clients[i].post_json(f"/api/sessions/R{k}/commit/", {"channel_code": codes[k % 4]}).status_code
+        for k in range(i, n, 8)
+    ])
+    done.set()
+    reader.join(30)
+    assert all(s == 201 for a in answers for s in a), answers
+    assert sorted(ref for _, ref in seen) == sorted(Order.objects.values_list("ref", flat=True))
+    assert len(seen) == n  # every order, each exactly once
+    for code in codes:
+        by_position = list(Order.objects.filter(channel__code=code).order_by("channel_seq").values_list("ref", flat=True))
+        assert [ref for c, ref in seen if c == code] == by_position, code
+        assert len(by_position) == n // 4
+
+
 def test_an_unreachable_database_is_503_with_retry_after(api, anon):
     from .conftest import problem
 
