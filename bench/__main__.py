@@ -20,7 +20,7 @@ from typing import Any
 from bench import env
 
 SCENARIOS = ["inproc", "http", "scale", "directives", "locust", "explain", "profile", "silk", "payload", "prod",
-             "prod-profile", "imports"]
+             "prod-profile", "imports", "channels"]
 # Scenarios on SQLite only: they need no migrated PostgreSQL template.
 SQLITE_ONLY = {"silk", "payload"}
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true",
                         help="keep the other scenarios of the existing results file (each keeps its own date)")
     args = parser.parse_args(argv)
-    from bench import http, prod, report, scenarios
+    from bench import channels, http, prod, report, scenarios
 
     chosen = args.only or SCENARIOS
     started = time.time()
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "prod": prod.run_prod,
         "prod-profile": prod.run_prod_profile,
         "imports": run_imports,
+        "channels": channels.run_channels,
     }
     for name in chosen:
         t0 = time.time()

@@ -2,7 +2,9 @@
 
 Migrates, creates the channel ``pos``, the user ``bench`` with a token and a grant,
 ``N`` open one-line sessions ``H-i``, ``M`` sessions ``CK-i`` and ``CB-i`` to commit,
-and, with ``--bulk``, ``N`` more sessions and orders loaded by SQL (generate_series).
+and, with ``--bulk``, ``N`` more sessions and orders loaded by SQL (generate_series);
+with ``--channels C --per-channel K``, channels ``c0`` to ``c{C-1}`` and ``solo``,
+each with ``K`` sessions ``K-i`` to commit.
 Prints ``{"token": ...}``."""
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from omniman.testing import make_channel  # noqa: E402
 LINE = {"line_id": "L1", "sku": "COFFEE", "qty": "1", "unit_price_q": 500, "line_total_q": 500, "meta": {}}
 
 
-def sessions(prefix: str, count: int, items: list[dict] | None = None) -> list[Session]:
-    """``count`` open sessions ``{prefix}-i`` with ``items`` (one COFFEE line by default)."""
-    ch = make_channel("pos")
+def sessions(prefix: str, count: int, items: list[dict] | None = None, channel: str = "pos") -> list[Session]:
+    """``count`` open sessions ``{prefix}-i`` of ``channel`` with ``items`` (one COFFEE
+    line by default)."""
+    ch = make_channel(channel)
     items = items or [LINE]
     total = sum(line["line_total_q"] for line in items)
     now = timezone.now()
@@ -100,6 +103,10 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1000)
     parser.add_argument("--commit", type=int, default=0)
     parser.add_argument("--bulk", type=int, default=0)
+    parser.add_argument("--channels", type=int, default=0,
+                        help="channels c0, c1... and one more, solo, granted to bench")
+    parser.add_argument("--per-channel", type=int, default=0,
+                        help="sessions K-i to commit in each of the --channels channels, and in solo")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     ch = make_channel("pos")
@@ -112,6 +119,9 @@ def main() -> None:
     if args.commit:
         sessions("CK", args.commit)
         sessions("CB", args.commit)
+    for code in ([f"c{n}" for n in range(args.channels)] + ["solo"]) if args.channels else []:
+        ChannelGrant.objects.get_or_create(user=user, channel=make_channel(code))
+        sessions("K", args.per_channel, channel=code)
     if connection.vendor == "postgresql":
         with connection.cursor() as c:
             c.execute("ANALYZE")

@@ -125,6 +125,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                         + (f", {fails} failures" if fails else ""), "", ""))
     for case, c in sc.get("prod-profile", {}).get("cases", {}).items():
         out.append(("prod profile", case, f"{c['requests']} requests profiled, {c['file']}", "", ""))
+    ch = sc.get("channels")
+    if ch:
+        r, fails = ch["rps_ratio"], ch["spread"]["failures"] + ch["one_channel"]["failures"]
+        out.append(("channels", f"commit on {ch['channels']} channels vs 1",
+                    f"req/s x{_f(r['median'])} (min x{_f(r['min'])}; {ch['spread']['rps_median']:.0f} vs "
+                    f"{ch['one_channel']['rps_median']:.0f}), p99 x{_f(ch['p99_ratio']['median'])}"
+                    + (f", {fails} failures" if fails else ""), "> 1", "ok" if r["median"] > 1 and not fails
+                    else "BELOW"))
     lo = sc.get("locust")
     if lo:
         out.append(("locust", "seed workload", f"{lo['rps']:.0f} req/s, {lo['failures']} failures "

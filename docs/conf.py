@@ -64,7 +64,7 @@ suppress_warnings = ["ref.python"]
 # nothing new.)
 GUIDE_ORDER = [
     "quickstart", "example", "concepts", "ops", "pricing", "http-api", "imports", "python-api", "directives",
-    "payments", "celery", "reliability", "deployment", "performance", "bench",
+    "order-life", "payments", "celery", "reliability", "deployment", "performance", "bench",
 ]
 GUIDE_MARKER = "   .. the guide pages, in reading order: filled in by conf.py\n"
 

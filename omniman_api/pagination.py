@@ -32,7 +32,7 @@ PAGE_SIZE_RE = re.compile(r"[0-9]+\Z")
 STREAM_CURSOR_MAX = 16384
 STREAM_CURSOR_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{STREAM_CURSOR_MAX}}}\Z")
 MAX_POSITION = 2**53 - 1  # what a JSON client reads exactly
-# The stream cursor of omniman 0.x before positions per channel: "q" and a number.
+# The stream cursor from before positions per channel: "q" and a number.
 OLD_STREAM_CURSOR_RE = re.compile(r"q[0-9]{1,18}\Z")
 
 
