@@ -129,3 +129,53 @@ def test_duplicate_external_refs_are_settled_before_the_unique_constraint():
         ("B", {"external_ref": "M-1", "kept_by": "A"}), ("C", {"external_ref": "M-1", "kept_by": "A"})]
     with pytest.raises(IntegrityError), transaction.atomic():
         Current.objects.filter(ref="D").update(external_ref="M-1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stream_positions_are_numbered_per_channel_in_their_old_order():
+    """0012: each channel's orders get 1, 2, 3... in the order of their old
+    installation-wide position (not of their ids); an order without one keeps none; the
+    commit event is renamed order.committed. Reversed, the old positions come back
+    gap-free and the events get their old name."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("omniman", "0011_order_external_ref_unique")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    Channel, Order = old.get_model("omniman", "Channel"), old.get_model("omniman", "Order")
+    OldEvent = old.get_model("omniman", "OrderEvent")
+    pos = Channel.objects.create(code="pos", name="POS", currency="BRL", config={})
+    web = Channel.objects.create(code="web", name="Web", currency="BRL", config={})
+    from django.utils import timezone
+
+    now = timezone.now()
+    # (ref, channel, old stream_seq): ids in this order, positions not.
+    for ref, channel, seq in [("A", pos, 2), ("B", web, 1), ("C", pos, 5), ("D", pos, 3), ("E", web, 4),
+                              ("F", pos, None)]:
+        order = Order.objects.create(ref=ref, channel=channel, session_key=ref, total_q=0, currency="BRL",
+                                     status="new", stream_seq=seq, placed_at=now)
+        OldEvent.objects.create(order=order, type="order.created", payload={})
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([("omniman", "0012_stream_by_channel")])
+
+    from omniman.models import Order as Current
+    from omniman.models import OrderEvent
+
+    assert dict(Current.objects.values_list("ref", "channel_seq")) == {
+        "A": 1, "D": 2, "C": 3, "B": 1, "E": 2, "F": None}
+    assert set(OrderEvent.objects.values_list("type", flat=True)) == {"order.committed"}
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    restored = old.get_model("omniman", "Order").objects.order_by("stream_seq")
+    assert [(o.ref, o.stream_seq) for o in restored if o.stream_seq] == [
+        ("A", 1), ("B", 2), ("C", 3), ("D", 4), ("E", 5)]
+    assert set(old.get_model("omniman", "OrderEvent").objects.values_list("type", flat=True)) == {"order.created"}
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
