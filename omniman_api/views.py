@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions as drf
@@ -545,53 +545,60 @@ class OrderStreamView(OmnimanView):
     Positions are per channel (``Order.channel_seq``: 1, 2, 3...), handed out by the
     kernel in each channel's commit order, so commits on different channels never wait
     on each other. The cursor maps each channel code the caller has read to its last
-    position; a page takes, for every channel, the next orders in its order (by
-    position, then channel), so it never leaves out an order that committed late, on
-    one channel or several."""
+    position. A read first asks the head of each of the caller's channels (one query,
+    an index lookup per channel: also what a waiting request polls), then takes the
+    next orders of the channels that have any, each channel's in its order (by
+    position, then channel: one query, an index range per channel), so it never leaves
+    out an order that committed late, on one channel or several."""
 
     @docs.order_stream
     def get(self, request: Request) -> Response:
         raw_after = _query(request, "after", max_length=STREAM_CURSOR_MAX, blank=False)
         timeout = self._timeout(request)
-        qs = self.access.scope(_orders()).filter(channel_seq__isnull=False)
         code = _query_code(request)
-        if code is not None:
-            qs = qs.filter(channel__code=code)
-        qs = qs.prefetch_related(_items_prefetch())
-        if raw_after is None:
-            return self._latest(qs)
-        positions = decode_stream_cursor(raw_after)
-        if code is not None:
-            since = Q(channel_seq__gt=positions.get(code, 0))
-        else:  # each channel after its own position; channels not in the cursor from their first order
-            since = Q(*(Q(channel__code=c, channel_seq__gt=seq) for c, seq in positions.items()), _connector=Q.OR)
-            since |= ~Q(channel__code__in=list(positions))
+        positions = decode_stream_cursor(raw_after) if raw_after is not None else None
         deadline = time.monotonic() + timeout
         while True:
-            rows = list(qs.filter(since).order_by("channel_seq", "channel_id")[:STREAM_PAGE])
+            heads = self._heads(code)
+            if positions is None:
+                return self._latest(heads)
+            behind = [(pk, positions.get(c, 0)) for pk, (c, head) in heads.items() if head > positions.get(c, 0)]
             remaining = deadline - time.monotonic()
-            if rows or remaining <= 0:
+            if behind or remaining <= 0:
                 break
             time.sleep(min(STREAM_POLL_SECONDS, remaining))
+        rows: list[Order] = []
+        if behind:
+            since = Q(*(Q(channel_id=pk, channel_seq__gt=seq) for pk, seq in behind), _connector=Q.OR)
+            rows = list(_orders().filter(since).order_by("channel_seq", "channel_id")[:STREAM_PAGE])
+            prefetch_related_objects(rows, _items_prefetch())
         for order in rows:
             positions[order.channel.code] = _position(order)
         return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_stream_cursor(positions)})
 
-    def _latest(self, qs: QuerySet[Order]) -> Response:
-        """The latest orders, and a cursor at the head of every channel the caller sees:
-        the heads first (one query, an index lookup per channel), then the orders up to
-        them, so an order committed in between comes on the next read."""
+    def _heads(self, code: str | None) -> dict[int, tuple[str, int]]:
+        """Channel id → (code, last position) of the caller's channels (only ``code``'s
+        when given), 0 for a channel without orders: one query."""
         channels = self.access.scope(Channel.objects.all(), field="")
-        code = _query_code(self.request)
         if code is not None:
             channels = channels.filter(code=code)
-        last = Order.objects.filter(channel_id=OuterRef("pk")).order_by("-channel_seq").values("channel_seq")[:1]
-        heads = {c: seq for c, seq in channels.annotate(head=Subquery(last)).values_list("code", "head") if seq}
-        if not heads:
-            return Response({"results": [], "cursor": encode_stream_cursor({})})
-        rows = list(qs.order_by("-id")[:STREAM_LATEST])[::-1]
-        rows = [o for o in rows if _position(o) <= heads.get(o.channel.code, 0)]
-        return Response({"results": [s.order_json(o) for o in rows], "cursor": encode_stream_cursor(heads)})
+        last = Order.objects.filter(channel_id=OuterRef("pk"), channel_seq__isnull=False)
+        last = last.order_by("-channel_seq").values("channel_seq")[:1]
+        rows = channels.annotate(head=Subquery(last)).values_list("pk", "code", "head")
+        return {pk: (c, head or 0) for pk, c, head in rows}
+
+    def _latest(self, heads: dict[int, tuple[str, int]]) -> Response:
+        """The latest orders up to the heads just read, and a cursor at those heads: an
+        order committed in between comes on the next read."""
+        heads = {pk: (c, head) for pk, (c, head) in heads.items() if head}
+        rows: list[Order] = []
+        if heads:
+            qs = _orders().filter(channel_id__in=list(heads), channel_seq__isnull=False)
+            rows = [o for o in list(qs.order_by("-id")[:STREAM_LATEST])[::-1]
+                    if _position(o) <= heads[o.channel_id][1]]
+            prefetch_related_objects(rows, _items_prefetch())
+        cursor = encode_stream_cursor(dict(heads.values()))
+        return Response({"results": [s.order_json(o) for o in rows], "cursor": cursor})
 
     @staticmethod
     def _timeout(request: Request) -> float:
