@@ -582,8 +582,8 @@ class OrderStreamView(OmnimanView):
         channels = self.access.scope(Channel.objects.all(), field="")
         if code is not None:
             channels = channels.filter(code=code)
-        last = Order.objects.filter(channel_id=OuterRef("pk"), channel_seq__isnull=False)
-        last = last.order_by("-channel_seq").values("channel_seq")[:1]
+        of_channel = Order.objects.filter(channel_id=OuterRef("pk"), channel_seq__isnull=False)
+        last = of_channel.order_by("-channel_seq").values("channel_seq")[:1]
         rows = channels.annotate(head=Subquery(last)).values_list("pk", "code", "head")
         return {pk: (c, head or 0) for pk, c, head in rows}
 
