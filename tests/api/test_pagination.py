@@ -130,3 +130,31 @@ def test_drf_cursor_pagination_would_change_what_clients_see(pos):
         ours, (rows, _) = _ours(f"?page_size={bad}"), _drf(f"?page_size={bad}")
         assert isinstance(ours, ValidationError) and ours.errors[0].pointer == "/page_size"
         assert len(rows) == DRFCursor.page_size  # DRF falls back to its default
+
+
+def test_oldest_first_pages_walk_forward_and_back_and_see_later_rows_at_the_end(api):
+    """An order's events: the same cursors, oldest first; events added during a walk
+    come on its last pages, none seen twice or skipped."""
+    from omniman.models import OrderEvent
+    from omniman.services import commit_session, modify_session
+    from omniman.testing import add_line_op
+
+    create_session(channel="pos", session_key="E")
+    modify_session(channel="pos", session_key="E", ops=[add_line_op()])
+    order = commit_session(channel="pos", session_key="E").order
+    assert order is not None
+    OrderEvent.objects.bulk_create(OrderEvent(order=order, type="note", payload={"n": n}) for n in range(11))
+    url = f"/api/orders/{order.ref}/events/?page_size=5"
+    ids, pages = [], []
+    while url:
+        body = data(api.get(url))
+        pages.append(body)
+        ids += [e["id"] for e in body["results"]]
+        if len(pages) == 1:  # added while the client pages
+            OrderEvent.objects.create(order=order, type="note", payload={"n": "late"})
+        url = body["next"]
+    assert ids == sorted(ids) == list(order.events.order_by("id").values_list("id", flat=True))
+    assert len(ids) == 13 and [len(p["results"]) for p in pages] == [5, 5, 3]
+    back = data(api.get(pages[-1]["previous"]))
+    assert [e["id"] for e in back["results"]] == ids[5:10]
+    assert data(api.get(back["previous"]))["previous"] is None
