@@ -26,7 +26,7 @@ def test_session_items_move_into_lines():
     )
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     from omniman.models import Session
 
@@ -56,7 +56,7 @@ def test_queued_directives_keep_their_last_dispatch_and_the_unsent_are_sent_agai
         Directive.objects.create(topic=name, payload={}, status=status, available_at=available_at)
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     from omniman.models import Directive as Current
 
@@ -81,12 +81,12 @@ def test_channel_currencies_are_upper_cased_or_named_before_the_constraint():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     with pytest.raises(RuntimeError, match="odd: 'E1R'"):
-        executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+        executor.migrate(executor.loader.graph.leaf_nodes())
     assert dict(Channel.objects.values_list("code", "currency"))["web"] == "eur"  # rolled back
     Channel.objects.filter(code="odd").update(currency="USD")
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     from omniman.models import Channel as Current
 
@@ -115,7 +115,7 @@ def test_duplicate_external_refs_are_settled_before_the_unique_constraint():
                              external_ref=external, status="new")
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     from omniman.models import Order as Current
     from omniman.models import OrderEvent
@@ -178,4 +178,4 @@ def test_stream_positions_are_numbered_per_channel_in_their_old_order():
     assert set(old.get_model("omniman", "OrderEvent").objects.values_list("type", flat=True)) == {"order.created"}
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes("omniman"))
+    executor.migrate(executor.loader.graph.leaf_nodes())
