@@ -29,7 +29,28 @@ def pos(request: HttpRequest) -> HttpResponse:
         sku: [{"code": g.code, "options": dict(g.options), "min": g.min, "max": g.max} for g in groups]
         for sku, groups in OPTION_GROUPS.items()
     }
-    return render(request, "cafe/pos.html", {"products": products, "option_groups": option_groups})
+    offline = {c.code: offline_mode(c) for c in _visible_channels(request)}
+    return render(request, "cafe/pos.html",
+                  {"products": products, "option_groups": option_groups, "offline_modes": offline})
+
+
+def offline_mode(channel: Channel) -> str:
+    """How the POS page sells on ``channel`` while the network is down (offline.js):
+
+    - ``exact``: the terminal prices the lines (external pricing) and no modifier adds
+      to them, so the page's total is the server's;
+    - ``estimate``: the page queues the sale but cannot know every adjustment (the
+      catalog's prices may have moved; tax, coupons and other modifiers run on the
+      server), so it shows its total as an estimate until the server answers;
+    - ``online``: a check must pass before the commit (``required_checks_on_commit``)
+      and only the server runs it, so the page refuses to sell without a connection.
+    """
+    conf = channel.conf
+    if conf.required_checks_on_commit:
+        return "online"
+    if conf.pricing_policy == "external" and not conf.modifiers:
+        return "exact"
+    return "estimate"
 
 
 def pos_service_worker(request: HttpRequest) -> HttpResponse:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.example.conftest import make_example
 from tests.example.harness import Example
-from tests.example.test_pages import log_in, new_session, screenshot_dir, tap, text_is, wait
+from tests.example.test_pages import click, log_in, new_session, screenshot_dir, sent, tap, text_is, wait
 
 pytestmark = pytest.mark.browser
 
@@ -58,15 +58,11 @@ def waiting(driver) -> int:
 
 
 def skus(driver) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    return [r.get_attribute("data-sku") for r in driver.find_elements(By.CSS_SELECTOR, "#lines tr[data-line-id]")]
-
-
-def click(driver, css: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.find_element(By.CSS_SELECTOR, css).click()
+    """The lines' skus, read in one go: the page redraws its lines whole when the sender
+    or a reload brings a session, so elements found one call earlier may be gone."""
+    return driver.execute_script(
+        'return [...document.querySelectorAll("#lines tr[data-line-id]")].map(r => r.dataset.sku);'
+    )
 
 
 def sell(driver, taps: list[tuple[str, str]]) -> tuple[str, str]:
@@ -164,7 +160,7 @@ def test_a_change_made_elsewhere_while_offline_is_shown_not_overwritten(example:
     key = new_session(browser)
     tap(browser, "COFFEE", 1)
     wait(browser, lambda d: waiting(d) == 0)
-    line_id = browser.find_element(By.CSS_SELECTOR, 'tr[data-sku="COFFEE"]').get_attribute("data-line-id")
+    line_id = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, 'tr[data-sku="COFFEE"]').get_attribute("data-line-id"))
 
     network(browser, online=False)
     try:
@@ -185,7 +181,7 @@ def test_a_change_made_elsewhere_while_offline_is_shown_not_overwritten(example:
     wait(browser, lambda d: d.find_element(By.ID, "conflict").is_displayed())
     assert "COFFEE was changed on another screen" in browser.find_element(By.ID, "conflict").text
     wait(browser, text_is("#session-rev", "2"))
-    assert browser.find_element(By.CSS_SELECTOR, 'tr[data-sku="COFFEE"] .qty-value').text == "5"
+    wait(browser, text_is('tr[data-sku="COFFEE"] .qty-value', "5"))
     assert skus(browser) == ["COFFEE"]
     assert badge(browser) == "Online · 2 waiting · 1 conflict"
     server = example.request("GET", f"/api/sessions/{key}/?channel_code=pos", token=token).body
@@ -282,3 +278,219 @@ def test_a_sale_changed_elsewhere_before_its_commit_waits_for_the_cashier(exampl
     browser.execute_script("window.dispatchEvent(new Event('online'));")
     wait(browser, lambda d: waiting(d) == 0)
     assert browser.find_element(By.ID, "session-state").text == "abandoned"
+
+
+def digits(text: str) -> str:
+    return re.sub(r"[^\d.]", "", text)
+
+
+def pick_channel(driver, code: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'#channel option[value="{code}"]'))
+    Select(driver.find_element(By.ID, "channel")).select_by_value(code)
+
+
+def test_shop_sells_offline_on_an_estimate_then_shows_the_servers_total(
+    example: Example, browser, tmp_path: Path
+) -> None:
+    """On shop (priced by the server, with a tax on top) the page sells on offline and
+    shows its total as an estimate without tax and coupons, labelled so; on reconnect
+    the sale is replayed and the page shows the server's total, tax included."""
+    from selenium.webdriver.common.by import By
+
+    token = example.manage("omniman_token", "demo").stdout.strip()
+    log_in(browser, example, "/pos/")
+    pick_channel(browser, "shop")
+    key = new_session(browser)
+    tap(browser, "CAPPUCCINO", 1)
+    wait(browser, lambda d: digits(d.find_element(By.ID, "total").text) == "7.15")  # 6.50 + 10 % tax
+    assert "tax" in browser.find_element(By.ID, "adjustments").text
+    assert not browser.find_element(By.ID, "estimate-note").is_displayed()
+
+    network(browser, online=False)
+    try:
+        click(browser, product("COFFEE"))
+        wait(browser, text_is("#session-rev", "2"))
+        click(browser, 'tr[data-sku="COFFEE"] button[data-option="OAT"]')
+        wait(browser, text_is("#session-rev", "3"))
+        # 6.50 + (5.00 + 1.50 oat), no tax: an estimate, and said to be one.
+        wait(browser, text_is("#total", "≈ " + browser.execute_script("return formatMoney(1300, 'BRL');")))
+        assert "estimate" in browser.find_element(By.ID, "total").get_attribute("class")
+        note = browser.find_element(By.ID, "estimate-note")
+        assert note.is_displayed() and "leaves out tax and coupons" in note.text
+        assert browser.find_element(By.ID, "adjustments").text == ""
+        click(browser, "#commit")
+        wait(browser, text_is("#session-state", "committed"))
+        assert "before tax and coupons" in browser.find_element(By.ID, "message").text
+        assert "≈" in browser.find_element(By.ID, "total").text
+        wait(browser, lambda d: badge(d) == "Offline · 3 waiting")
+        browser.save_screenshot(str(screenshot_dir(tmp_path) / "pos-offline-estimate.png"))
+        assert example.request("GET", f"/api/sessions/{key}/?channel_code=shop", token=token).body["rev"] == 1
+    finally:
+        network(browser, online=True)
+
+    wait(browser, lambda d: d.find_element(By.ID, "order-ref").text.startswith("SHOP-"))
+    ref = browser.find_element(By.ID, "order-ref").text
+    order = example.request("GET", f"/api/orders/{ref}/", token=token).body
+    assert order["total_q"] == 1430  # 13.00 + 1.30 tax
+    wait(browser, lambda d: digits(d.find_element(By.ID, "total").text) == "14.30")
+    assert "≈" not in browser.find_element(By.ID, "total").text
+    assert not browser.find_element(By.ID, "estimate-note").is_displayed()
+    assert "tax" in browser.find_element(By.ID, "adjustments").text
+    wait(browser, lambda d: "14.30" in d.find_element(By.ID, "message").text)
+
+
+def test_web_refuses_to_sell_offline_and_keeps_nothing(example: Example, browser) -> None:
+    """web's commit needs the stock check, which only the server runs: offline, a tap or
+    a commit is refused with a plain message and nothing is queued; online again, the
+    server has the session as it was and selling goes on."""
+    from selenium.webdriver.common.by import By
+
+    token = example.manage("omniman_token", "demo").stdout.strip()
+    log_in(browser, example, "/pos/")
+    pick_channel(browser, "web")
+    key = new_session(browser)
+    tap(browser, "COFFEE", 1)
+
+    network(browser, online=False)
+    try:
+        click(browser, product("CAKE"))
+        wait(browser, lambda d: "web sells online only" in d.find_element(By.ID, "message").text)
+        assert "nothing was kept" in browser.find_element(By.ID, "message").text
+        click(browser, "#commit")
+        wait(browser, lambda d: "sells online only" in d.find_element(By.ID, "message").text)
+        assert browser.find_element(By.ID, "session-rev").text == "1"
+        assert browser.find_element(By.ID, "session-state").text == "open"
+        assert waiting(browser) == 0
+        assert browser.execute_script(
+            "return Object.keys(localStorage).filter(k => k.startsWith('omniman.pos.outbox'))"
+            ".flatMap(k => JSON.parse(localStorage.getItem(k)).queue);"
+        ) == []
+    finally:
+        network(browser, online=True)
+
+    session = example.request("GET", f"/api/sessions/{key}/?channel_code=web", token=token).body
+    assert (session["rev"], [i["sku"] for i in session["items"]]) == (1, ["COFFEE"])
+    tap(browser, "CAKE", 2)
+
+
+def sign_in(driver, example: Example, username: str, password: str) -> None:
+    """Sign out whoever is signed in (cookies gone), then sign in at /pos/."""
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(example.url + "/pos/")
+    wait(driver, lambda d: "/login/" in d.current_url)
+    driver.find_element(By.ID, "id_username").send_keys(username)
+    driver.find_element(By.ID, "id_password").send_keys(password)
+    driver.find_element(By.ID, "login").click()
+    wait(driver, lambda d: d.current_url.split("#")[0].endswith("/pos/"))
+    wait(driver, lambda d: d.find_element(By.ID, "channel").get_attribute("value") == "pos")
+
+
+def test_two_cashiers_on_one_browser_keep_their_own_queues(example: Example, browser) -> None:
+    """demo sells offline and signs out before the network is back: the page sends
+    nothing and says it is signed out; ana signs in on the same browser, sees an empty
+    queue and sells her own sale; demo's sale reaches the server only once demo signs in
+    again, with demo's credentials."""
+    from selenium.webdriver.common.by import By
+
+    example.manage(
+        "shell", "-c",
+        "from django.contrib.auth import get_user_model; from omniman.models import Channel, ChannelGrant; "
+        "u, _ = get_user_model().objects.get_or_create(username='ana'); u.set_password('ana'); u.save(); "
+        "[ChannelGrant.objects.get_or_create(user=u, channel=c) for c in Channel.objects.all()]",
+    )
+    token = example.manage("omniman_token", "demo").stdout.strip()
+    sign_in(browser, example, "demo", "demo")
+    network(browser, online=False)
+    try:
+        demo_key, _ = sell(browser, [(product("CAKE"), "1")])
+        wait(browser, lambda d: badge(d) == "Offline · 3 waiting")
+        browser.delete_all_cookies()  # demo signs out (the session cookie and cafe_user go)
+    finally:
+        network(browser, online=True)
+    browser.execute_script("window.dispatchEvent(new Event('online'));")
+    wait(browser, lambda d: badge(d) == "Signed out · 3 waiting")
+    click(browser, "#new-session")
+    wait(browser, lambda d: "Signed out" in d.find_element(By.ID, "message").text)
+    assert example.request("GET", f"/api/sessions/{demo_key}/?channel_code=pos", token=token).status == 404
+
+    sign_in(browser, example, "ana", "ana")
+    wait(browser, lambda d: browser.execute_script("return offline.user();") == "ana")
+    assert waiting(browser) == 0
+    assert not browser.find_element(By.ID, "net").is_displayed()
+    ana_key = new_session(browser)
+    tap(browser, "WATER", 1)
+    click(browser, "#commit")
+    wait(browser, lambda d: d.find_element(By.ID, "order-ref").text.startswith("POS-"))
+    assert example.request("GET", f"/api/sessions/{ana_key}/?channel_code=pos", token=token).body["state"] == "committed"
+    assert example.request("GET", f"/api/sessions/{demo_key}/?channel_code=pos", token=token).status == 404
+
+    sign_in(browser, example, "demo", "demo")
+    wait(browser, lambda d: waiting(d) == 0 and not d.find_element(By.ID, "net").is_displayed())
+    demo_session = example.request("GET", f"/api/sessions/{demo_key}/?channel_code=pos", token=token).body
+    assert (demo_session["state"], demo_session["rev"]) == ("committed", 1)
+    order = example.request("GET", f"/api/orders/{demo_session['order_ref']}/", token=token).body
+    assert order["total_q"] == 1200
+
+
+def test_an_abandon_made_offline_is_sent_in_turn_on_its_rev(example: Example, browser) -> None:
+    """An abandon made offline waits behind the session's taps and is sent once they
+    are; one made on a session that another screen changed meanwhile is held and shown,
+    and sent on the new rev when the cashier applies it."""
+    from selenium.webdriver.common.by import By
+
+    token = example.manage("omniman_token", "demo").stdout.strip()
+    log_in(browser, example, "/pos/")
+    wait(browser, lambda d: d.find_element(By.ID, "channel").get_attribute("value") == "pos")
+    key = new_session(browser)
+    tap(browser, "COFFEE", 1)
+    network(browser, online=False)
+    try:
+        click(browser, product("CAKE"))
+        wait(browser, text_is("#session-rev", "2"))
+        click(browser, "#abandon")
+        wait(browser, text_is("#session-state", "abandoned"))
+        wait(browser, lambda d: badge(d) == "Offline · 2 waiting")
+        assert "once the network allows" in browser.find_element(By.ID, "message").text
+        browser.refresh()  # the queue, abandon included, survives a reload
+        wait(browser, text_is("#session-state", "abandoned"))
+        wait(browser, lambda d: badge(d) == "Offline · 2 waiting")
+        session = example.request("GET", f"/api/sessions/{key}/?channel_code=pos", token=token).body
+        assert (session["state"], session["rev"]) == ("open", 1)
+    finally:
+        network(browser, online=True)
+    wait(browser, lambda d: waiting(d) == 0)
+    session = example.request("GET", f"/api/sessions/{key}/?channel_code=pos", token=token).body
+    assert (session["state"], session["rev"], [i["sku"] for i in session["items"]]) == (
+        "abandoned", 2, ["COFFEE", "CAKE"]
+    )
+
+    key = new_session(browser)
+    tap(browser, "WATER", 1)
+    network(browser, online=False)
+    try:
+        click(browser, "#abandon")
+        wait(browser, text_is("#session-state", "abandoned"))
+        other = example.request(
+            "POST", f"/api/sessions/{key}/modify/",
+            {"channel_code": "pos", "ops": [{"op": "add_line", "sku": "ESPRESSO", "qty": 1, "unit_price_q": 450}]},
+            token=token,
+        )
+        assert other.status == 200, other.body
+    finally:
+        network(browser, online=True)
+    wait(browser, lambda d: d.find_element(By.ID, "conflict").is_displayed())
+    assert "changed on another screen before its abandon" in browser.find_element(By.ID, "conflict").text
+    wait(browser, text_is("#session-state", "open"))
+    assert skus(browser) == ["WATER", "ESPRESSO"]
+    assert example.request("GET", f"/api/sessions/{key}/?channel_code=pos", token=token).body["state"] == "open"
+
+    click(browser, "#conflict-apply")
+    wait(browser, lambda d: waiting(d) == 0 and not d.find_element(By.ID, "conflict").is_displayed())
+    wait(browser, text_is("#session-state", "abandoned"))
+    session = example.request("GET", f"/api/sessions/{key}/?channel_code=pos", token=token).body
+    assert (session["state"], session["rev"]) == ("abandoned", 2)

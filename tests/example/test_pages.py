@@ -167,7 +167,10 @@ def test_stale_rev_in_two_tabs_is_shown_and_reconciled(example: Example, browser
     from selenium.webdriver.common.by import By
 
     def skus() -> list[str]:
-        return [r.get_attribute("data-sku") for r in browser.find_elements(By.CSS_SELECTOR, "#lines tr[data-line-id]")]
+        # Read in one go: the lines are redrawn whole when the other tab's change arrives.
+        return browser.execute_script(
+            'return [...document.querySelectorAll("#lines tr[data-line-id]")].map(r => r.dataset.sku);'
+        )
 
     log_in(browser, example, "/pos/")
     key = new_session(browser)
@@ -255,6 +258,9 @@ def test_shop_lets_the_cashier_pick_options_and_the_kitchen_sees_them(example: E
     wait(browser, text_is('tr[data-sku="CAPPUCCINO"] .options', "+ OAT, 2× SHOT"))
     # (6.50 + 1.50 + 2 × 2.00) = 12.00, tax 1.20: 13.20.
     wait(browser, lambda d: "12.00" in d.find_element(By.CSS_SELECTOR, 'tr[data-sku="CAPPUCCINO"]').text)
+    # The page shows each pick at once (an estimate, without the tax) and the server's
+    # pricing once its outbox is sent.
+    sent(browser)
     assert "tax" in browser.find_element(By.ID, "adjustments").text
     assert "13.20" in browser.find_element(By.ID, "total").text
     browser.save_screenshot(str(screenshot_dir(tmp_path) / "pos-options.png"))

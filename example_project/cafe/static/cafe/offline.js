@@ -1,9 +1,16 @@
 // Offline selling for the POS page.
 //
-// On a channel whose prices come from the terminal (pricing_policy "external": the
-// café's pos), every act of the cashier (a new session, a modify, a commit) becomes an
-// entry of an outbox kept in localStorage *before* anything is sent: the entry holds
-// its idempotency key, made once when the cashier acts, and the rev it was made on.
+// On a channel that may sell offline (the page's "offline-modes", from the pos view:
+// "exact" where the terminal prices the lines, the café's pos; "estimate" where the
+// server prices them, the shop), every act of the cashier (a new session, a modify, a
+// commit, an abandon) becomes an entry of an outbox kept in localStorage *before*
+// anything is sent: the entry holds its idempotency key, made once when the cashier
+// acts, and the rev it was made on. A channel whose commit needs a check only the
+// server runs ("online": the web) is not queued: the page says it needs a connection.
+//
+// The outbox belongs to the cashier signed in (the cafe_user cookie, set by
+// cafe/middleware.py): a second cashier on the same browser has an outbox of their
+// own, and a page whose cashier signed out (or was replaced by another) sends nothing.
 // The page shows the session as the server last sent it plus the entries still
 // waiting, so selling goes on while the network is down, and a reload finds the same
 // queue. A single sender (one per browser, under a Web Lock) replays the entries
@@ -21,8 +28,15 @@
 "use strict";
 
 const offline = (() => {
-  const STORE = "omniman.pos.outbox.v1";
-  const LOCK = "omniman.pos.outbox";
+  // Who is signed in now, as the cafe_user cookie says ("" when nobody is).
+  function signedIn() {
+    const m = document.cookie.match(/(?:^|;\s*)cafe_user=([^;]*)/);
+    try { return m ? decodeURIComponent(m[1]) : ""; } catch (e) { return ""; }
+  }
+  // The cashier this page sells for: fixed when the page loads.
+  const USER = signedIn();
+  const STORE = "omniman.pos.outbox.v2:" + USER;
+  const LOCK = "omniman.pos.outbox:" + USER;
   const MAX_DELAY = 10000;
   let sending = false;
   let again = false;
@@ -70,27 +84,53 @@ const offline = (() => {
     return Number(q);
   }
 
+  // What the page knows of prices without the network: the catalog's prices of the
+  // product buttons and the option prices of the page (an estimate on a channel priced
+  // by the server: the catalog may have moved since the page was served).
+  function catalogPrice(sku) {
+    const button = document.querySelector('.product[data-sku="' + CSS.escape(sku) + '"]');
+    return button ? Number(button.dataset.price) : 0;
+  }
+
+  function optionPrice(sku, code) {
+    const groups = (typeof pos !== "undefined" && pos.optionGroups[sku]) || [];
+    for (const g of groups) if (code in g.options) return g.options[code];
+    return 0;
+  }
+
+  function pricedOptions(sku, options) {
+    return (options || []).map(o => ({code: o.code, qty: o.qty || 1,
+                                      unit_price_q: o.unit_price_q ?? optionPrice(sku, o.code)}));
+  }
+
+  const optionsQ = (line) => (line.options || []).reduce((n, o) => n + o.unit_price_q * o.qty, 0);
+
   function retotal(s) {
-    for (const line of s.items) line.line_total_q = lineTotal(line.qty, line.unit_price_q);
+    for (const line of s.items) line.line_total_q = lineTotal(line.qty, line.unit_price_q + optionsQ(line));
     s.total_q = s.items.reduce((n, l) => n + l.line_total_q, 0);
     s.pricing = {subtotal_q: s.total_q, discounts_q: 0, taxes_q: 0, fees_q: 0, total_q: s.total_q, adjustments: []};
   }
 
   // The ops the POS page makes, applied as the server would on an external-pricing
-  // channel without modifiers. strict: an op that does not fit throws (a new act);
-  // otherwise it is skipped (showing a queue that a conflict holds).
+  // channel without modifiers (elsewhere, an estimate: catalog prices, no modifiers).
+  // strict: an op that does not fit throws (a new act); otherwise it is skipped
+  // (showing a queue that a conflict holds).
   function applyOps(s, ops, strict) {
     const fail = (msg) => { if (strict) throw new Error(msg); };
     for (const op of ops) {
       const at = s.items.findIndex(l => l.line_id === op.line_id);
       if (op.op === "add_line") {
         if (at >= 0) { fail("line " + op.line_id + " exists"); continue; }
-        s.items.push({line_id: op.line_id, sku: op.sku, qty: canonQty(op.qty), unit_price_q: op.unit_price_q,
-                      line_total_q: 0, meta: op.meta || {}, options: [], adjustments: []});
+        s.items.push({line_id: op.line_id, sku: op.sku, qty: canonQty(op.qty),
+                      unit_price_q: op.unit_price_q ?? catalogPrice(op.sku), line_total_q: 0, meta: op.meta || {},
+                      options: pricedOptions(op.sku, op.options), adjustments: []});
       } else if (op.op === "set_qty" || op.op === "remove_line") {
         if (at < 0) { fail("unknown line " + op.line_id); continue; }
         if (op.op === "remove_line" || Number(op.qty) === 0) s.items.splice(at, 1);
         else s.items[at].qty = canonQty(op.qty);
+      } else if (op.op === "set_options") {
+        if (at < 0) { fail("unknown line " + op.line_id); continue; }
+        s.items[at].options = pricedOptions(s.items[at].sku, op.options);
       } else {
         fail("the op " + op.op + " needs the network");
       }
@@ -111,22 +151,45 @@ const offline = (() => {
     let s = known ? clone(known) : null;
     const mine = st.queue.filter(e => e.sid === sid);
     const conflict = st.conflicts[sid] || null;
+    let local = false;
     for (const e of conflict ? [] : mine) {
       if (e.kind === "create") s = s || blank(e);
       else if (!s) break;
-      else if (e.kind === "modify") { applyOps(s, e.ops, false); s.rev += 1; }
+      else if (e.kind === "modify") { applyOps(s, e.ops, false); s.rev += 1; local = true; }
       else if (e.kind === "commit") s.state = "committed";
+      else if (e.kind === "abandon") s.state = "abandoned";
     }
     if (!s) return null;
     s.waiting = mine.length;
     s.conflict = conflict;
+    // Totals the page worked out itself on a channel the server prices: an estimate.
+    s.estimate = local && mode(s.channel_code) === "estimate";
     return s;
   }
 
   // -- acts: each one stored before it is sent --------------------------------------
 
+  // "exact", "estimate" or "online" (see the top of this file).
+  function mode(channelOrCode) {
+    const code = typeof channelOrCode === "string" ? channelOrCode : channelOrCode && channelOrCode.code;
+    const modes = (typeof pos !== "undefined" && pos.offlineModes) || {};
+    if (modes[code]) return modes[code];
+    const channel = typeof channelOrCode === "string" ? null : channelOrCode;
+    return channel && channel.pricing_policy === "external" ? "exact" : "online";
+  }
+
+  // Whether the acts on this channel go through the outbox. A page without a cashier
+  // (signed out) queues nothing.
   function handles(channel) {
-    return !!channel && channel.pricing_policy === "external";
+    return !!channel && USER !== "" && mode(channel) !== "online";
+  }
+
+  // Throws when the cashier this page sells for is no longer the one signed in.
+  function mustBeSignedIn() {
+    const who = signedIn();
+    if (who === USER) return;
+    throw new Error(who ? "Another cashier (" + who + ") is signed in on this browser: reload the page to sell as them."
+                        : "Signed out: sign in again to sell.");
   }
 
   // The session as the store has it; one the store has not seen yet (read before this
@@ -146,6 +209,7 @@ const offline = (() => {
   }
 
   function create(channel) {
+    mustBeSignedIn();
     const session = update(st => {
       const key = newKey("S");
       const sid = sidOf(channel.code, key);
@@ -158,6 +222,7 @@ const offline = (() => {
   }
 
   function modify(current, ops) {
+    mustBeSignedIn();
     const session = update(st => {
       const sid = sidOf(current.channel_code, current.session_key);
       const s = known(st, sid, current);
@@ -181,6 +246,7 @@ const offline = (() => {
   }
 
   function commit(current) {
+    mustBeSignedIn();
     const session = update(st => {
       const sid = sidOf(current.channel_code, current.session_key);
       const s = known(st, sid, current);
@@ -189,6 +255,22 @@ const offline = (() => {
       if (!s.items.length) throw new Error("Add something before the commit.");
       st.queue.push({id: ++st.seq, kind: "commit", sid, channel_code: s.channel_code, session_key: s.session_key,
                      key: newKey("COMMIT"), rev: s.rev, total_q: s.total_q, made_at: new Date().toISOString()});
+      return view(sid, st);
+    });
+    changed();
+    return session;
+  }
+
+  // An abandon waits its turn like the rest and is sent on the rev it was made on.
+  function abandon(current) {
+    mustBeSignedIn();
+    const session = update(st => {
+      const sid = sidOf(current.channel_code, current.session_key);
+      const s = known(st, sid, current);
+      if (s.conflict) throw new Error("This session has a conflict: settle it first.");
+      if (s.state !== "open") throw new Error("This session is " + s.state + ".");
+      st.queue.push({id: ++st.seq, kind: "abandon", sid, channel_code: s.channel_code, session_key: s.session_key,
+                     rev: s.rev, made_at: new Date().toISOString()});
       return view(sid, st);
     });
     changed();
@@ -250,13 +332,20 @@ const offline = (() => {
       return api("POST", detailPath(e) + "modify/", {channel_code: e.channel_code, ops: e.ops, rev: e.rev,
                                                     idempotency_key: e.key});
     }
-    // A commit seals whatever the session holds: send it only on the rev it was made
-    // on (If-Match), so that a change made elsewhere meanwhile is shown, not sold.
+    // A commit seals whatever the session holds, and an abandon drops it: send them
+    // only on the rev they were made on (If-Match), so that a change made elsewhere
+    // meanwhile is shown, not sold or thrown away.
     const now = await api("GET", detailPath(e) + "?channel_code=" + encodeURIComponent(e.channel_code));
     const headers = {};
     if (now.data.state === "open") {
       if (now.data.rev !== e.rev) throw stale(now.data);
       headers["If-Match"] = now.headers.get("ETag");
+    }
+    if (e.kind === "abandon") {
+      // Abandon takes no key: abandoned already (our earlier try whose answer was
+      // lost, or another screen) is what the cashier asked for; committed is refused.
+      if (now.data.state === "abandoned") return now;
+      return api("POST", detailPath(e) + "abandon/", {channel_code: e.channel_code}, headers);
     }
     // Not open: our own earlier try may have committed it; the key replays that answer.
     return api("POST", detailPath(e) + "commit/", {channel_code: e.channel_code, idempotency_key: e.key}, headers);
@@ -319,6 +408,9 @@ const offline = (() => {
       const st = load();
       const e = st.queue.find(x => !st.conflicts[x.sid]);
       if (!e) return;
+      // Another cashier signed in on this browser (or nobody is): their cookies must
+      // not carry this cashier's sales. Look again later.
+      if (signedIn() !== USER) { render(); schedule(); return; }
       let answer;
       try {
         answer = await send(e);
@@ -377,8 +469,9 @@ const offline = (() => {
       applyOps(s, e.ops, false);
     }
     // The server's session moved on: a sale sealed now would not be the one the cashier
-    // charged for.
+    // charged for, and an abandon would throw away the other screen's change.
     if (entries.some(e => e.kind === "commit")) return "the order was changed on another screen before its commit";
+    if (entries.some(e => e.kind === "abandon")) return "the order was changed on another screen before its abandon";
     return "";
   }
 
@@ -491,6 +584,8 @@ const offline = (() => {
       const replayed = answer.headers.get("Idempotent-Replayed") === "true" ? " (replayed)" : "";
       say("Order " + answer.data.order_ref + " committed: " + formatMoney(answer.data.total_q, answer.data.currency) +
           replayed + ".", "success");
+    } else if (e.kind === "abandon" && mine) {
+      say("Session " + e.session_key + " abandoned.", "info");
     }
   }
 
@@ -520,10 +615,13 @@ const offline = (() => {
     const held = Object.keys(st.conflicts).length;
     const node = badge();
     const online = reachable && navigator.onLine;
-    node.hidden = online && !n && !held;
-    node.className = "net-badge " + (online ? "online" : "offline");
+    const who = signedIn();
+    const mineToSend = who === USER && USER !== "";
+    node.hidden = online && mineToSend && !n && !held;
+    node.className = "net-badge " + (online && mineToSend ? "online" : "offline");
     node.dataset.waiting = String(n);
-    node.textContent = (online ? "Online" : "Offline") + " · " + n + " waiting" + (held ? " · " + held + " conflict" : "");
+    const state = !mineToSend ? (who ? "Another cashier signed in" : "Signed out") : online ? "Online" : "Offline";
+    node.textContent = state + " · " + n + " waiting" + (held ? " · " + held + " conflict" : "");
 
     const box = panel();
     const sid = current();
@@ -548,6 +646,6 @@ const offline = (() => {
     }
   }
 
-  return {handles, create, modify, commit, remember, rememberChannels, channels, knows, waiting, view: (c, k) => view(sidOf(c, k)),
+  return {handles, mode, user: () => USER, create, modify, commit, abandon, remember, rememberChannels, channels, knows, waiting, view: (c, k) => view(sidOf(c, k)),
           start, flush, render, dropMine, applyMine};
 })();

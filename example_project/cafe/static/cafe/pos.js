@@ -4,6 +4,8 @@
 const pos = {
   // sku -> [{code, options: {code: price}, min, max}], from the page (cafe.catalog.OPTION_GROUPS).
   optionGroups: JSON.parse((document.getElementById("option-groups") || {}).textContent || "{}"),
+  // channel code -> how the page sells on it offline: "exact", "estimate" or "online" (offline.js).
+  offlineModes: JSON.parse((document.getElementById("offline-modes") || {}).textContent || "{}"),
   channels: [],
   channel: null,      // the selected channel (from GET channels/)
   session: null,      // the last session representation the server sent
@@ -27,8 +29,20 @@ function sessionPath(suffix) {
 // Every request that touches the session goes through this queue, so taps made
 // faster than the network are sent one after the other, each with the rev it saw.
 function enqueue(task) {
-  pos.queue = pos.queue.then(task).catch((err) => say(describeError(err), "error"));
+  pos.queue = pos.queue.then(task).catch((err) => say(err instanceof ApiError ? describeError(err) : unreachable(err), "error"));
   return pos.queue;
+}
+
+// A request that never reached the server. On a channel that sells online only (a
+// check must pass before the commit, and only the server runs it) nothing was kept to
+// send later: say so plainly.
+function unreachable(err) {
+  const channel = channelOf(pos.session) || pos.channel;
+  if (channel && offline.mode(channel) === "online" && (err instanceof TypeError || !navigator.onLine)) {
+    return "No connection: " + channel.code + " sells online only (its checks run on the server), " +
+           "so nothing was kept to send later. Reconnect and try again.";
+  }
+  return describeError(err);
 }
 
 function setSession(session) {
@@ -86,10 +100,15 @@ function render() {
   $("session-key").textContent = s ? s.session_key : "—";
   $("session-state").textContent = s ? s.state : "—";
   $("session-rev").textContent = s ? String(s.rev) : "—";
-  $("total").textContent = s ? formatMoney(s.total_q, s.currency) : "—";
+  // A total the page worked out offline on a channel the server prices: an estimate,
+  // marked as such until the server's total replaces it.
+  const estimate = !!(s && s.estimate);
+  $("total").textContent = s ? (estimate ? "≈ " : "") + formatMoney(s.total_q, s.currency) : "—";
+  $("total").classList.toggle("estimate", estimate);
+  $("estimate-note").hidden = !estimate;
   const p = (s && s.pricing) || {};
   const parts = [["discounts", p.discounts_q], ["tax", p.taxes_q], ["fees", p.fees_q]].filter(([, q]) => q);
-  $("adjustments").textContent = parts.length
+  $("adjustments").textContent = estimate ? "" : parts.length
     ? "Subtotal " + formatMoney(p.subtotal_q, s.currency) + " · " +
       parts.map(([name, q]) => name + " " + formatMoney(q, s.currency)).join(" · ")
     : "";
@@ -302,8 +321,12 @@ function commit() {
     const s = pos.session;
     if (!s) return;
     if (offline.handles(channelOf(s))) {
-      setSession(offline.commit(s));
-      say("Sale of " + formatMoney(s.total_q, s.currency) + " saved: it is sent as soon as the network allows.", "info");
+      const saved = offline.commit(s);
+      setSession(saved);
+      const total = saved.estimate
+        ? "about " + formatMoney(s.total_q, s.currency) + " before tax and coupons"
+        : formatMoney(s.total_q, s.currency);
+      say("Sale of " + total + " saved: it is sent as soon as the network allows.", "info");
       return;
     }
     pos.commitKey = pos.commitKey || newKey("COMMIT");
@@ -329,7 +352,14 @@ function commit() {
 function abandon() {
   return enqueue(async () => {
     const s = pos.session;
-    if (offline.waiting(s.channel_code, s.session_key)) throw new Error("This session has changes waiting to be sent.");
+    if (!s) return;
+    if (offline.handles(channelOf(s))) {
+      // Queued behind the session's waiting changes, sent on the rev it was made on.
+      const left = offline.abandon(s);
+      setSession(left);
+      say("Session " + s.session_key + " abandoned" + (navigator.onLine ? "." : " here: the server learns it once the network allows."), "info");
+      return;
+    }
     const {data} = await api("POST", sessionPath("abandon"), {channel_code: s.channel_code});
     if (offline.handles(channelOf(data))) offline.remember(data);
     setSession(data);
@@ -348,6 +378,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     if (key && pos.channel) openSession(key, pos.channel.code);
   });
   for (const b of document.querySelectorAll(".product")) b.addEventListener("click", () => addProduct(b));
+  if (!offline.user()) {
+    // A copy of the page kept from an earlier visit, shown with nobody signed in.
+    say("Signed out: sign in to sell.", "error");
+    offline.render();
+    return;
+  }
   try {
     await loadChannels();
   } catch (err) {
