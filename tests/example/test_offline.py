@@ -14,7 +14,7 @@ import pytest
 
 from tests.example.conftest import make_example
 from tests.example.harness import Example
-from tests.example.test_pages import click, log_in, new_session, screenshot_dir, sent, tap, text_is, wait
+from tests.example.test_pages import click, log_in, new_session, screenshot_dir, tap, text_is, wait
 
 pytestmark = pytest.mark.browser
 
