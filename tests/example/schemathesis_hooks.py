@@ -1,6 +1,6 @@
 """schemathesis hooks for ``test_schemathesis.py`` (loaded through ``SCHEMATHESIS_HOOKS``).
 
-Two jobs:
+Four jobs:
 
 * Steer part of the generated requests to what exists: a valid ``channel_code`` is
   replaced, one time in two, by a seeded channel, and a valid ``session_key`` or
@@ -22,14 +22,18 @@ Two jobs:
   checks the pattern only, so a refusal at ``/after`` of a value that does not decode
   to a cursor is dropped.
 * Give the stateful phase a way through: it follows the document's links (create →
-  modify → commit → transition), but generated ops and statuses are nearly always
-  refused, and the steering above often replaces a linked key or channel, so a chain
-  of its own would hardly ever reach a commit. In that phase only, one modify or
-  transition in two (and every commit, once the phase has a session with lines) is
-  pointed at a session or order the phase made itself, with a valid ``add_line`` for
-  its channel, or a status of the example's flow (the rest stay as generated; every
-  operation is fuzzed with generated data in the other three phases). Every stateful call is written to ``FUZZ_LOG`` (one JSON line)
-  so the test can see that the chain was walked.
+  modify → commit → transition), but generated creates nearly all name a channel
+  that does not exist or carry an invalid import, generated ops and statuses are
+  nearly always refused, and the steering above often replaces a linked key or
+  channel, so a chain of its own would hardly ever reach a commit. In that phase
+  only (the test runs it apart from the other three, which fuzz every operation with
+  generated data), three creates in four open a session on a channel that commits
+  without more (``pos``, ``ifood``); three modifies in four go to a session the phase
+  made itself, with a valid ``add_line`` for its channel; every commit, once the
+  phase has a session with lines on one of those channels, goes to one of them; and
+  three transitions in four move an order the phase committed one step along the
+  example's flow. Every stateful call is written to ``FUZZ_LOG`` (one JSON line) so
+  the test can see that the chain was walked.
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ STREAM_WAIT = 0.05
 STATEFUL_LOG = os.environ.get("FUZZ_LOG", "")
 #: The example's channels by pricing (omniman_seed): the price an add_line needs.
 EXTERNAL_PRICING = {"pos", "ifood"}
-#: The example's order flow (``CAFE_FLOW``): from ``new``, two of these are allowed.
-FLOW_STATUSES = ["preparing", "cancelled", "ready", "completed"]
+#: The example's channels whose sessions commit with lines alone (no required checks).
+COMMITTABLE = {"pos", "ifood"}
+#: The example's order flow (``CAFE_FLOW`` of omniman_seed): the next statuses.
+FLOW = {"new": ["preparing", "cancelled"], "preparing": ["ready", "cancelled"], "ready": ["completed", "cancelled"]}
 IDENT = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")
 CHANNELS = [c for c in os.environ.get("FUZZ_CHANNELS", "").split(",") if c]
 SESSIONS = [s for s in os.environ.get("FUZZ_SESSIONS", "").split(",") if s]
@@ -216,56 +222,69 @@ def _coin(value: Any) -> int:
 
 
 #: What the stateful phase made itself (its 2xx answers): open sessions (key → channel,
-#: rev) and the refs of the orders it committed.
+#: rev) and the orders it committed (ref → status).
 OWN_SESSIONS: dict[str, tuple[str, int]] = {}
-OWN_ORDERS: list[str] = []
+OWN_ORDERS: dict[str, str] = {}
 
 
 def _steer(case: Any, path: dict[str, str], body: dict[str, Any]) -> None:
     case.path_parameters = {**(case.path_parameters or {}), **path}
     case.body = body
-    if isinstance(case.headers, dict):  # a generated If-Match would be stale
-        case.headers = {k: v for k, v in case.headers.items() if k.lower() != "if-match"}
+    # A generated If-Match would be stale, a generated key reused. The headers are a
+    # case-insensitive mapping (not a dict): delete in place.
+    for name in [name for name in (case.headers or {}) if name.lower() in {"if-match", "idempotency-key"}]:
+        del case.headers[name]
 
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: Any) -> None:
-    """Stateful phase: a commit while the phase has a session with lines of its own, and
-    one modify or transition in two, go to what the phase made itself (the link values
-    are otherwise often replaced by the steering above), with no body beyond the
-    channel, a valid add_line, or a status of the flow."""
+    """Stateful phase: three creates in four open a session on a committable channel;
+    every commit while the phase has a committable session with lines of its own, and
+    three modifies or transitions in four, go to what the phase made itself (the link
+    values are otherwise often replaced by the steering above), with no body beyond the
+    channel, a valid add_line, or the next status of the flow."""
     if not _stateful(case):
         return
     label = case.operation.label
     n = _coin([case.body if isinstance(case.body, dict) else None, case.path_parameters])
-    filled = sorted(k for k, (_, rev) in OWN_SESSIONS.items() if rev)
-    if label.endswith("/commit/") and filled:  # the chain's narrow step: every time
-        key = filled[(n // 2) % len(filled)]
-        _steer(case, {"session_key": key}, {"channel_code": OWN_SESSIONS[key][0]})
+    if label.endswith("/commit/"):
+        filled = sorted(k for k, (channel, rev) in OWN_SESSIONS.items() if rev and channel in COMMITTABLE)
+        if filled:  # the chain's narrow step: every time
+            key = filled[(n // 4) % len(filled)]
+            _steer(case, {"session_key": key}, {"channel_code": OWN_SESSIONS[key][0]})
         return
-    if n % 2:
-        return
-    if label.endswith("/modify/") and OWN_SESSIONS:
-        key = sorted(OWN_SESSIONS)[(n // 2) % len(OWN_SESSIONS)]
+    if n % 4 == 0:
+        return  # one in four as generated
+    if label == "POST /api/sessions/":
+        channels = sorted(COMMITTABLE)
+        _steer(case, {}, {"channel_code": channels[(n // 4) % len(channels)]})
+    elif label.endswith("/modify/") and OWN_SESSIONS:
+        key = sorted(OWN_SESSIONS)[(n // 4) % len(OWN_SESSIONS)]
         channel, rev = OWN_SESSIONS[key]
         line: dict[str, Any] = {"op": "add_line", "sku": "COFFEE", "qty": 1}
         if channel in EXTERNAL_PRICING:
             line["unit_price_q"] = 500
         _steer(case, {"session_key": key}, {"channel_code": channel, "rev": rev, "ops": [line]})
-    elif label.endswith("/transition/") and OWN_ORDERS:
-        ref = OWN_ORDERS[(n // 2) % len(OWN_ORDERS)]
-        _steer(case, {"ref": ref}, {"to": FLOW_STATUSES[(n // 4) % len(FLOW_STATUSES)]})
+    elif label.endswith("/transition/"):
+        moving = sorted(ref for ref, status in OWN_ORDERS.items() if status in FLOW)
+        if moving:
+            ref = moving[(n // 4) % len(moving)]
+            nexts = FLOW[OWN_ORDERS[ref]]
+            _steer(case, {"ref": ref}, {"to": nexts[(n // 16) % len(nexts)]})
 
 
-def _remember(label: str, status: int, answer: Any) -> None:
+def _remember(case: Any, status: int, answer: Any) -> None:
     if not isinstance(answer, dict) or not 200 <= status < 300:
         return
+    label = case.operation.label
     if label.startswith("POST /api/sessions") and answer.get("state") == "open":
         OWN_SESSIONS[answer["session_key"]] = (answer["channel_code"], answer["rev"])
     elif label.startswith("POST /api/sessions") and "session_key" in answer:
         OWN_SESSIONS.pop(answer["session_key"], None)  # committed or abandoned
     if label.endswith("/commit/") and "order_ref" in answer:
-        OWN_ORDERS.append(answer["order_ref"])
+        OWN_ORDERS[answer["order_ref"]] = "new"
+    elif label.endswith("/transition/") and (case.path_parameters or {}).get("ref") in OWN_ORDERS:
+        OWN_ORDERS[case.path_parameters["ref"]] = answer.get("status", "")
 
 
 @schemathesis.hook
@@ -276,7 +295,7 @@ def after_call(context: Any, case: Any, response: Any) -> None:
         answer = json.loads(response.content) if response.content else None
     except ValueError:
         answer = None
-    _remember(case.operation.label, response.status_code, answer)
+    _remember(case, response.status_code, answer)
     if not STATEFUL_LOG:
         return
     record = {
