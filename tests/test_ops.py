@@ -931,3 +931,113 @@ def test_an_unknown_op_error_lists_the_custom_ops():
 def test_a_custom_op_reads_only_the_lines_it_names():
     ops = parse_ops([{"op": "double", "line_id": "L7"}], custom=CUSTOM)
     assert touched_line_ids(ops) == ({"L7"}, 0) and not needs_all_lines(ops)
+
+
+# -- pinned by mutation testing (docs/dev/tests.rst) --------------------------------
+
+
+def test_an_adjustment_without_a_kind_is_a_discount_only_when_negative():
+    kinds = [Adjustment("X", "x", amount_q).as_dict()["kind"] for amount_q in (-1, 0, 1)]
+    assert kinds == ["discount", "fee", "fee"]
+    assert Adjustment("X", "x", -5, kind="tax").as_dict()["kind"] == "tax"
+
+
+def test_a_catalog_fetches_each_missing_sku_once_even_one_it_does_not_know():
+    asked = []
+
+    def fetch(skus):
+        asked.append(sorted(skus))
+        return {sku: 100 for sku in skus if sku != "GHOST"}, {}
+
+    catalog = Catalog(prices={"COFFEE": 500}, fetch=fetch)
+    catalog.ensure({"COFFEE", "GHOST"})
+    catalog.ensure({"TEA"})
+    catalog.ensure({"GHOST", "TEA", "COFFEE"})
+    assert asked == [["GHOST"], ["TEA"]]
+    assert catalog.prices == {"COFFEE": 500, "TEA": 100}
+
+
+def test_a_state_read_from_a_dict_keeps_its_data():
+    raw = {"items": [], "data": {"table": 7}, "pricing": {}, "total_q": 0, "next_line": 1}
+    assert State.from_dict(raw).data == {"table": 7}
+
+
+def test_only_the_skus_of_lines_that_set_options_names_are_priced():
+    lines = [{"line_id": "L1", "sku": "TEA"}, {"line_id": "L2", "sku": "CAKE"}]
+    ops = parse_ops([add("COFFEE"), {"op": "set_options", "line_id": "L1", "options": []}])
+    assert skus_to_price(ops, lines) == {"COFFEE", "TEA"}
+    assert skus_to_price(parse_ops([add("COFFEE")]), lines) == {"COFFEE"}
+
+
+@pytest.mark.parametrize(("line", "op"), [
+    (add(qty=1, price=10**12), {"op": "set_qty", "line_id": "L1", "qty": 10_000}),
+    (add(qty=10_000, price=1), {"op": "set_price", "line_id": "L1", "unit_price_q": 10**12}),
+    (add(qty=10_000, price=1), {"op": "replace_sku", "line_id": "L1", "sku": "CAKE", "unit_price_q": 10**12}),
+    (add(qty=10_000, price=1), {"op": "set_options", "line_id": "L1", "options": [{"code": "GOLD",
+                                                                                    "unit_price_q": 10**12}]}),
+])
+def test_an_op_that_changes_a_line_over_the_cap_is_refused_at_that_op(line, op):
+    # 10,000 x 10^12 is above 2^53 - 1; the op before it moves the op's index.
+    e = error_of(cart(line), [{"op": "set_data", "path": "a", "value": 1}, op])
+    assert (e.pointer, e.code) == ("/ops/1", "max_total")
+
+
+def test_set_price_on_an_internal_channel_says_why():
+    e = error_of(cart(add()), [{"op": "set_price", "line_id": "L1", "unit_price_q": 100}],
+                 pricing_policy="internal", prices=CATALOG)
+    assert e.detail == "set_price is for external pricing channels only."
+
+
+def test_replace_sku_on_an_internal_channel_reprices_the_options_for_the_new_sku():
+    catalog = Catalog(prices={"COFFEE": 500, "LATTE": 700, "CAKE": 1200},
+                      groups={"COFFEE": GROUPS["COFFEE"], "LATTE": [OptionGroup("MILK", {"OAT": 90})]})
+    s = run(State(), [add(price=None, options=[{"code": "OAT"}])], pricing_policy="internal", catalog=catalog)
+    s = run(s, [{"op": "replace_sku", "line_id": "L1", "sku": "LATTE"}], pricing_policy="internal", catalog=catalog)
+    assert s.items[0]["options"] == [{"code": "OAT", "qty": 1, "unit_price_q": 90}] and s.total_q == 790
+    e = error_of(s, [{"op": "replace_sku", "line_id": "L1", "sku": "CAKE"}], pricing_policy="internal",
+                 catalog=catalog)
+    assert (e.pointer, e.code) == ("/ops/0/sku", "unknown_option")
+    assert e.detail == "the line's options do not fit sku 'CAKE': option 'OAT' is not offered for sku 'CAKE'."
+
+
+def test_merge_lines_keeps_the_meta_and_merges_up_to_the_maximum_qty_exactly():
+    half = 500_000  # two halves make MAX_QTY (1,000,000), which is still allowed
+    s = cart(add(qty=half, price=1, meta={"k": 1}), add(qty=half, price=1, meta={"k": 1}))
+    s = run(s, [{"op": "merge_lines"}])
+    assert [(line["qty"], line["meta"]) for line in s.items] == [("1000000", {"k": 1})]
+
+
+def test_merge_lines_skips_a_group_over_the_maximum_qty_and_still_merges_the_next():
+    s = cart(add(qty=600_000, price=1), add(qty=600_000, price=1), add("CAKE"), add("CAKE"))
+    s = run(s, [{"op": "merge_lines"}])
+    assert [(line["line_id"], line["sku"], line["qty"]) for line in s.items] == [
+        ("L1", "COFFEE", "600000"), ("L2", "COFFEE", "600000"), ("L3", "CAKE", "2")]
+
+
+def test_merge_lines_on_a_partial_state_asks_for_every_line():
+    s = cart(add(), add())
+    with pytest.raises(IncompleteState) as exc:
+        run(partial_of(s, {"L1"}), [{"op": "merge_lines"}])
+    assert exc.value.args == ("merge_lines",)
+
+
+VIEWS_SEEN: list = []
+
+
+def _wrong(view, fields):
+    """Return ops with a refused field: one the custom op also has (qty), one it has not."""
+    VIEWS_SEEN.append((sorted(view), len(view)))
+    if fields["qty"] == "0":
+        return [{"op": "set_qty", "line_id": fields["line_id"], "qty": -1}]
+    return [{"op": "set_price", "line_id": fields["line_id"], "unit_price_q": -1}]
+
+
+def test_an_error_of_a_returned_op_points_at_the_custom_ops_field_of_that_name_or_at_the_op():
+    custom = {"wrong": define_op("wrong", _wrong, fields={"line_id": "line_id", "qty": "string"})}
+    s = cart(add())
+    e = error_of(s, [add(), {"op": "wrong", "line_id": "L1", "qty": "0"}], custom=custom)
+    assert (e.pointer, e.code) == ("/ops/1/qty", "min_value")
+    e = error_of(s, [add(), {"op": "wrong", "line_id": "L1", "qty": "1"}], custom=custom)
+    assert (e.pointer, e.code) == ("/ops/1", "min_value")
+    # What the function sees is a read-only mapping of four keys.
+    assert VIEWS_SEEN[-1] == (["data", "line_count", "lines", "subtotal_q"], 4)
