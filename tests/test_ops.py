@@ -15,6 +15,7 @@ from omniman.ops import (
     Catalog,
     IncompleteState,
     Limits,
+    OpField,
     OptionGroup,
     State,
     apply_ops,
@@ -1041,3 +1042,38 @@ def test_an_error_of_a_returned_op_points_at_the_custom_ops_field_of_that_name_o
     assert (e.pointer, e.code) == ("/ops/1", "min_value")
     # What the function sees is a read-only mapping of four keys.
     assert VIEWS_SEEN[-1] == (["data", "line_count", "lines", "subtotal_q"], 4)
+
+
+def test_merge_lines_counts_writes_and_deletes_what_it_merged():
+    s = run(cart(add(), add("CAKE")), [add(), {"op": "merge_lines"}])
+    assert [(line["line_id"], line["qty"]) for line in s.items] == [("L1", "2"), ("L2", "1")]
+    assert s.line_count == 2
+    assert ([line["line_id"] for line in s.diff.upserts], s.diff.added, s.diff.deletes) == (["L1"], [], [])
+    s = run(State(), [add(), add(), {"op": "merge_lines"}])
+    assert (s.line_count, s.diff.added, [line["qty"] for line in s.diff.upserts]) == (1, ["L1"], ["2"])
+    s = run(cart(add(), add()), [{"op": "merge_lines"}])
+    assert (s.line_count, s.diff.deletes, [line["qty"] for line in s.diff.upserts]) == (1, ["L2"], ["2"])
+
+
+def _count_lines(view, fields):
+    """Put the number of lines it sees, and their skus, in data."""
+    lines = view["lines"]
+    return [{"op": "set_data", "path": "seen", "value": sorted(line["sku"] for line in lines.values())}]
+
+
+def test_a_custom_op_that_reads_every_line_sees_them_all_and_needs_a_complete_state():
+    custom = {"census": define_op("census", _count_lines, lines="all")}
+    s = cart(add(), add("CAKE"))
+    assert run(s, [{"op": "census"}], custom=custom).data["seen"] == ["CAKE", "COFFEE"]
+    with pytest.raises(IncompleteState) as exc:
+        run(partial_of(s, {"L1"}), [{"op": "census"}], custom=custom)
+    assert exc.value.args == ("census",)
+
+
+def test_a_custom_op_reads_each_line_it_names_past_an_optional_one_left_out():
+    custom = {"pair": define_op("pair", _count_lines, fields={
+        "first": OpField(kind="line_id", required=False), "second": "line_id"})}
+    s = cart(add(), add("CAKE"))
+    assert run(s, [{"op": "pair", "second": "L2"}], custom=custom).data["seen"] == ["CAKE"]
+    e = error_of(s, [{"op": "pair", "second": "NOPE"}], custom=custom)
+    assert (e.pointer, e.code, e.detail) == ("/ops/0/second", "unknown_line", "no line 'NOPE' in this session.")
