@@ -1077,3 +1077,80 @@ def test_a_custom_op_reads_each_line_it_names_past_an_optional_one_left_out():
     assert run(s, [{"op": "pair", "second": "L2"}], custom=custom).data["seen"] == ["CAKE"]
     e = error_of(s, [{"op": "pair", "second": "NOPE"}], custom=custom)
     assert (e.pointer, e.code, e.detail) == ("/ops/0/second", "unknown_line", "no line 'NOPE' in this session.")
+
+
+FIELDS_SEEN: list = []
+
+
+def _every(view, fields):
+    """Keep the fields it was given; change nothing."""
+    FIELDS_SEEN.append(fields)
+    return []
+
+
+EVERY = {"every": define_op("every", _every, fields={
+    "s": OpField(kind="string", max_length=3), "i": OpField(kind="integer", minimum=1, maximum=5),
+    "b": "boolean", "o": "object", "l": "line_id", "k": "sku", "q": "qty", "a": "amount_q",
+    "opt": OpField(required=False),
+})}
+GOOD = {"s": "abc", "i": 5, "b": False, "o": {}, "l": "L1", "k": "TEA", "q": "1.5", "a": 100}
+
+
+def test_a_custom_ops_fields_are_handed_over_checked_and_typed():
+    run(cart(add()), [{"op": "every", **GOOD}], custom=EVERY)
+    assert FIELDS_SEEN[-1] == {**GOOD, "q": Decimal("1.5"), "opt": None}
+    run(cart(add()), [{"op": "every", **GOOD, "s": "a", "i": 1, "opt": "x"}], custom=EVERY)
+    assert (FIELDS_SEEN[-1]["s"], FIELDS_SEEN[-1]["i"], FIELDS_SEEN[-1]["opt"]) == ("a", 1, "x")
+
+
+@pytest.mark.parametrize(("name", "value", "code", "detail"), [
+    ("s", None, "required", "s is required for every."),
+    ("s", 1, "invalid_type", "s must be a string."),
+    ("s", "", "invalid", "s must be 1 to 3 characters."),
+    ("s", "abcd", "invalid", "s must be 1 to 3 characters."),
+    ("i", True, "invalid_type", "i must be a JSON integer."),
+    ("i", 1.0, "invalid_type", "i must be a JSON integer."),
+    ("i", 0, "min_value", "i must be at least 1."),
+    ("i", 6, "max_value", "i must be at most 5."),
+    ("b", 1, "invalid_type", "b must be true or false."),
+    ("o", [], "invalid_type", "o must be an object."),
+    ("l", "no spaces", "invalid", None),
+    ("k", 7, "invalid", None),
+    ("q", "0", "min_value", None),
+    ("a", -1, "min_value", None),
+])
+def test_each_kind_of_custom_op_field_is_checked_at_its_pointer(name, value, code, detail):
+    raw = {"op": "every", **GOOD}
+    if value is None:
+        del raw[name]
+    else:
+        raw[name] = value
+    e = error_of(cart(add()), [raw], custom=EVERY)
+    assert (e.pointer, e.code) == (f"/ops/0/{name}", code)
+    if detail is not None:
+        assert e.detail == detail
+    else:
+        assert e.detail.startswith(name if name in "lk" else ("qty" if name == "q" else "unit_price_q"))
+
+
+@pytest.mark.parametrize(("options", "pointer", "code", "detail"), [
+    ({"code": "OAT"}, "/ops/0/options", "invalid_type", "options must be a list of objects."),
+    ([{"code": f"O{n}"} for n in range(21)], "/ops/0/options", "max_length", "at most 20 options per line."),
+    (["OAT"], "/ops/0/options/0", "invalid_type", "each option must be an object."),
+    ([{"code": "OAT", "size": 1}], "/ops/0/options/0/size", "unknown_field", "unknown field for an option."),
+    ([{"qty": 1}], "/ops/0/options/0/code", "required", "code is required for an option."),
+    ([{"code": "OAT"}, {"code": "OAT"}], "/ops/0/options/1/code", "duplicate", "option 'OAT' is given twice."),
+    ([{"code": "OAT", "qty": True}], "/ops/0/options/0/qty", "invalid_type", "an option's qty must be a JSON integer."),
+    ([{"code": "OAT", "qty": 0}], "/ops/0/options/0/qty", "min_value", "an option's qty must be 1 to 1000."),
+    ([{"code": "OAT", "qty": 1001}], "/ops/0/options/0/qty", "max_value", "an option's qty must be 1 to 1000."),
+])
+def test_each_option_rule_says_why_at_its_pointer(options, pointer, code, detail):
+    e = error_of(State(), [add(options=options)])
+    assert (e.pointer, e.code, e.detail) == (pointer, code, detail)
+
+
+def test_options_at_their_limits_are_taken():
+    s = cart(add(price=0, options=[{"code": f"O{n}", "unit_price_q": 1} for n in range(20)]))
+    assert len(s.items[0]["options"]) == 20 and s.total_q == 20
+    s = cart(add(price=0, options=[{"code": "OAT", "qty": 1000, "unit_price_q": 1}]))
+    assert s.items[0]["options"] == [{"code": "OAT", "qty": 1000, "unit_price_q": 1}] and s.total_q == 1000
