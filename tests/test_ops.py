@@ -1154,3 +1154,10 @@ def test_options_at_their_limits_are_taken():
     assert len(s.items[0]["options"]) == 20 and s.total_q == 20
     s = cart(add(price=0, options=[{"code": "OAT", "qty": 1000, "unit_price_q": 1}]))
     assert s.items[0]["options"] == [{"code": "OAT", "qty": 1000, "unit_price_q": 1}] and s.total_q == 1000
+
+
+def test_a_partial_state_holds_the_sessions_pricing_and_total_as_read():
+    full = cart(add(qty=2), add("CAKE"))
+    part = partial_of(full, {"L2"})
+    assert (part.pricing, part.total_q, part.line_count, part.subtotal_q) == (full.pricing, 1000 + 500, 2, 1500)
+    assert part.as_dict() == {**full.as_dict(), "items": [full.items[1]]}
