@@ -19,6 +19,7 @@ from omniman.ops import (
     OptionGroup,
     State,
     apply_ops,
+    check_data_size,
     needs_all_lines,
     option_key,
     options_q,
@@ -1161,3 +1162,34 @@ def test_a_partial_state_holds_the_sessions_pricing_and_total_as_read():
     part = partial_of(full, {"L2"})
     assert (part.pricing, part.total_q, part.line_count, part.subtotal_q) == (full.pricing, 1000 + 500, 2, 1500)
     assert part.as_dict() == {**full.as_dict(), "items": [full.items[1]]}
+
+
+def test_what_a_partial_state_must_hold_for_custom_ops():
+    census = define_op("census", _count_lines, lines="all")
+    fill = define_op("fill", _count_lines, fields={"line_id": "line_id"}, new_lines=2)
+    ops = parse_ops([{"op": "fill", "line_id": "L7"}, add()], custom={"census": census, "fill": fill})
+    assert touched_line_ids(ops) == ({"L7"}, 3) and not needs_all_lines(ops)
+    assert needs_all_lines(parse_ops([{"op": "census"}], custom={"census": census}))
+
+
+@pytest.mark.parametrize(("by_op", "invalid", "too_big"), [
+    (False, "data must be valid JSON.", "data must be at most 10 bytes."),
+    (True, "value is not valid JSON.", "data would exceed 10 bytes."),
+])
+def test_the_data_size_rule_words_its_refusal_for_a_set_data_op_or_for_data_given_whole(by_op, invalid, too_big):
+    check_data_size({"a": "12345"}, 13, "/data", by_op=by_op)  # {"a":"12345"} is 13 bytes
+    errors = []
+    for data in ({"a": object()}, {"a": "12345678"}):
+        with pytest.raises(ValidationError) as exc:
+            check_data_size(data, 10, "/data", by_op=by_op)
+        e = exc.value.errors[0]
+        errors.append((e.pointer, e.code, e.detail))
+    assert errors == [("/data", "invalid", invalid), ("/data", "max_size", too_big)]
+    with pytest.raises(ValidationError) as exc:
+        check_data_size({"a": object()}, 10, "/data")
+    assert exc.value.errors[0].detail == "data must be valid JSON."
+
+
+def test_a_line_added_and_removed_in_one_modify_is_neither_written_nor_deleted():
+    s = run(cart(add()), [add("CAKE"), {"op": "remove_line", "line_id": "L2"}])
+    assert (s.diff.upserts, s.diff.added, s.diff.deletes) == ([], [], [])
