@@ -1193,3 +1193,32 @@ def test_the_data_size_rule_words_its_refusal_for_a_set_data_op_or_for_data_give
 def test_a_line_added_and_removed_in_one_modify_is_neither_written_nor_deleted():
     s = run(cart(add()), [add("CAKE"), {"op": "remove_line", "line_id": "L2"}])
     assert (s.diff.upserts, s.diff.added, s.diff.deletes) == ([], [], [])
+
+
+def _bad(view, fields):
+    """Misbehave as ``mode`` says."""
+    if fields["mode"] == "reject":
+        raise OpRejected("not today.", field="elsewhere", code="closed")
+    if fields["mode"] == "text":
+        return "add_line"
+    return [add(qty=10_000, price=10**12)]  # over the total's cap: an error at "/ops/0"
+
+
+def test_a_custom_ops_refusals_and_its_returned_ops_errors_keep_their_words():
+    custom = {"bad": define_op("bad", _bad, fields={"mode": "string"})}
+    e = error_of(State(), [{"op": "bad", "mode": "reject"}], custom=custom)
+    assert (e.pointer, e.code, e.detail) == ("/ops/0", "closed", "not today.")
+    e = error_of(State(), [add(), {"op": "bad", "mode": "over"}], custom=custom)
+    assert (e.pointer, e.code, e.detail) == ("/ops/1", "max_total", f"the total would exceed {MAX_SAFE_Q}.")
+    with pytest.raises(TypeError, match="custom op 'bad' must return a list of ops, not str"):
+        modify(State(), [{"op": "bad", "mode": "text"}], custom=custom)
+    e = error_of(cart(add()), [{"op": "double", "line_id": "L1"}, {"op": "double", "line_id": "L1"},
+                               {"op": "set_qty", "line_id": "L1", "qty": 600}, {"op": "double", "line_id": "L1"}])
+    assert (e.pointer, e.code, e.detail) == ("/ops/3/line_id", "too_many", "too many.")
+
+
+def test_an_options_code_and_price_are_checked_at_their_pointers():
+    e = error_of(State(), [add(options=[{"code": "no spaces", "unit_price_q": 1}])])
+    assert (e.pointer, e.code, e.detail.split(" ")[:2]) == ("/ops/0/options/0/code", "invalid", ["code", "must"])
+    e = error_of(State(), [add(options=[{"code": "OAT", "unit_price_q": -1}])])
+    assert (e.pointer, e.code) == ("/ops/0/options/0/unit_price_q", "min_value")
