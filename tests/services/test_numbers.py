@@ -10,8 +10,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from omniman.models import Order, TicketCounter
-from omniman.services import commit_session, create_session, import_order, modify_session
 from omniman.services import commit as commit_module
+from omniman.services import commit_session, create_session, import_order, modify_session
 from omniman.services.numbers import business_day, next_number
 from omniman.testing import add_line_op, make_channel
 
@@ -81,9 +81,14 @@ def test_a_rolled_back_commit_gives_its_number_back(pos):
     assert sell(key="A").number == 1
     create_session(channel="pos", session_key="B")
     modify_session(channel="pos", session_key="B", ops=[add_line_op()])
-    with pytest.raises(RuntimeError), transaction.atomic():
-        commit_session(channel="pos", session_key="B")
-        raise RuntimeError("the caller's transaction fails after the commit")
+
+    def commit_then_fail() -> None:
+        with transaction.atomic():
+            commit_session(channel="pos", session_key="B")
+            raise RuntimeError("the caller's transaction fails after the commit")
+
+    with pytest.raises(RuntimeError):
+        commit_then_fail()
     assert sell(key="C").number == 2
     assert TicketCounter.objects.get(channel=pos).last == 2
 
