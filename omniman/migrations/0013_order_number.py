@@ -50,8 +50,8 @@ class Migration(migrations.Migration):
             model_name="order",
             constraint=models.UniqueConstraint(
                 condition=models.Q(("number__isnull", False)),
-                fields=("channel", "business_day", "number"),
-                name="omniman_order_channel_day_number",
+                fields=("business_day", "number", "channel"),
+                name="omniman_order_day_number",
             ),
         ),
     ]

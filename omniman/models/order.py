@@ -52,11 +52,12 @@ class Order(models.Model):
                 name="omniman_order_channel_external_ref",
             ),
             models.UniqueConstraint(fields=["channel", "channel_seq"], name="omniman_order_channel_seq"),
-            # The counter already hands out each number once; this is the last guard.
+            # The counter already hands out each number once; this is the last guard,
+            # and its index finds "ticket 42 today" (orders/?number=) whatever the channel.
             models.UniqueConstraint(
-                fields=["channel", "business_day", "number"],
+                fields=["business_day", "number", "channel"],
                 condition=models.Q(number__isnull=False),
-                name="omniman_order_channel_day_number",
+                name="omniman_order_day_number",
             ),
         ]
         indexes = [

@@ -11,11 +11,16 @@ would leave a gap there; ``MAX() + 1`` without a lock would repeat)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import connection
+from django.db.models import Q, QuerySet, TextField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
 from django.utils import timezone
 
-from omniman.models import Channel, TicketCounter
+from omniman.models import Channel, ChannelConfig, Order, TicketCounter
 
 
 def business_day(channel: Channel, at: datetime | None = None) -> date:
@@ -55,3 +60,21 @@ def ticket_number(channel: Channel, at: datetime) -> tuple[int | None, date]:
         return None, day
     return next_number(channel, day), day
 
+
+
+def in_current_business_day(qs: QuerySet[Order], at: datetime | None = None) -> QuerySet[Order]:
+    """``qs`` limited to the orders of their channel's business day at ``at`` (default:
+    now), in the query itself: whatever the channel, that day is the local date or the
+    one before, as the local time is past the channel's ``business_day_starts_at`` or
+    not (``"HH:MM"`` strings compare as the times they write)."""
+    local = timezone.localtime(at or timezone.now())
+    today, clock = local.date(), Value(local.strftime("%H:%M"))
+    starts: Any = Coalesce(
+        KeyTextTransform("business_day_starts_at", "channel__config"),
+        Value(ChannelConfig.business_day_starts_at),
+        output_field=TextField(),
+    )
+    return qs.filter(
+        Q(LessThanOrEqual(starts, clock), business_day=today)
+        | Q(GreaterThan(starts, clock), business_day=today - timedelta(days=1))
+    )

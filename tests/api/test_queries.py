@@ -102,6 +102,8 @@ LISTS = {
     "/api/sessions/?state=open&channel_code=pos&handle_type=t&handle_ref=r": 2,
     "/api/orders/": 3,
     "/api/orders/?channel_code=pos&status=new&created_after=2000-01-01T00:00:00Z": 3,
+    "/api/orders/?number=1": 3,
+    "/api/orders/?number=1&created_after=2000-01-01T00:00:00Z": 3,
     "/api/channels/": 2,
     "/api/orders/stream/": 4,
     f"/api/orders/stream/?after={START}": 4,
