@@ -61,7 +61,6 @@ def ticket_number(channel: Channel, at: datetime) -> tuple[int | None, date]:
     return next_number(channel, day), day
 
 
-
 def in_current_business_day(qs: QuerySet[Order], at: datetime | None = None) -> QuerySet[Order]:
     """``qs`` limited to the orders of their channel's business day at ``at`` (default:
     now), in the query itself: whatever the channel, that day is the local date or the
