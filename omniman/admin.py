@@ -17,6 +17,7 @@ from omniman.models import (
     OrderItem,
     Session,
     SessionLine,
+    TicketCounter,
 )
 
 # ModelAdmin, TabularInline and ModelForm are generic in django-stubs only: subscripting
@@ -132,8 +133,9 @@ class OrderStatusForm(forms.ModelForm):  # type: ignore[type-arg]
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("ref", "channel", "status", "total_q", "currency", "external_ref", "created_at")
-    list_filter = ("channel", "status")
+    list_display = ("ref", "number", "channel", "business_day", "status", "total_q", "currency", "external_ref",
+                    "created_at")
+    list_filter = ("channel", "status", "business_day")
     list_select_related = ("channel",)
     search_fields = ("ref", "session_key", "handle_ref", "external_ref")
     ordering = ("-id",)
@@ -233,4 +235,24 @@ class IdempotencyKeyAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):  # type: ignore
     readonly_fields = [f.name for f in IdempotencyKey._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(TicketCounter)
+class TicketCounterAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The last ticket number of each channel and business day, to view only: the
+    commit alone moves a counter (an edit could hand a number out twice)."""
+
+    list_display = ("channel", "business_day", "last")
+    list_filter = ("channel", "business_day")
+    list_select_related = ("channel",)
+    ordering = ("-business_day", "channel__code")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

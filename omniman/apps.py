@@ -13,9 +13,15 @@ class OmnimanConfig(AppConfig):
 
         from omniman import conf
         from omniman.celery import connect_worker_checks
-        from omniman.checks import check_celery, check_channel_topics, check_settings
+        from omniman.checks import (
+            check_celery,
+            check_channel_topics,
+            check_database,
+            check_settings,
+        )
 
         checks.register(check_settings, "omniman")
+        checks.register(check_database, "omniman")
         checks.register(check_celery, "omniman")
         checks.register(check_channel_topics, "omniman", checks.Tags.database)
         connect_worker_checks()

@@ -7,6 +7,8 @@
   invalid options;
 - ``omniman.E005``: a custom op that cannot be registered: its ``OPS`` path does not
   name a ``CustomOp``, or its name clashes with a built-in op or another custom op;
+- ``omniman.E006``: a SQLite database older than 3.35, which lacks the ``RETURNING``
+  and ``ON CONFLICT DO UPDATE`` statements a commit uses (stream position, ticket number);
 - ``omniman.W101``: a channel in the database names a directive topic (in
   ``post_commit_directives`` or ``checks``) that has no handler. A database check: it
   runs with ``check --database default`` and before ``migrate``, as Django's own.
@@ -26,6 +28,7 @@ it starts (:func:`omniman.celery.check_worker_queues`).
 
 from __future__ import annotations
 
+from sqlite3 import sqlite_version, sqlite_version_info
 from typing import Any
 
 from django.core.checks import Error
@@ -130,6 +133,27 @@ def check_channel_topics(app_configs: Any = None, databases: Any = None, **kwarg
                     id="omniman.W101",
                 ))
     return warnings
+
+
+#: What a commit's statements need of SQLite: ``RETURNING`` (3.35) and upserts (3.24).
+MIN_SQLITE = (3, 35)
+
+
+def check_database(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """``omniman.E006`` for each SQLite database of the project when the SQLite library
+    Python links is older than 3.35 (no connection needed: the version is the library's)."""
+    if tuple(sqlite_version_info[:2]) >= MIN_SQLITE:
+        return []
+    return [
+        Error(
+            f"Database {alias!r} is SQLite {sqlite_version}; omniman's commit needs SQLite 3.35 or later "
+            "(INSERT ... ON CONFLICT DO UPDATE ... RETURNING).",
+            hint="Use a Python built with a newer SQLite, or PostgreSQL.",
+            id="omniman.E006",
+        )
+        for alias in connections
+        if connections[alias].vendor == "sqlite"
+    ]
 
 
 CELERY_APP_HINT = (

@@ -142,6 +142,13 @@ class OrderOut(Shape):
     total_q = rf.IntegerField()
     currency = rf.CharField()
     external_ref = rf.CharField(allow_blank=True)
+    number = rf.IntegerField(
+        allow_null=True, min_value=1,
+        help_text="The ticket number, per channel and business day; null when the channel numbers no tickets.",
+    )
+    business_day = rf.DateField(
+        allow_null=True, help_text="The channel's business day at the commit (null for orders stored before numbers)."
+    )
     placed_at = rf.DateTimeField(help_text="When the customer placed it: an import's placed_at, else the commit's time.")
     created_at = rf.DateTimeField()
     updated_at = rf.DateTimeField()
@@ -402,6 +409,9 @@ session_resolve = extend_schema(
 order_list = extend_schema(
     parameters=[*PAGE_PARAMS, _q("channel_code", "Filter."), _q("status", "Filter."),
                 _q("external_ref", "Filter: the order carrying this external reference."),
+                OpenApiParameter("number", int, OpenApiParameter.QUERY,
+                                 description="Filter: the order with this ticket number in its channel's current "
+                                 "business day; with created_after, in any business day since then."),
                 OpenApiParameter("created_after", str, OpenApiParameter.QUERY, description="RFC 3339 date-time, with seconds and an offset."),
                 OpenApiParameter("created_before", str, OpenApiParameter.QUERY,
                                  description="RFC 3339 date-time, with seconds and an offset.")],
@@ -683,6 +693,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "created_after": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
     "created_before": {"type": "string", "format": "date-time", "pattern": DATE_TIME},
     "external_ref": _string(maxLength=128),
+    "number": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
     "after": _string(
         STREAM_CURSOR, contentEncoding="base64url", contentMediaType="application/json",
         contentSchema={"type": "object", "propertyNames": {"pattern": IDENT},

@@ -104,6 +104,8 @@ def order_json(order: Order, items: Iterable[OrderItem] | None = None) -> dict[s
         "total_q": order.total_q,
         "currency": order.currency,
         "external_ref": order.external_ref,
+        "number": order.number,
+        "business_day": order.business_day,
         "placed_at": order.placed_at,
         "created_at": order.created_at,
         "updated_at": order.updated_at,

@@ -42,6 +42,7 @@ from omniman.services import (
 )
 from omniman.services.directive_ops import directive_metrics, retry_directive
 from omniman.services.idempotency import IdempotentRequest, Replay
+from omniman.services.numbers import in_current_business_day
 from omniman_api import schema as docs
 from omniman_api import serializers as s
 from omniman_api.conditional import etag, if_match, none_match
@@ -183,6 +184,22 @@ def _query_datetime(request: Request, name: str) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:
         return (datetime.min if parsed.year < 2 else datetime.max).replace(tzinfo=UTC)
+
+
+#: ``number``: a ticket number as the OpenAPI document declares it (1 to the column's maximum).
+TICKET_NUMBER_RE = re.compile(r"[1-9][0-9]{0,9}\Z")
+MAX_TICKET_NUMBER = 2**31 - 1
+
+
+def _query_number(request: Request) -> int | None:
+    value = _query(request, "number", blank=False)
+    if value is None:
+        return None
+    if not TICKET_NUMBER_RE.match(value) or not 1 <= int(value) <= MAX_TICKET_NUMBER:
+        raise ValidationError(
+            FieldError("/number", f"number must be an integer from 1 to {MAX_TICKET_NUMBER}.", "invalid")
+        )
+    return int(value)
 
 
 def _body_datetime(body: dict[str, Any], name: str) -> datetime | None:
@@ -476,6 +493,13 @@ class OrderListView(OmnimanView):
         after = _query_datetime(request, "created_after")
         if after is not None:
             qs = qs.filter(created_at__gt=after)
+        number = _query_number(request)
+        if number is not None:
+            # Ticket numbers start again every business day: today's, unless the
+            # caller says from when with created_after.
+            qs = qs.filter(number=number)
+            if after is None:
+                qs = in_current_business_day(qs)
         before = _query_datetime(request, "created_before")
         if before is not None:
             qs = qs.filter(created_at__lt=before)

@@ -170,3 +170,23 @@ def test_saving_a_channel_whose_topic_has_no_handler_warns_in_the_admin(staff, r
                                 "config": config, "_save": "Save"}, follow=True)
     said = [str(m) for m in response.context["messages"]]
     assert any("No handler is registered for topic 'invoice.send' (post_commit_directives)" in m for m in said), said
+
+
+def test_orders_show_their_ticket_number_and_counters_are_read_only(staff, rows):
+    from omniman.models import TicketCounter
+
+    response = staff.get(reverse("admin:omniman_order_changelist"), {"channel__id__exact": rows_channel("pos")})
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list.values_list("number", flat=True)) == [1]
+    counter = TicketCounter.objects.get(channel__code="pos")
+    url = reverse("admin:omniman_ticketcounter_change", args=[counter.pk])
+    assert staff.post(url, {"last": 0}).status_code == 403
+    assert TicketCounter.objects.get(pk=counter.pk).last == 1
+    assert staff.get(reverse("admin:omniman_ticketcounter_add")).status_code == 403
+    assert staff.get(reverse("admin:omniman_ticketcounter_delete", args=[counter.pk])).status_code == 403
+
+
+def rows_channel(code: str) -> int:
+    from omniman.models import Channel
+
+    return Channel.objects.get(code=code).pk

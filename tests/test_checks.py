@@ -7,7 +7,7 @@ from django.core import checks
 from django.core.management import call_command
 
 from omniman import conf
-from omniman.checks import check_channel_topics, check_settings
+from omniman.checks import check_channel_topics, check_database, check_settings
 from omniman.models import Channel
 from omniman.registry import registry
 from omniman.testing import make_channel
@@ -51,6 +51,21 @@ def test_not_a_dict_is_e002(settings):
 def test_a_dotted_path_that_does_not_import_is_e003(settings):
     assert ids(settings, {"PRICING_BACKEND": "nowhere.Catalog"}) == ["omniman.E003"]
     assert ids(settings, {"HANDLERS": {"stock.hold": "tests.app.catalog.nothing_here"}}) == ["omniman.E003"]
+
+
+def test_an_old_sqlite_is_e006_and_a_current_one_passes(monkeypatch):
+    from django.db import connection
+
+    import omniman.checks
+
+    assert check_database() == []
+    monkeypatch.setattr(omniman.checks, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(omniman.checks, "sqlite_version", "3.34.1")
+    found = check_database()
+    if connection.vendor == "sqlite":
+        assert [e.id for e in found] == ["omniman.E006"] and "3.34.1" in found[0].msg
+    else:
+        assert found == []  # PostgreSQL: nothing to say
 
 
 def test_checks_run_with_manage_py_check(settings):

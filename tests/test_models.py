@@ -27,6 +27,12 @@ pytestmark = pytest.mark.django_db
         ({"initial_status": ""}, "'initial_status' must be a non-empty string"),
         ({"order_flow": {"new": "done"}}, "'order_flow' must be an object mapping a status"),
         ({"order_flow": {"open": ["done"]}}, "initial_status 'new' is not a status of 'order_flow'"),
+        ({"ticket_numbers": "weekly"}, "'ticket_numbers' must be 'daily' or 'none'"),
+        ({"ticket_numbers": None}, "'ticket_numbers' must be 'daily' or 'none'"),
+        ({"business_day_starts_at": "4:00"}, "'business_day_starts_at' must be a time of day as 'HH:MM'"),
+        ({"business_day_starts_at": "24:00"}, "'business_day_starts_at' must be a time of day as 'HH:MM'"),
+        ({"business_day_starts_at": "04:00\n"}, "'business_day_starts_at' must be a time of day as 'HH:MM'"),
+        ({"business_day_starts_at": 4}, "'business_day_starts_at' must be a time of day as 'HH:MM'"),
     ],
 )
 def test_channel_config_is_validated_on_save(config, message):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from omniman.models.channel import Channel, ChannelConfig, ChannelGrant
 from omniman.models.directive import Directive
 from omniman.models.idempotency import IdempotencyKey
-from omniman.models.order import Order, OrderEvent, OrderItem
+from omniman.models.order import Order, OrderEvent, OrderItem, TicketCounter
 from omniman.models.session import Session, SessionLine
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "OrderItem",
     "Session",
     "SessionLine",
+    "TicketCounter",
 ]

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 PRICING_POLICIES = ("internal", "external")
 EDIT_POLICIES = ("open", "locked")
+TICKET_NUMBERS = ("daily", "none")
+#: ``business_day_starts_at``: a local time of day, ``HH:MM`` on a 24-hour clock.
+DAY_START_RE = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]\Z")
 
 
 def _is_str_list(value: Any) -> bool:
@@ -50,6 +55,10 @@ CONFIG_KEYS: dict[str, tuple[Any, str]] = {
     "external_ref_path": (lambda v: v is None or isinstance(v, str) and bool(v), "a dotted path into data, or null"),
     "modifiers": (_is_str_list, "a list of registered modifier names"),
     "tax_inclusive": (lambda v: isinstance(v, bool), "a boolean"),
+    "ticket_numbers": (lambda v: v in TICKET_NUMBERS, "'daily' or 'none'"),
+    "business_day_starts_at": (
+        lambda v: isinstance(v, str) and bool(DAY_START_RE.match(v)), "a time of day as 'HH:MM' (00:00 to 23:59)"
+    ),
 }
 
 
@@ -69,6 +78,8 @@ class ChannelConfig:
     external_ref_path: str | None = None
     modifiers: tuple[str, ...] = ()
     tax_inclusive: bool = False
+    ticket_numbers: str = "daily"
+    business_day_starts_at: str = "04:00"
     #: The keys order extensions add (:mod:`omniman.extensions`), as stored.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +96,12 @@ class ChannelConfig:
 
     def allowed_next(self, status: str) -> tuple[str, ...]:
         return self.order_flow.get(status, ())
+
+    @property
+    def day_starts_at(self) -> time:
+        """``business_day_starts_at`` as a time of day."""
+        hours, minutes = self.business_day_starts_at.split(":")
+        return time(int(hours), int(minutes))
 
 
 def config_errors(value: Any) -> list[str]:

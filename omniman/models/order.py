@@ -33,6 +33,12 @@ class Order(models.Model):
     # channel, handed out last in the commit transaction under the channel's lock, so a
     # reader never skips an order that commits late, and channels never wait on each other.
     channel_seq = models.BigIntegerField(null=True, blank=True)
+    # The ticket number, per channel and business day (services.numbers); None when the
+    # channel numbers no tickets (config ``ticket_numbers: "none"``).
+    number = models.PositiveIntegerField(null=True, blank=True)
+    # The channel's business day at commit (config ``business_day_starts_at``, in the
+    # project's time zone); None only for orders committed before numbering existed.
+    business_day = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,6 +52,13 @@ class Order(models.Model):
                 name="omniman_order_channel_external_ref",
             ),
             models.UniqueConstraint(fields=["channel", "channel_seq"], name="omniman_order_channel_seq"),
+            # The counter already hands out each number once; this is the last guard,
+            # and its index finds "ticket 42 today" (orders/?number=) whatever the channel.
+            models.UniqueConstraint(
+                fields=["business_day", "number", "channel"],
+                condition=models.Q(number__isnull=False),
+                name="omniman_order_day_number",
+            ),
         ]
         indexes = [
             models.Index(fields=["channel", "status"], name="omniman_ord_chan_status"),
@@ -102,3 +115,22 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}:{self.type}"
+
+
+class TicketCounter(models.Model):
+    """The last ticket number a channel handed out on one business day. One row per
+    (channel, day), bumped by one statement inside the commit's transaction
+    (:func:`omniman.services.numbers.next_number`): its row lock orders the commits of
+    that channel and day, and a rolled-back commit gives its number back."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="ticket_counters")
+    business_day = models.DateField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "business_day"], name="omniman_ticket_counter_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.business_day}:{self.last}"

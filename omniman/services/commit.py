@@ -26,6 +26,7 @@ from omniman.services import idempotency
 from omniman.services.directive_outbox import enqueue_many
 from omniman.services.lines import complete_state
 from omniman.services.locks import ChannelRef, lock_session, stream_lock
+from omniman.services.numbers import ticket_number
 from omniman.services.preconditions import Expected, check_preconditions, require_active
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,10 @@ def commit_session(
     session, replay the stored answer for a known key (another fingerprint is
     ``IdempotencyKeyReused``), check that the session may be committed, then write the
     Order, its items, its first event, the post-commit directives, the idempotency
-    record and the session's new state. Run again on an integrity error (an order ref
-    drawn twice, or the key recorded meanwhile by a commit of another session)."""
+    record and the session's new state; the order takes its channel's next ticket
+    number (:mod:`omniman.services.numbers`) in the same transaction. Run again on an
+    integrity error (an order ref drawn twice, or the key recorded meanwhile by a
+    commit of another session)."""
     request = None
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key)
@@ -170,6 +173,9 @@ def _commit_locked(
         _require_new_external_ref(ch, external_ref)
 
     now = timezone.now()
+    # The ticket number (one statement): its counter row stays locked until COMMIT, and
+    # a rollback of this commit gives the number back.
+    number, business_day = ticket_number(ch, now)
     order = Order.objects.create(
         ref=new_order_ref(ch.code),
         channel=ch,
@@ -184,6 +190,8 @@ def _commit_locked(
         external_ref=external_ref,
         placed_at=placed_at or now,
         status=ch.conf.initial_status,
+        number=number,
+        business_day=business_day,
     )
     copy_lines_to_order(session.pk, order.pk)
     OrderEvent.objects.create(

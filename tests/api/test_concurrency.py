@@ -184,6 +184,25 @@ def test_a_follower_of_several_channels_sees_every_order_once_while_commits_race
         assert len(by_position) == n // 4
 
 
+def test_32_racing_http_commits_on_one_channel_take_tickets_1_to_32(pos, user):
+    """Each client commits its own session with its own key; the orders, read back
+    over HTTP, hold the numbers 1 to 32 once each."""
+    n = 32
+    clients = [client_for(user) for _ in range(n)]
+    for i in range(n):
+        create_session(channel="pos", session_key=f"T{i}")
+        modify_session(channel="pos", session_key=f"T{i}", ops=[add_line_op()])
+    answers = race(n, lambda i: clients[i].post_json(
+        f"/api/sessions/T{i}/commit/", {"channel_code": "pos", "idempotency_key": f"K{i}"}
+    ))
+    assert [getattr(a, "status_code", a) for a in answers] == [201] * n
+    listed = data(clients[0].get("/api/orders/?page_size=100"))["results"]
+    assert sorted(o["number"] for o in listed) == list(range(1, n + 1))
+    assert [o["ref"] for o in data(clients[0].get("/api/orders/?number=32"))["results"]] == [
+        o["ref"] for o in listed if o["number"] == 32
+    ]
+
+
 def test_an_unreachable_database_is_503_with_retry_after(api, anon):
     from .conftest import problem
 

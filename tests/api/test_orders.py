@@ -28,7 +28,8 @@ def test_order_detail_has_items_and_etag(api):
     # The kernel's fields, and those of the installed order extensions (payments).
     added = {name for ext in extensions.extensions() for name in ext.field_schemas}
     assert set(body) == {"ref", "channel_code", "session_key", "status", "items", "data", "pricing", "total_q",
-                         "currency", "external_ref", "placed_at", "created_at", "updated_at"} | added
+                         "currency", "external_ref", "number", "business_day", "placed_at", "created_at",
+                         "updated_at"} | added
     assert body["items"] == [{"line_id": "L1", "sku": "COFFEE", "qty": "1", "unit_price_q": 500,
                               "line_total_q": 500, "meta": {}, "options": [], "adjustments": []}]
     problem(api.get("/api/orders/NOPE/"), 404, "not_found")

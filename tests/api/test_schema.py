@@ -70,6 +70,7 @@ QUERY_CASES = [
     ("/api/sessions/", "handle_type", ["", "table", "x" * 65]),
     ("/api/sessions/", "cursor", ["", "n5", "p5", "q5", "cTA", "n" + "9" * 19]),
     ("/api/orders/", "status", ["", "new", "x" * 65]),
+    ("/api/orders/", "number", ["", "1", "42", "0", "01", "-1", "1.5", "one", " 1", "2147483647", "2147483648"]),
     ("/api/orders/stream/", "timeout", ["", "0", "0.01", "-1", "-1e-58", "1e400", "inf", "nan", "1_0", " 1"]),
     ("/api/orders/stream/", "after", ["", "q0", "n0", "q" + "1" * 19, "e30", "eyJwb3MiOjB9", "eyJwb3MiOjEyfQ",
                                       "W10", "eyJwb3MiOi0xfQ", "eyIgIjoxfQ", "e30=", "e3", "!", "a" * 16385,

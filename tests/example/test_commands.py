@@ -67,6 +67,7 @@ def test_seeded_channel_configs(example: Example) -> None:
     assert channels["pos"]["initial_status"] == "new"
     assert channels["pos"]["order_flow"]["new"] == ["preparing", "cancelled"]
     assert channels["pos"]["order_flow"]["completed"] == []
+    assert (channels["pos"]["ticket_numbers"], channels["pos"]["business_day_starts_at"]) == ("daily", "04:00")
     assert channels["ifood"]["external_ref_path"] == "external_ref"
     assert all("modifiers" not in c for code, c in channels.items() if code != "shop")
     assert channels["shop"]["pricing_policy"] == "internal"

@@ -122,6 +122,12 @@ def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path:
     assert f"Order {ref} committed" in browser.find_element(By.ID, "message").text
     # A committed session takes no more taps.
     assert not browser.find_element(By.CSS_SELECTOR, '.product[data-sku="COFFEE"]').is_enabled()
+    # The ticket number the counter calls out, big: the order's number of the day.
+    demo = example.manage("omniman_token", "demo").stdout.strip()
+    number = example.request("GET", f"/api/orders/{ref}/", token=demo).body["number"]
+    assert isinstance(number, int) and number >= 1
+    wait(browser, text_is("#ticket-number", str(number)))
+    assert browser.find_element(By.ID, "ticket").text == f"Ticket {number}"
     browser.save_screenshot(str(screenshot_dir(tmp_path) / "pos.png"))
 
     browser.get(example.url + "/kds/")
@@ -129,6 +135,7 @@ def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path:
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ticket_css))
     items = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ticket_css + " .items").text)
     assert items.splitlines() == ["2 × COFFEE", "1 × CROISSANT", "1 × CAKE"]
+    assert browser.find_element(By.CSS_SELECTOR, ticket_css + " .number").text == f"#{number}"
     # A second order arrives while the display is open: the stream brings it in.
     token = example.manage("omniman_token", "kds-feeder", "--channels", "pos").stdout.strip()
     example.request("POST", "/api/sessions/", {"channel_code": "pos", "session_key": "TABLE-7"}, token=token)
@@ -141,12 +148,13 @@ def test_order_from_pos_reaches_the_kitchen(example: Example, browser, tmp_path:
         "POST", "/api/sessions/TABLE-7/commit/", {"channel_code": "pos", "idempotency_key": "T7"}, token=token
     ).body["order_ref"]
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-new article[data-ref="{second}"]'))
+    # The next ticket of the day.
+    assert browser.find_element(By.CSS_SELECTOR, f'article[data-ref="{second}"] .number').text == f"#{number + 1}"
 
     # Move the first order along the flow.
     click(browser, ticket_css + ' button[data-to="preparing"]')
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#col-preparing article[data-ref="{ref}"]'))
     browser.save_screenshot(str(screenshot_dir(tmp_path) / "kds.png"))
-    demo = example.manage("omniman_token", "demo").stdout.strip()
     order = example.request("GET", f"/api/orders/{ref}/", token=demo)
     assert order.body["status"] == "preparing"
 

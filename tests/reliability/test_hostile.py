@@ -36,6 +36,7 @@ from omniman.models import (
     OrderItem,
     Session,
     SessionLine,
+    TicketCounter,
 )
 from omniman.registry import registry
 from omniman.services import abandon_session, create_session, modify_session
@@ -126,7 +127,7 @@ def other_bodies(channel_field: str = "channel_code") -> st.SearchStrategy[Any]:
 
 logger = logging.getLogger(__name__)
 # Everything a request could write: a rejected request must leave each table as it was.
-TABLES = (Session, SessionLine, IdempotencyKey, Order, OrderItem, OrderEvent, Directive)
+TABLES = (Session, SessionLine, IdempotencyKey, Order, OrderItem, OrderEvent, Directive, TicketCounter)
 
 
 def dump(body: Any) -> bytes:
@@ -143,8 +144,8 @@ def snapshot(live: Http, key: str, channel: str = "pos") -> tuple[str, bytes]:
 
 def world() -> dict[str, list[Any]]:
     """Every column of every row a request could touch: sessions, lines, idempotency
-    keys, orders, order items, order events and directives (raw rows: cheap enough to
-    take around every request)."""
+    keys, orders, order items, order events, directives and ticket counters (raw rows:
+    cheap enough to take around every request)."""
     rows: dict[str, list[Any]] = {model.__name__: [] for model in TABLES}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":  # one round trip

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from omniman.exceptions import AlreadyCommitted, PreconditionFailed
-from omniman.models import IdempotencyKey, Order, OrderItem
+from omniman.models import IdempotencyKey, Order, OrderItem, TicketCounter
 from omniman.services import commit_session, create_session, get_session, modify_session
 from omniman.testing import add_line_op, make_channel
 from tests.interleave import in_thread, wait_until_blocked
@@ -107,6 +107,51 @@ def test_concurrent_commits_on_four_channels_get_gap_free_positions_in_each(pos)
     for code in codes:
         seqs = sorted(Order.objects.filter(channel__code=code).values_list("channel_seq", flat=True))
         assert seqs == [1, 2, 3, 4], code
+
+
+def test_32_racing_commits_on_one_channel_take_tickets_1_to_32(pos):
+    """Each thread commits its own session with its own key, all released together:
+    the counter row's lock hands out every number once, with no gap."""
+    for n in range(32):
+        open_session(f"S{n}")
+    results = race(32, lambda i: commit_session(channel="pos", session_key=f"S{i}", idempotency_key=f"K{i}"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    numbers = list(Order.objects.values_list("number", flat=True))
+    assert sorted(numbers) == list(range(1, 33))
+    assert len(set(Order.objects.values_list("business_day", flat=True))) == 1
+    assert TicketCounter.objects.get(channel=pos).last == 32
+
+
+def test_racing_commits_that_roll_back_give_their_numbers_back(pos):
+    """Every third commit fails in its caller's transaction after taking its number:
+    the survivors still hold 1..N with no gap."""
+    for n in range(24):
+        open_session(f"S{n}")
+
+    def commit_or_fail(i: int) -> str:
+        with transaction.atomic():
+            ref = commit_session(channel="pos", session_key=f"S{i}").order_ref
+            if i % 3 == 0:
+                raise RuntimeError("the caller's transaction fails")
+        return ref
+
+    results = race(24, commit_or_fail)
+    assert sum(isinstance(r, RuntimeError) for r in results) == 8
+    assert sorted(Order.objects.values_list("number", flat=True)) == list(range(1, 17))
+    assert TicketCounter.objects.get(channel=pos).last == 16
+
+
+def test_racing_commits_on_two_channels_number_each_channel_apart(pos):
+    make_channel("bar")
+    for n in range(16):
+        open_session(f"S{n}")
+        create_session(channel="bar", session_key=f"S{n}")
+        modify_session(channel="bar", session_key=f"S{n}", ops=[add_line_op()])
+    results = race(32, lambda i: commit_session(channel=("pos", "bar")[i % 2], session_key=f"S{i // 2}"))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    for code in ("pos", "bar"):
+        numbers = Order.objects.filter(channel__code=code).values_list("number", flat=True)
+        assert sorted(numbers) == list(range(1, 17)), code
 
 
 @pytest.mark.parametrize("outer", [False, True], ids=["own transaction", "caller's transaction"])

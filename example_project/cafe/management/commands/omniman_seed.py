@@ -41,6 +41,9 @@ CHANNELS: dict[str, dict[str, Any]] = {
             "require_if_match": False,
             "initial_status": "new",
             "order_flow": CAFE_FLOW,
+            # "Ticket 42" at the counter and on the kitchen display, from 1 every day at 04:00.
+            "ticket_numbers": "daily",
+            "business_day_starts_at": "04:00",
         },
     },
     "web": {

@@ -42,7 +42,9 @@ function card(order) {
     }, "→ " + to)));
   const when = order.created_at ? new Date(order.created_at).toLocaleTimeString() : "";
   return el("article", {class: "ticket", id: "order-" + order.ref, dataset: {ref: order.ref, status: order.status}},
-    el("header", {}, el("strong", {class: "ref"}, order.ref), el("span", {class: "channel"}, order.channel_code), el("time", {}, when)),
+    el("header", {},
+      order.number != null ? el("strong", {class: "number"}, "#" + order.number) : "",
+      el("span", {class: "ref"}, order.ref), el("span", {class: "channel"}, order.channel_code), el("time", {}, when)),
     items,
     el("p", {class: "total"}, formatMoney(order.total_q, order.currency), " · ", el("span", {class: "status"}, order.status)),
     buttons);

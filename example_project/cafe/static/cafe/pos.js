@@ -10,6 +10,7 @@ const pos = {
   channel: null,      // the selected channel (from GET channels/)
   session: null,      // the last session representation the server sent
   commitKey: null,    // kept until the commit has a definitive answer, so a retry replays
+  tickets: new Map(), // order ref -> its ticket number (null: the channel numbers none)
   queue: Promise.resolve(),
 };
 
@@ -166,6 +167,25 @@ function render() {
   }
   $("order").hidden = !(s && s.order_ref);
   $("order-ref").textContent = (s && s.order_ref) || "";
+  showTicket((s && s.order_ref) || null);
+}
+
+// The ticket number the counter calls out ("Ticket 42"), big, once the session is an
+// order: the commit's answer names the order, the order carries its number.
+async function showTicket(ref) {
+  const box = $("ticket");
+  const shown = (number) => {
+    box.hidden = number == null;
+    $("ticket-number").textContent = number == null ? "" : String(number);
+  };
+  if (!ref) return shown(null);
+  if (pos.tickets.has(ref)) return shown(pos.tickets.get(ref));
+  shown(null);
+  try {
+    const {data} = await api("GET", "orders/" + encodeURIComponent(ref) + "/");
+    pos.tickets.set(ref, data.number ?? null);
+    if (pos.session && pos.session.order_ref === ref) shown(data.number ?? null);
+  } catch (err) { /* offline or gone: the order ref is shown all the same */ }
 }
 
 // A stale rev (412) means someone else changed the session (another tab, another

@@ -1,0 +1,79 @@
+"""Ticket numbers: a short number per channel and business day ("order 42"), handed
+out inside the commit's transaction, from 1, with no gaps and no repeats.
+
+One counter row per (channel, business day), bumped by one statement
+(``INSERT ... ON CONFLICT DO UPDATE ... RETURNING``, on PostgreSQL and on SQLite ≥ 3.35).
+The row stays locked until the commit's transaction ends: racing commits of one
+channel take their numbers one after the other, commits of other channels never
+wait on it, and a commit that rolls back gives its number back (a database sequence
+would leave a gap there; ``MAX() + 1`` without a lock would repeat)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThan, LessThanOrEqual
+from django.utils import timezone
+
+from omniman.models import Channel, ChannelConfig, Order, TicketCounter
+
+
+def business_day(channel: Channel, at: datetime | None = None) -> date:
+    """The channel's business day at ``at`` (default: now): the local date in the
+    project's time zone, less one day before ``business_day_starts_at`` (a café open
+    until 2 a.m. keeps those sales on the evening's day)."""
+    local = timezone.localtime(at or timezone.now())
+    day = local.date()
+    return day - timedelta(days=1) if local.time() < channel.conf.day_starts_at else day
+
+
+def next_number(channel: Channel, day: date) -> int:
+    """The next ticket number of ``channel`` on ``day``, in one statement. Must run
+    inside the transaction that stores the number: the counter row stays locked
+    until it ends, and is put back if it rolls back."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("next_number() must run inside the transaction that uses the number.")
+    table = connection.ops.quote_name(TicketCounter._meta.db_table)
+    last = connection.ops.quote_name("last")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (channel_id, business_day, {last}) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (channel_id, business_day) DO UPDATE SET {last} = {table}.{last} + 1 "
+            f"RETURNING {last}",
+            [channel.pk, connection.ops.adapt_datefield_value(day)],
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def ticket_number(channel: Channel, at: datetime) -> tuple[int | None, date]:
+    """What an order committed at ``at`` gets: its number (None when the channel's
+    ``ticket_numbers`` is ``"none"``, and then no statement) and its business day."""
+    day = business_day(channel, at)
+    if channel.conf.ticket_numbers == "none":
+        return None, day
+    return next_number(channel, day), day
+
+
+def in_current_business_day(qs: QuerySet[Order], at: datetime | None = None) -> QuerySet[Order]:
+    """``qs`` limited to the orders of their channel's business day at ``at`` (default:
+    now), in the query itself: whatever the channel, that day is the local date or the
+    one before, as the local time is past the channel's ``business_day_starts_at`` or
+    not (``"HH:MM"`` strings compare as the times they write)."""
+    local = timezone.localtime(at or timezone.now())
+    today, clock = local.date(), Value(local.strftime("%H:%M"))
+    starts: Any = Coalesce(
+        KeyTextTransform("business_day_starts_at", "channel__config"),
+        Value(ChannelConfig.business_day_starts_at),
+        output_field=TextField(),
+    )
+    return qs.filter(
+        Q(LessThanOrEqual(starts, clock), business_day=today)
+        | Q(GreaterThan(starts, clock), business_day=today - timedelta(days=1))
+    )
