@@ -253,7 +253,9 @@ def pytest_step(name: str, args: list[str], env: dict[str, str], tmp: Path, cove
     basetemp = tmp / name
     cov = ["--cov", "--cov-report="] if coverage else []
     env = {**env, **({"COVERAGE_FILE": str(coverage)} if coverage else {})}
-    return Step(name, [str(PY), "-m", "pytest", *cov, *args, f"--basetemp={basetemp}"], env, basetemp, coverage)
+    # The slowest tests at the end of each log: what to look at when a step grows.
+    command = [str(PY), "-m", "pytest", *cov, *args, "--durations=15", f"--basetemp={basetemp}"]
+    return Step(name, command, env, basetemp, coverage)
 
 
 def plan(pytest_args: list[str], *, pg_url: str | None, browser: bool, logs: Path, tmp: Path) -> list[Step]:

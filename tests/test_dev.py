@@ -133,7 +133,7 @@ def test_arguments_go_to_the_sqlite_and_postgresql_runs_only(tmp_path):
     steps = dev.plan(["tests/api", "-k", "etag"], pg_url="postgres://postgres@127.0.0.1:5432/shop", browser=False,
                      logs=tmp_path, tmp=tmp_path)
     assert [s.name for s in steps] == ["ruff", "postgresql", "sqlite", "mypy", "sphinx"]
-    assert all(s.command[-4:-1] == ["tests/api", "-k", "etag"] for s in steps[1:3])
+    assert all(s.command[-5:-2] == ["tests/api", "-k", "etag"] for s in steps[1:3])
     without_pg = dev.plan([], pg_url=None, browser=False, logs=tmp_path, tmp=tmp_path)
     assert [s.name for s in without_pg] == ["ruff", "sqlite", "mypy", "sphinx"]
 
