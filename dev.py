@@ -2,13 +2,14 @@
 """Developer entry point; needs nothing but Python 3.11+.
 
     python3 dev.py serve   # venv, install, migrate, seed, serve the example at http://127.0.0.1:8000/
-    python3 dev.py test    # venv, install, then lint, tests on SQLite, tests on PostgreSQL, docs
+    python3 dev.py test    # venv, install, then lint, types, the test runs and docs, in parallel
     python3 dev.py bench [--quick] [--only SCENARIO]   # venv, install, then python -m bench
     python3 dev.py mutate [MUTANT ...]   # venv, install mutmut, mutation run of the core (slow)
 
-Environment: DATABASE_URL (PostgreSQL for the second test run; default
+Environment: DATABASE_URL (PostgreSQL for the test runs on it; default
 postgres://postgres@127.0.0.1:5432/omniman), OMNIMAN_REQUIRE_SERVICES=1 (fail instead of
-skipping when PostgreSQL, Redis, Chromium or curl is missing; CI sets it).
+skipping when PostgreSQL, Redis, Chromium or curl is missing; CI sets it),
+OMNIMAN_TEST_JOBS (how many steps of ``test`` run at once; default: cores + 1).
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import urllib.parse
 import venv
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -30,7 +36,8 @@ PY = BIN / "python"
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/omniman"
 REQUIRE = os.environ.get("OMNIMAN_REQUIRE_SERVICES") == "1"
 #: Tests that touch no database: run once, in the SQLite run.
-NO_DATABASE = ["tests/test_ops.py", "tests/test_money.py", "tests/test_import_cycles.py"]
+NO_DATABASE = ["tests/test_ops.py", "tests/test_money.py", "tests/test_import_cycles.py", "tests/test_dev.py",
+               "tests/test_ports.py"]
 #: Left out of the server-side binding run: the example, the guides and the reliability
 #: tests start servers with their own settings, which never see the option (the same
 #: run twice); the packaging test runs in the SQLite run only; the HTTP reference is
@@ -38,6 +45,17 @@ NO_DATABASE = ["tests/test_ops.py", "tests/test_money.py", "tests/test_import_cy
 #: workers of tests/directives import tests/settings.py too) runs again that way.
 NOT_BOUND = ["tests/example", "tests/guides", "tests/reliability", "tests/test_packaging.py",
              "tests/test_http_reference.py", *NO_DATABASE]
+#: The longest single test, a step of its own.
+SCHEMATHESIS = "tests/example/test_schemathesis.py"
+#: The pytest runs, each with its own share of the tests' port ranges (tests/ports.py).
+PYTEST_STEPS = ["sqlite", "postgresql", "schemathesis", "bound"]
+#: The Redis databases of the Celery tests (as in tests/directives) unless
+#: OMNIMAN_TEST_BROKER_URL and OMNIMAN_TEST_MARKS_URL say otherwise.
+DEFAULT_BROKER = "redis://127.0.0.1:6379/5"
+DEFAULT_MARKS = "redis://127.0.0.1:6379/6"
+#: Lines of a failed step's log printed at its end; runs whose logs are kept.
+LOG_TAIL = 60
+KEEP_RUNS = 10
 
 
 def say(message: str) -> None:
@@ -80,14 +98,30 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def as_root() -> list[str] | None:
+    """What runs a command as root: nothing as root, ``sudo -n`` where sudo may without
+    a password, else ``None``."""
+    if not hasattr(os, "geteuid"):
+        return None
+    if os.geteuid() == 0:
+        return []
+    if shutil.which("sudo") and not subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode:
+        return ["sudo", "-n"]
+    return None
+
+
 def apt_install(*packages: str) -> None:
-    """Install Debian packages when we may (root and apt-get); a failure is left to the caller."""
-    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        say(f"installing {' and '.join(packages)} (Debian packages)")
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        if run("apt-get", "install", "-y", "-q", *packages, env=env, check=False):
-            run("apt-get", "update", "-q", env=env, check=False)
-            run("apt-get", "install", "-y", "-q", *packages, env=env, check=False)
+    """Install Debian packages when we may (apt-get, as root or through sudo without a
+    password); a failure is left to the caller."""
+    root = as_root()
+    if not shutil.which("apt-get") or root is None:
+        print(f"cannot install {' and '.join(packages)}: needs apt-get, and root or sudo without a password")
+        return
+    say(f"installing {' and '.join(packages)} (Debian packages)")
+    apt = [*root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]
+    if run(*apt, "install", "-y", "-q", *packages, check=False):
+        run(*apt, "update", "-q", check=False)
+        run(*apt, "install", "-y", "-q", *packages, check=False)
 
 
 def ensure_chromium() -> bool:
@@ -120,6 +154,153 @@ def serve() -> None:
     os.execv(str(PY), [str(PY), "example_project/manage.py", "runserver", "127.0.0.1:8000"])
 
 
+@dataclass
+class Step:
+    """One part of ``dev.py test``: a command with its own environment, log and, for a
+    pytest run, its own ``--basetemp`` (removed when the step passes)."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    basetemp: Path | None = None
+    coverage: Path | None = None
+
+
+@dataclass
+class Outcome:
+    step: Step
+    returncode: int
+    seconds: float
+    log: Path
+
+
+def test_jobs() -> int:
+    """How many steps run at once: ``OMNIMAN_TEST_JOBS``, else the usable cores plus one
+    (the steps wait on servers, workers and PostgreSQL much of the time)."""
+    value = os.environ.get("OMNIMAN_TEST_JOBS", "")
+    if not value:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return cores + 1
+    if not value.isdigit() or int(value) < 1:
+        sys.exit(f"OMNIMAN_TEST_JOBS must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def run_steps(steps: list[Step], jobs: int, logs: Path) -> list[Outcome]:
+    """Run ``steps`` at most ``jobs`` at a time, in the order given (put the longest
+    first), each writing ``<logs>/<name>.log``. A line when each starts and ends; the
+    end of the log of each that fails."""
+    lock = threading.Lock()
+
+    def one(step: Step) -> Outcome:
+        log = logs / f"{step.name}.log"
+        with lock:
+            print(f"    start {step.name}", flush=True)
+        started = time.monotonic()
+        with log.open("wb") as out:
+            out.write(f"$ {' '.join(step.command)}\n".encode())
+            out.flush()
+            code = subprocess.run(step.command, cwd=ROOT, env={**os.environ, **step.env}, stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        done = Outcome(step, code, time.monotonic() - started, log)
+        with lock:
+            status = "ok" if code == 0 else f"FAILED (exit {code})"
+            print(f"    {status:<6} {step.name:<12} {done.seconds:6.0f} s   {relative(log)}", flush=True)
+            if code:
+                tail = log.read_text(errors="replace").splitlines()[-LOG_TAIL:]
+                print("\n".join(f"    | {line}" for line in tail), flush=True)
+            if step.basetemp is not None:
+                if code:
+                    print(f"    its temporary files are kept in {step.basetemp}", flush=True)
+                else:
+                    shutil.rmtree(step.basetemp, ignore_errors=True)
+        return done
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, steps))
+
+
+def relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def run_folder() -> Path:
+    """``build/test-runs/<time>/`` for this run's logs and coverage data; the ten most
+    recent runs are kept."""
+    runs = ROOT / "build" / "test-runs"
+    folder = runs / time.strftime("%Y%m%d-%H%M%S")
+    while folder.exists():
+        folder = folder.with_name(folder.name + "x")
+    folder.mkdir(parents=True)
+    for old in sorted(runs.iterdir())[:-KEEP_RUNS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def with_database(url: str, suffix: str) -> str:
+    """``url`` naming the database ``<its name>_<suffix>`` instead."""
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/") or "omniman"
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}_{suffix}"))
+
+
+def pytest_step(name: str, args: list[str], env: dict[str, str], tmp: Path, coverage: Path | None) -> Step:
+    """A pytest run with its own ``--basetemp`` under ``tmp`` and, when it measures
+    coverage, its own data file ``coverage`` (combined at the end)."""
+    basetemp = tmp / name
+    cov = ["--cov", "--cov-report="] if coverage else []
+    env = {**env, **({"COVERAGE_FILE": str(coverage)} if coverage else {})}
+    # The slowest tests at the end of each log: what to look at when a step grows.
+    command = [str(PY), "-m", "pytest", *cov, *args, "--durations=15", f"--basetemp={basetemp}"]
+    return Step(name, command, env, basetemp, coverage)
+
+
+def plan(pytest_args: list[str], *, pg_url: str | None, browser: bool, logs: Path, tmp: Path) -> list[Step]:
+    """The steps of ``dev.py test``, ruff first (seconds, and a lint error shows at
+    once), then the longest first; the PostgreSQL runs only with ``pg_url``. Each pytest
+    run has its own share of the port ranges the tests start servers in
+    (``tests/ports.py``), its own PostgreSQL databases, Redis broker database,
+    ``--basetemp`` and coverage data, so that they can run at the same time."""
+    slot = {name: {"OMNIMAN_TEST_PORT_SLICE": f"{i}/{len(PYTEST_STEPS)}"}
+            for i, name in enumerate(PYTEST_STEPS, start=1)}
+    steps = [Step("ruff", [str(PY), "-m", "ruff", "check", "."])]
+    on_pg = {"OMNIMAN_BROWSER_TESTS": "0", "OMNIMAN_PG_RUN": "1"}
+    if pg_url:
+        # Pure Python (the op engine and money properties, the import graph) gives the
+        # same answer whatever the database: it runs in the SQLite run. The schemathesis
+        # test, the longest of all, is a step of its own.
+        left_out = [] if pytest_args else [f"--ignore={t}" for t in [*NO_DATABASE, SCHEMATHESIS]]
+        steps.append(pytest_step("postgresql", [*left_out, *pytest_args],
+                                 {**slot["postgresql"], **on_pg, "DATABASE_URL": pg_url},
+                                 tmp, logs / "coverage.postgresql"))
+    steps.append(pytest_step("sqlite", pytest_args,
+                             {**slot["sqlite"], "DATABASE_URL": "", "OMNIMAN_BROWSER_TESTS": "1" if browser else "0"},
+                             tmp, logs / "coverage.sqlite"))
+    if pg_url and not pytest_args:
+        steps.append(pytest_step("schemathesis", ["-rP", SCHEMATHESIS],
+                                 {**slot["schemathesis"], **on_pg, "DATABASE_URL": with_database(pg_url, "fuzz")},
+                                 tmp, None))
+        # Hosts may turn on psycopg's server-side binding and prepared statements
+        # (OPTIONS server_side_binding, prepare_threshold): once more that way, the
+        # tests whose queries go through the suite's DATABASES (workers included). The
+        # two Redis databases swap roles in this run: its workers' broker is the
+        # other's marks database, so no two runs' workers share a broker database.
+        broker = os.environ.get("OMNIMAN_TEST_BROKER_URL") or DEFAULT_BROKER
+        marks = os.environ.get("OMNIMAN_TEST_MARKS_URL") or DEFAULT_MARKS
+        bound = {**slot["bound"], **on_pg, "DATABASE_URL": with_database(pg_url, "bound"),
+                 "OMNIMAN_TEST_SERVER_SIDE_BINDING": "1",
+                 "OMNIMAN_TEST_BROKER_URL": marks, "OMNIMAN_TEST_MARKS_URL": broker}
+        steps.append(pytest_step("bound", ["-q", "tests", *(f"--ignore={t}" for t in NOT_BOUND)], bound, tmp, None))
+    steps.append(Step("mypy", [str(PY), "-m", "mypy"]))
+    if (ROOT / "docs" / "conf.py").exists():
+        steps.append(Step("sphinx", [str(PY), "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                                     "docs", "docs/_build/html"]))
+    return steps
+
+
 def test(pytest_args: list[str]) -> None:
     started = time.monotonic()
     ensure_venv("dev", example_requirements())
@@ -132,53 +313,43 @@ def test(pytest_args: list[str]) -> None:
         if REQUIRE:
             sys.exit("curl is missing and could not be installed")
         print("curl is not available: the quickstart's HTTP steps will be skipped")
-    say("ruff")
-    run(PY, "-m", "ruff", "check", ".")
-    say("mypy (strict, omniman and omniman_api)")
-    run(PY, "-m", "mypy")
-    say("tests on SQLite")
-    env = {"DATABASE_URL": "", "OMNIMAN_BROWSER_TESTS": "1" if has_chromium else "0"}
-    # Coverage of omniman and omniman_api over the SQLite and PostgreSQL runs together
-    # (the PostgreSQL-only paths count); printed after the last of them.
-    run(PY, "-m", "pytest", "--cov", "--cov-report=", *pytest_args, env=env)
-    covered = False
     pg_url = os.environ.get("DATABASE_URL") or DEFAULT_PG
-    if port_open("127.0.0.1", 5432) or "127.0.0.1" not in pg_url:
-        say("tests on PostgreSQL")
-        env = {"DATABASE_URL": pg_url, "OMNIMAN_BROWSER_TESTS": "0", "OMNIMAN_PG_RUN": "1"}
-        if not port_open("127.0.0.1", 6379):
-            if REQUIRE:
-                sys.exit("Redis is not running on 127.0.0.1:6379")
-            print("Redis is not running: Celery tests will be skipped")
-        # Pure Python (the op engine and money properties, the import graph) gives the
-        # same answer whatever the database: it ran in the SQLite run.
-        no_database = [] if pytest_args else [f"--ignore={t}" for t in NO_DATABASE]
-        run(PY, "-m", "pytest", "--cov", "--cov-append", "--cov-report=", *no_database, *pytest_args, env=env)
-        covered = True
-        report_coverage()
-        if not pytest_args:
-            # Hosts may turn on psycopg's server-side binding and prepared statements
-            # (OPTIONS server_side_binding, prepare_threshold): once more that way, the
-            # tests whose queries go through the suite's DATABASES (workers included).
-            say("tests on PostgreSQL, server-side binding")
-            run(PY, "-m", "pytest", "-q", "tests", *(f"--ignore={t}" for t in NOT_BOUND),
-                env={**env, "OMNIMAN_TEST_SERVER_SIDE_BINDING": "1"})
-    elif REQUIRE:
-        sys.exit("PostgreSQL is not reachable on 127.0.0.1:5432")
-    else:
-        print("PostgreSQL is not reachable: the PostgreSQL run is skipped")
-    if not covered:
-        report_coverage()
-    if (ROOT / "docs" / "conf.py").exists():
-        say("docs (sphinx-build -W)")
-        run(PY, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")
-    say(f"all green in {time.monotonic() - started:.0f} s")
+    on_postgres = port_open("127.0.0.1", 5432) or "127.0.0.1" not in pg_url
+    if not on_postgres:
+        if REQUIRE:
+            sys.exit("PostgreSQL is not reachable on 127.0.0.1:5432")
+        print("PostgreSQL is not reachable: the PostgreSQL runs are skipped")
+    elif not port_open("127.0.0.1", 6379):
+        if REQUIRE:
+            sys.exit("Redis is not running on 127.0.0.1:6379")
+        print("Redis is not running: Celery tests will be skipped")
+
+    logs = run_folder()
+    tmp = Path(tempfile.mkdtemp(prefix=f"omniman-test-{logs.name}-"))
+    steps = plan(pytest_args, pg_url=pg_url if on_postgres else None, browser=has_chromium, logs=logs, tmp=tmp)
+    jobs = test_jobs()
+    say(f"{len(steps)} steps, {jobs} at a time: {', '.join(s.name for s in steps)}; logs in {relative(logs)}/")
+    outcomes = run_steps(steps, jobs, logs)
+    failed = [o.step.name for o in outcomes if o.returncode]
+    measured = [o for o in outcomes if o.step.coverage]
+    if measured and not any(o.returncode for o in measured):
+        report_coverage([o.step.coverage for o in measured if o.step.coverage], logs / "coverage")
+    if not failed:
+        shutil.rmtree(tmp, ignore_errors=True)
+    took = time.monotonic() - started
+    if failed:
+        sys.exit(f"\n==> failed: {', '.join(failed)} ({took:.0f} s; logs in {relative(logs)}/)")
+    say(f"all green in {took:.0f} s")
 
 
-def report_coverage() -> None:
-    """The coverage table of the modules not fully covered, and the total figure."""
-    say("coverage (omniman, omniman_api; branches included)")
-    run(PY, "-m", "coverage", "report", "--precision=1")
+def report_coverage(parts: list[Path], combined: Path) -> None:
+    """The coverage of omniman and omniman_api over the SQLite and PostgreSQL runs
+    together (the PostgreSQL-only paths count): the modules not fully covered, and the
+    total figure."""
+    say("coverage (omniman, omniman_api; branches included; SQLite and PostgreSQL runs)")
+    env = {"COVERAGE_FILE": str(combined)}
+    run(PY, "-m", "coverage", "combine", "--keep", "-q", *parts, env=env)
+    run(PY, "-m", "coverage", "report", "--precision=1", env=env)
 
 
 def bench(args: list[str]) -> None:

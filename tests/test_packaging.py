@@ -62,12 +62,14 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def test_a_host_project_installs_migrates_and_commits(tmp_path):
-    # Build from a copy: the shared work tree gets no build/ or *.egg-info.
+    # Build from a copy: the shared work tree gets no build/ or *.egg-info. The caches
+    # are left out too: dev.py test's other steps write them meanwhile.
     src = tmp_path / "src"
     shutil.copytree(
         ROOT, src,
         ignore=shutil.ignore_patterns(".venv", ".git", ".tox", "docs", "tests", "example_project", "bench",
-                                      "build", "dist", "*.egg-info", "__pycache__", ".hypothesis"),
+                                      "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
+                                      ".mypy_cache", ".ruff_cache", "mutants"),
     )
     dist = tmp_path / "dist"
     # Without isolation when this interpreter has the build backend (the dev extra): it saves

@@ -15,7 +15,6 @@ from django.core.management import call_command
 from omniman.models import Directive
 from omniman.testing import make_channel
 from omniman.testing.celery import current_app, redis_server, start_worker
-from omniman.testing.stack import free_port
 from tests.directives.test_celery import (
     ROOT,
     _assert_each_ran_once_in_effect,
@@ -25,10 +24,12 @@ from tests.directives.test_celery import (
     _worker_env,
     client_app,
 )
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.celery, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-#: Our own redis-server listens on the first free port from here to PORT_LAST.
+#: Our own redis-server listens on a free port of this run's share of PORT_FIRST-PORT_LAST
+#: (``tests/ports.py``), tried in random order.
 PORT_FIRST = int(os.environ.get("OMNIMAN_TEST_REDIS_PORT", "8201"))
 PORT_LAST = int(os.environ.get("OMNIMAN_TEST_REDIS_PORT_LAST", "8299"))
 

@@ -17,14 +17,15 @@ celery = need_module("celery")
 
 from omniman.celery import CELERY_SETTINGS, configure  # noqa: E402
 from omniman.testing.celery import current_app, make_app  # noqa: E402
-from omniman.testing.stack import free_port  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def dead_broker(settings):
-    """A broker URL on one of our ports where nothing listens."""
-    port = free_port(8250, 8299)
+    """A broker URL on one of our ports where nothing listens (a range no test
+    starts a server in)."""
+    port = free_port(8100, 8199)
     settings.OMNIMAN = {**settings.OMNIMAN, "DIRECTIVE_BACKEND": "celery", "DIRECTIVE_DISPATCH_PAUSE_SECONDS": 60}
     with current_app(make_app("omniman_tests_dead", f"redis://127.0.0.1:{port}/0")) as app:
         yield app

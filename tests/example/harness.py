@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omniman.testing import stack
+from tests import ports
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "example_project"
@@ -21,8 +22,9 @@ MANAGE = EXAMPLE / "manage.py"
 
 
 def free_port() -> int:
-    """A free port of the example tests' own range, tried in random order."""
-    return stack.free_port(8300, 8399, shuffled=True)
+    """A free port of the example and guide tests' own range (this run's share of it,
+    see ``tests/ports.py``), tried in random order."""
+    return ports.free_port(8300, 8399)
 
 
 def example_env(**extra: str) -> dict[str, str]:

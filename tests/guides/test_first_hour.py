@@ -89,9 +89,11 @@ def shell(tmp_path_factory: pytest.TempPathFactory, postgres: dict[str, object] 
     assert [c.line for c in install] == [
         *VENV_LINES, "django-admin startproject shop .", "python manage.py startapp counter"]
     if fresh:
-        # The clone in ./omniman: this tree as it is, without its venv and build output.
+        # The clone in ./omniman: this tree as it is, without its venv, build output and
+        # caches (dev.py test's other steps write those meanwhile).
         shutil.copytree(ROOT, workdir / "omniman", ignore=shutil.ignore_patterns(
-            ".venv", ".git", ".tox", "_build", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis"))
+            ".venv", ".git", ".tox", "_build", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
+            ".mypy_cache", ".ruff_cache", "mutants"))
         for command in install[:2]:
             sh.expect(command)
         assert Path(sh.variable("VIRTUAL_ENV")) == workdir / ".venv"

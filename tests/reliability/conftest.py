@@ -20,7 +20,8 @@ from rest_framework.authtoken.models import Token
 from omniman.models import ChannelGrant
 
 SOAK = os.environ.get("OMNIMAN_SOAK") == "1"
-#: The ports the reliability tests take their servers' from (first, last).
+#: The ports the reliability tests take their servers' from (first, last; each run of
+#: ``dev.py test`` its own share, see ``tests/ports.py``).
 PORTS = (8600, 8699)
 
 

@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from omniman.testing import stack
-from omniman.testing.stack import free_port
+from tests.ports import free_port
 from tests.require import need
 
 from .conftest import PORTS, Answer, Http
