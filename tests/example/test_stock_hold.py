@@ -60,3 +60,33 @@ def test_seed_rerun_keeps_the_stock_that_orders_took(tmp_path_factory, seeded_db
                       "print(json.dumps(audit({'COFFEE': 1000, 'ESPRESSO': 1000, 'CAPPUCCINO': 1000, "
                       "'CROISSANT': 1000, 'CAKE': 1000, 'WATER': 1000})['problems']))").stdout
     assert json.loads(again.strip().splitlines()[-1]) == []
+
+
+KITCHEN = """
+import json
+from django.contrib.auth import get_user_model
+from django.test import Client
+from cafe.models import Product, StockHold
+from omniman.services import commit_session, create_session, modify_session, transition_order
+
+create_session(channel="pos", session_key="KDS-1")
+modify_session(channel="pos", session_key="KDS-1",
+               ops=[{"op": "add_line", "sku": "CAKE", "qty": 2, "unit_price_q": 1200}])
+ref = commit_session(channel="pos", session_key="KDS-1").order_ref
+after_commit = str(Product.objects.get(sku="CAKE").stock)
+transition_order(ref=ref, to="cancelled", reason="dropped it")
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(get_user_model().objects.get(username="demo"))
+print(json.dumps({
+    "ref": ref, "after_commit": after_commit, "after_cancel": str(Product.objects.get(sku="CAKE").stock),
+    "hold": StockHold.objects.filter(session_key="KDS-1").values_list("state", flat=True).first(),
+    "kds": json.loads(client.get("/kds/cancelled/").content),
+}))
+"""
+
+
+def test_a_cancelled_pos_order_returns_its_stock_and_reaches_the_kitchen(tmp_path_factory, seeded_db) -> None:
+    ex = make_example(tmp_path_factory, seeded_db, "kitchen")
+    out = json.loads(ex.manage("shell", "-c", KITCHEN).stdout.strip().splitlines()[-1])
+    assert (out["after_commit"], out["after_cancel"], out["hold"]) == ("998.000", "1000.000", "cancelled")
+    assert [(n["order_ref"], n["reason"]) for n in out["kds"]["cancelled"]] == [(out["ref"], "dropped it")]
