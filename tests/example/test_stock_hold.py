@@ -10,8 +10,7 @@ import os
 import pytest
 
 from tests.example.conftest import make_example
-from tests.example.harness import Example, example_env
-from tests.example.test_schemathesis import _fresh_database
+from tests.example.harness import Example, example_env, fresh_database
 
 SCRIPT = "from tests.example.stock_leaks import main; main({n}, {seed})"
 
@@ -45,7 +44,7 @@ def test_no_hold_leaks_across_200_random_sessions_on_postgresql(tmp_path_factory
     if not url.startswith("postgres"):
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     ex = Example(tmp_path_factory.mktemp("stock-pg"),
-                 env=example_env(DATABASE_URL=_fresh_database(url, "stock"), DEBUG="1"))
+                 env=example_env(DATABASE_URL=fresh_database(url, "stock"), DEBUG="1"))
     ex.manage("migrate", "--noinput")
     ex.manage("omniman_seed")
     _check(_run(ex), 200)
