@@ -55,9 +55,9 @@ def test_seed_rerun_keeps_the_stock_that_orders_took(tmp_path_factory, seeded_db
     result = _run(ex, n=40, seed=3)
     assert result["audit"]["problems"] == []
     ex.manage("omniman_seed")
+    seeded = dict.fromkeys(("COFFEE", "ESPRESSO", "CAPPUCCINO", "CROISSANT", "CAKE", "WATER"), 1000000)
     again = ex.manage("shell", "-c", "from tests.example.stock_leaks import audit; import json; "
-                      "print(json.dumps(audit({'COFFEE': 1000, 'ESPRESSO': 1000, 'CAPPUCCINO': 1000, "
-                      "'CROISSANT': 1000, 'CAKE': 1000, 'WATER': 1000})['problems']))").stdout
+                      f"print(json.dumps(audit({seeded!r})['problems']))").stdout
     assert json.loads(again.strip().splitlines()[-1]) == []
 
 
@@ -87,5 +87,5 @@ print(json.dumps({
 def test_a_cancelled_pos_order_returns_its_stock_and_reaches_the_kitchen(tmp_path_factory, seeded_db) -> None:
     ex = make_example(tmp_path_factory, seeded_db, "kitchen")
     out = json.loads(ex.manage("shell", "-c", KITCHEN).stdout.strip().splitlines()[-1])
-    assert (out["after_commit"], out["after_cancel"], out["hold"]) == ("998.000", "1000.000", "cancelled")
+    assert (out["after_commit"], out["after_cancel"], out["hold"]) == ("999998.000", "1000000.000", "cancelled")
     assert [(n["order_ref"], n["reason"]) for n in out["kds"]["cancelled"]] == [(out["ref"], "dropped it")]
