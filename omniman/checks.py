@@ -10,7 +10,8 @@
 - ``omniman.E006``: a SQLite database older than 3.35, which lacks the ``RETURNING``
   and ``ON CONFLICT DO UPDATE`` statements a commit uses (stream position, ticket number);
 - ``omniman.W101``: a channel in the database names a directive topic (in
-  ``post_commit_directives`` or ``checks``) that has no handler. A database check: it
+  ``post_commit_directives``, ``status_directives``, ``session_end_directives`` or
+  ``checks``) that has no handler. A database check: it
   runs with ``check --database default`` and before ``migrate``, as Django's own.
 
 ``omniman_api.checks`` adds the API's (``omniman.E101``, ``omniman.E102``).

@@ -290,6 +290,7 @@ class ResolveIn(Shape):
 
 class TransitionIn(Shape):
     to = rf.CharField(max_length=64)
+    reason = rf.CharField(max_length=500, required=False, help_text="Why; kept on the order's event.")
 
 
 class EmptyIn(Shape):
@@ -426,7 +427,8 @@ order_detail = extend_schema(
 order_transition = extend_schema(
     summary="Move an order to another status",
     description="Along the channel's flow; any other move is 409 ``transition_not_allowed``; a stale "
-    "``If-Match`` is 412.",
+    "``If-Match`` is 412. Enqueues the channel's ``status_directives`` for the new status in the same "
+    "transaction; ``reason`` (at most 500 characters) is kept on the order's event.",
     request=TransitionIn, parameters=[IF_MATCH, ETAG], responses=OrderOut, tags=["orders"],
 )
 order_events = extend_schema(
@@ -675,7 +677,10 @@ def request_schemas() -> dict[str, dict[str, Any]]:
         "ResolveInRequest": _object({
             "channel_code": CHANNEL_CODE, "issue_id": _string(), "action_id": _string(),
         }, ["channel_code", "issue_id", "action_id"]),
-        "TransitionInRequest": _object({"to": _string(minLength=1, maxLength=64)}, ["to"]),
+        "TransitionInRequest": _object({
+            "to": _string(minLength=1, maxLength=64),
+            "reason": _string(maxLength=500, description="Why; kept on the order's event."),
+        }, ["to"]),
         "EmptyInRequest": _object({}),
     }
     return bodies

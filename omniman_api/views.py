@@ -535,11 +535,13 @@ class OrderTransitionView(OmnimanView):
     @docs.order_transition
     def post(self, request: Request, ref: str) -> Response:
         body = self.body()
-        s.check_fields(body, required=["to"])
+        s.check_fields(body, required=["to"], optional=["reason"])
+        if "reason" in body and not isinstance(body["reason"], str):  # null included: the kernel's "none given"
+            raise ValidationError(FieldError("/reason", "reason must be a string.", "invalid_type"))
         # The lock's query checks the grant: an order of another channel is not found.
         order = transition_order(
             ref=ref, to=body["to"], channel=self.access.any_granted(), expected_version=if_match(request, Order),
-            actor=self.actor(),
+            actor=self.actor(), reason=body.get("reason"),
         )
         return _order_response(order, order.items.order_by("position"))
 

@@ -137,6 +137,18 @@ def test_a_channel_topic_without_handler_is_w101(handlers):
 
 
 @pytest.mark.django_db
+def test_status_and_session_end_topics_without_handler_are_w101(handlers):
+    handlers("kitchen.cancelled", lambda d, ctx: None)
+    make_channel("pos", status_directives={"cancelled": ["kitchen.cancelled", "stock.return"]},
+                 session_end_directives=["stock.release"])
+    found = [m for m in checks.run_checks(databases=["default"]) if m.id == "omniman.W101"]
+    assert [m.msg.split(" but ")[0] for m in found] == [
+        "Channel 'pos' names directive topic 'stock.return' in status_directives.cancelled",
+        "Channel 'pos' names directive topic 'stock.release' in session_end_directives",
+    ]
+
+
+@pytest.mark.django_db
 def test_migrate_runs_the_check(handlers):
     make_channel("web", post_commit_directives=["invoice.send"])
     out = io.StringIO()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -32,44 +31,38 @@ from omniman.registry import HandlerContext, registry
 logger = logging.getLogger(__name__)
 
 
-# -- stock: the web channel's check ----------------------------------------------
+# -- stock: a hold from the web channel's check to the order (cafe/stock.py) ------
 
 
 @registry.handler("stock.hold")
 def hold_stock(directive: Any, ctx: HandlerContext) -> None:
-    """Check that every line of the session is in stock and record the hold for the
-    session's rev (payload: ``check``, ``channel_code``, ``session_key``, ``rev``).
+    """Reserve what the session's lines need and record the check for the session's
+    rev (payload: ``check``, ``channel_code``, ``session_key``, ``rev``).
 
-    ``ok`` is false for a sold-out product, an unknown one, or more units than
-    counted stock. The check names its rev, so a result for an older rev (the
-    customer changed the cart meanwhile) is ignored by the kernel, and running this
-    twice for one rev writes the same result: idempotent by construction."""
-    from cafe.models import Product
+    ``ok`` is false for a sold-out product, an unknown one, or more units than are
+    free (the session's own hold counts as free for it). The units held move from
+    ``Product.stock`` to the session's ``StockHold`` row (``cafe/stock.py``), set to
+    what this rev needs, so running this twice for one rev changes nothing. The
+    session is locked first: an abandon or a commit waits for the hold, and a hold
+    that comes after them finds the session closed and holds nothing."""
+    from cafe import stock
     from omniman.exceptions import NotFound
     from omniman.services import apply_check_result, get_session
+    from omniman.services.locks import lock_session
 
     p = directive.payload
     try:
+        lock_session(p["channel_code"], p["session_key"])
         session = get_session(p["channel_code"], p["session_key"])
     except NotFound:
         ctx.logger.info("stock.hold: session %s is gone; nothing to hold", p["session_key"])
         return
-    if session.rev != p["rev"]:
-        ctx.logger.info("stock.hold: session %s moved on to rev %s", p["session_key"], session.rev)
-        return  # the newer rev has its own check directive
+    if session.state != "open" or session.rev != p["rev"]:
+        ctx.logger.info("stock.hold: session %s is %s at rev %s", p["session_key"], session.state, session.rev)
+        return  # closed: nothing to hold; a newer rev has its own check directive
 
-    wanted: dict[str, Decimal] = {}
-    for line in session.items:
-        wanted[line["sku"]] = wanted.get(line["sku"], Decimal(0)) + Decimal(str(line["qty"]))
-    products = {prod.sku: prod for prod in Product.objects.filter(sku__in=wanted)}
-    unavailable = sorted(
-        sku for sku, qty in wanted.items()
-        if sku not in products
-        or not products[sku].in_stock
-        or (products[sku].stock is not None and qty > products[sku].stock)
-    )
-    # A real shop would write a reservation row keyed by (session, rev) here: it
-    # commits together with the check and the directive's outcome.
+    wanted = stock.quantities_of(session.items)
+    unavailable = stock.hold(p["channel_code"], p["session_key"], wanted)
     held = {sku: str(qty) for sku, qty in wanted.items() if sku not in unavailable}
     issues = [
         {
@@ -94,6 +87,58 @@ def hold_stock(directive: Any, ctx: HandlerContext) -> None:
         detail={"held": held, "unavailable": unavailable},
         issues=issues,
     )
+
+
+def _order_of(directive: Any) -> Any:
+    from omniman.models import Order
+
+    order = Order.objects.select_related("channel").filter(ref=directive.payload["order_ref"]).first()
+    if order is None:
+        raise PermanentFailure(f"order {directive.payload['order_ref']} does not exist")
+    return order
+
+
+@registry.handler("stock.consume")
+def consume_stock(directive: Any, ctx: HandlerContext) -> None:
+    """An order was committed (the hook of its first status): its session's hold
+    becomes the order's, at the order's quantities; an order that held nothing (a
+    POS sale, an import) takes its units now."""
+    from cafe import stock
+
+    order = _order_of(directive)
+    used = stock.quantities_of(order.items.values("sku", "qty"))
+    stock.consume(order.channel.code, order.session_key, order.ref, used)
+
+
+@registry.handler("stock.release")
+def release_stock(directive: Any, ctx: HandlerContext) -> None:
+    """A session ended without an order (payload ``channel_code``, ``session_key``,
+    ``rev``, ``reason``: abandoned or expired): give back its hold, if it holds one."""
+    from cafe import stock
+
+    p = directive.payload
+    if stock.release(p["channel_code"], p["session_key"]):
+        ctx.logger.info("stock.release: session %s %s, hold given back", p["session_key"], p["reason"])
+
+
+@registry.handler("stock.return")
+def return_stock(directive: Any, ctx: HandlerContext) -> None:
+    """An order was cancelled: give back what it took."""
+    from cafe import stock
+
+    order = _order_of(directive)
+    used = stock.quantities_of(order.items.values("sku", "qty"))
+    stock.give_back(order.channel.code, order.session_key, order.ref, used)
+
+
+@registry.handler("kitchen.cancelled")
+def tell_the_kitchen(directive: Any, ctx: HandlerContext) -> None:
+    """A POS order was cancelled: put it on the kitchen display's list of orders to
+    stop making (``cafe/kitchen.py``), with the cashier's reason."""
+    from cafe import kitchen
+
+    p = directive.payload
+    kitchen.note_cancelled(p["order_ref"], p.get("reason") or "")
 
 
 # -- payment: a fake gateway with an idempotency key -------------------------------

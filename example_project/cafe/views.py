@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from cafe import kitchen
 from cafe.catalog import OPTION_GROUPS
 from cafe.models import Product
 from omniman.models import Channel
@@ -69,6 +70,14 @@ def kds(request: HttpRequest) -> HttpResponse:
     # from the API (orders/stream/).
     flows = {c.code: {k: list(v) for k, v in c.conf.order_flow.items()} for c in _visible_channels(request)}
     return render(request, "cafe/kds.html", {"flows": flows, "columns": KDS_COLUMNS})
+
+
+@login_required
+def kds_cancelled(request: HttpRequest) -> JsonResponse:
+    """The POS orders cancelled lately (written by the ``kitchen.cancelled`` hook),
+    for the kitchen display; none for a user who cannot see the pos channel."""
+    visible = any(c.code == "pos" for c in _visible_channels(request))
+    return JsonResponse({"cancelled": kitchen.recent_cancellations() if visible else []})
 
 
 def _visible_channels(request: HttpRequest) -> list[Channel]:

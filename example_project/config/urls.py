@@ -12,6 +12,7 @@ urlpatterns = [
     path("pos/", views.pos, name="pos"),
     path("pos/sw.js", views.pos_service_worker, name="pos-sw"),
     path("kds/", views.kds, name="kds"),
+    path("kds/cancelled/", views.kds_cancelled, name="kds-cancelled"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

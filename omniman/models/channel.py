@@ -50,6 +50,8 @@ CONFIG_KEYS: dict[str, tuple[Any, str]] = {
     ),
     "required_checks_on_commit": (_is_str_list, "a list of check codes"),
     "post_commit_directives": (_is_str_list, "a list of directive topics"),
+    "status_directives": (_is_flow, "an object mapping a status to a list of directive topics"),
+    "session_end_directives": (_is_str_list, "a list of directive topics"),
     "initial_status": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
     "order_flow": (_is_flow, "an object mapping a status to a list of next statuses"),
     "external_ref_path": (lambda v: v is None or isinstance(v, str) and bool(v), "a dotted path into data, or null"),
@@ -73,6 +75,10 @@ class ChannelConfig:
     checks: dict[str, str] = field(default_factory=dict)
     required_checks_on_commit: tuple[str, ...] = ()
     post_commit_directives: tuple[str, ...] = ()
+    #: Status -> topics enqueued when an order enters that status.
+    status_directives: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Topics enqueued when a session is abandoned or expires.
+    session_end_directives: tuple[str, ...] = ()
     initial_status: str = "new"
     order_flow: dict[str, tuple[str, ...]] = field(default_factory=dict)
     external_ref_path: str | None = None
@@ -87,11 +93,12 @@ class ChannelConfig:
     def from_dict(cls, raw: dict[str, Any]) -> ChannelConfig:
         values = {k: v for k, v in raw.items() if k in CONFIG_KEYS}
         values["extra"] = {k: v for k, v in raw.items() if k not in CONFIG_KEYS}
-        for key in ("required_checks_on_commit", "post_commit_directives", "modifiers"):
+        for key in ("required_checks_on_commit", "post_commit_directives", "session_end_directives", "modifiers"):
             if key in values:
                 values[key] = tuple(values[key])
-        if "order_flow" in values:
-            values["order_flow"] = {k: tuple(v) for k, v in values["order_flow"].items()}
+        for key in ("order_flow", "status_directives"):
+            if key in values:
+                values[key] = {k: tuple(v) for k, v in values[key].items()}
         return cls(**values)
 
     def allowed_next(self, status: str) -> tuple[str, ...]:
@@ -127,16 +134,25 @@ def config_errors(value: Any) -> list[str]:
     initial = value.get("initial_status", "new")
     if flow and initial not in flow:
         errors.append(f"initial_status {initial!r} is not a status of 'order_flow'.")
+    if flow:
+        statuses = set(flow) | {status for nexts in flow.values() for status in nexts}
+        for status in value.get("status_directives", {}):
+            if status not in statuses:
+                errors.append(f"'status_directives' names {status!r}, which is not a status of 'order_flow'.")
     return errors
 
 
 def config_topics(value: Any) -> list[tuple[str, str]]:
     """Every directive topic a (valid) channel config names, as ``(where, topic)``:
-    ``where`` is ``post_commit_directives`` or ``checks.<code>``."""
+    ``where`` is ``post_commit_directives``, ``session_end_directives``,
+    ``status_directives.<status>`` or ``checks.<code>``."""
     if not isinstance(value, dict) or config_errors(value):
         return []
     found = [(f"checks.{code}", topic) for code, topic in value.get("checks", {}).items()]
     found += [("post_commit_directives", topic) for topic in value.get("post_commit_directives", [])]
+    for status, topics in value.get("status_directives", {}).items():
+        found += [(f"status_directives.{status}", topic) for topic in topics]
+    found += [("session_end_directives", topic) for topic in value.get("session_end_directives", [])]
     for key in extensions.config_topic_keys():
         found += [(key, topic) for topic in value.get(key, [])]
     return found

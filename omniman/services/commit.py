@@ -27,6 +27,7 @@ from omniman.services.directive_outbox import enqueue_many
 from omniman.services.lines import complete_state
 from omniman.services.locks import ChannelRef, lock_session, stream_lock
 from omniman.services.numbers import ticket_number
+from omniman.services.orders import status_directive_specs
 from omniman.services.preconditions import Expected, check_preconditions, require_active
 
 logger = logging.getLogger(__name__)
@@ -200,9 +201,16 @@ def _commit_locked(
         actor=actor,
         payload={"status": order.status, "session_rev": session.rev, "total_q": order.total_q},
     )
+    # The post-commit directives and those of the order's first status, in one INSERT.
+    specs = status_directive_specs(
+        ch.conf.status_directives.get(order.status, ()), order_ref=order.ref, channel_code=ch.code,
+        old=None, new=order.status, reason=None,
+    )
     if ch.conf.post_commit_directives:
         payload = {"order_ref": order.ref, "channel_code": ch.code, "session_key": session.session_key}
-        enqueue_many((topic, dict(payload)) for topic in ch.conf.post_commit_directives)
+        specs = [(topic, dict(payload)) for topic in ch.conf.post_commit_directives] + specs
+    if specs:
+        enqueue_many(specs)
     body = commit_body(order, channel_code=ch.code, items_count=session.line_count)
     session.state = Session.State.COMMITTED
     session.order_ref = order.ref

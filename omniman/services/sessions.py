@@ -23,6 +23,7 @@ from omniman.exceptions import (
     ValidationError,
 )
 from omniman.models import Channel, Session
+from omniman.models.channel import ChannelConfig
 from omniman.models.queries import write_session
 from omniman.ops import (
     Catalog,
@@ -472,6 +473,12 @@ def abandon_session(
         session.closed_at = now
         session.updated_at = now
         session.save(update_fields=["state", "version", "closed_at", "updated_at"])
+        code = session.channel.code
+        topics = session.channel.conf.session_end_directives
+        if topics:
+            enqueue_many(session_end_specs(topics, code, session.session_key, session.rev, "abandoned"))
+        ended = [(code, session.session_key, session.rev)]
+        transaction.on_commit(lambda: _send_session_ended(ended, "abandoned", actor))
     logger.info("session abandoned channel=%s session_key=%s actor=%s", session.channel.code, session_key, actor)
     return session
 
@@ -567,17 +574,52 @@ def apply_check_result(
     return True
 
 
+def session_end_specs(
+    topics: Sequence[str], channel_code: str, session_key: str, rev: int, reason: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The directives a channel's ``session_end_directives`` gives for one session's end."""
+    payload = {"channel_code": channel_code, "session_key": session_key, "rev": rev, "reason": reason}
+    return [(topic, dict(payload)) for topic in topics]
+
+
+def _send_session_ended(ended: list[tuple[str, str, int]], reason: str, actor: str) -> None:
+    """Send ``session_ended`` for each ``(channel_code, session_key, rev)``."""
+    for channel_code, session_key, rev in ended:
+        signals.session_ended.send(
+            Session, channel_code=channel_code, session_key=session_key, rev=rev, reason=reason, actor=actor
+        )
+
+
 def expire_sessions(*, now: datetime | None = None, batch_size: int = 500) -> int:
     """Abandon open sessions whose ``expires_at`` has passed; returns how many.
 
     Works in batches, each its own transaction, locking rows in ``pk`` order and
-    skipping rows that a modify or commit holds right now (they are no longer idle)."""
+    skipping rows that a modify or commit holds right now (they are no longer idle).
+    A batch enqueues the ``session_end_directives`` of all its sessions in one INSERT,
+    and ``session_ended`` is sent for each once its batch committed."""
     now = now or timezone.now()
+    channels = {pk: (code, ChannelConfig.from_dict(config or {})) for pk, code, config in
+                Channel.objects.values_list("pk", "code", "config")}
+    # Channels whose ended sessions need their keys and revs (for a directive or a receiver).
+    wanted = set(channels) if signals.session_ended.has_listeners(Session) else {
+        pk for pk, (_, channel_conf) in channels.items() if channel_conf.session_end_directives
+    }
 
     def abandon(ids: list[int]) -> int:
-        return Session.objects.filter(pk__in=ids, state=Session.State.OPEN).update(
-            state=Session.State.ABANDONED, version=F("version") + 1, closed_at=now, updated_at=now
-        )
+        rows = Session.objects.filter(pk__in=ids, state=Session.State.OPEN)
+        ended = [
+            (channels[channel_id][0], key, rev, channels[channel_id][1].session_end_directives)
+            for channel_id, key, rev in rows.filter(channel_id__in=wanted)
+            .order_by("pk").values_list("channel_id", "session_key", "rev")
+        ] if wanted else []
+        count = rows.update(state=Session.State.ABANDONED, version=F("version") + 1, closed_at=now, updated_at=now)
+        specs = [spec for code, key, rev, topics in ended for spec in session_end_specs(topics, code, key, rev, "expired")]
+        if specs:
+            enqueue_many(specs)
+        if ended:
+            keys = [(code, key, rev) for code, key, rev, _ in ended]
+            transaction.on_commit(lambda: _send_session_ended(keys, "expired", ""))
+        return count
 
     rows = Session.objects.filter(state=Session.State.OPEN, expires_at__lt=now)
     return in_locked_batches(rows, abandon, batch_size=batch_size, logger=logger, done="expired %s sessions")

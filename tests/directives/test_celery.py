@@ -275,6 +275,28 @@ def test_duplicate_messages_run_a_directive_once(worker, celery_backend, marks):
     assert set(Directive.objects.values_list("attempts", flat=True)) == {1}
 
 
+def test_a_cancel_hook_and_a_session_end_hook_run_on_a_worker(worker, celery_backend, marks):
+    """The directives a status change and a session's end enqueue are sent by their
+    own commit and run once on a worker, with the payloads the contract gives."""
+    from omniman.services import abandon_session, transition_order
+
+    make_channel("pos", status_directives={"cancelled": ["test.count_a"]}, session_end_directives=["test.count_b"])
+    order_key, open_key = _open_sessions("pos", "H", 2)
+    ref = commit_session(channel="pos", session_key=order_key).order_ref
+    transition_order(ref=ref, to="cancelled", reason="customer left")
+    abandon_session(channel="pos", session_key=open_key)
+    assert _wait_until(lambda: Directive.objects.filter(status="done").count() == 2, timeout=30), list(
+        Directive.objects.values("topic", "status", "error")
+    )
+    rows = dict(Directive.objects.values_list("topic", "payload"))
+    assert rows == {
+        "test.count_a": {"order_ref": ref, "channel_code": "pos", "from": "new", "to": "cancelled",
+                         "reason": "customer left"},
+        "test.count_b": {"channel_code": "pos", "session_key": open_key, "rev": 1, "reason": "abandoned"},
+    }
+    assert marks.runs() == dict.fromkeys(Directive.objects.values_list("pk", flat=True), 1)
+
+
 def test_a_rolled_back_transaction_sends_nothing(worker, celery_backend, marks):
     """A marker directive committed after the rolled-back one has run and the queue is
     empty: the workers got past anything the rollback could have sent, and nothing

@@ -20,14 +20,13 @@ import re
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.example.harness import ROOT, Example, example_env
+from tests.example.harness import ROOT, Example, example_env, fresh_database
 
 pytestmark = [pytest.mark.postgres]
 
@@ -40,19 +39,6 @@ STATEFUL_SCENARIOS = int(os.environ.get("OMNIMAN_SCHEMATHESIS_STATEFUL_SCENARIOS
 WORKERS = os.environ.get("OMNIMAN_SCHEMATHESIS_WORKERS", "1")
 
 
-def _fresh_database(url: str, suffix: str) -> str:
-    """A new, empty database beside the one in ``url``; its URL."""
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'omniman'}_{suffix}"
-    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Example, str, dict[str, str]]]:
     """The example on its own PostgreSQL database, seeded, served; an operator's token
@@ -62,7 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Example, 
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     workdir = tmp_path_factory.mktemp("schemathesis")
     ex = Example(workdir, env=example_env(
-        DATABASE_URL=_fresh_database(url, "schemathesis"), DEBUG="1",
+        DATABASE_URL=fresh_database(url, "schemathesis"), DEBUG="1",
     ))
     ex.manage("migrate", "--noinput")
     ex.manage("omniman_seed")

@@ -106,8 +106,25 @@ async function refreshShown() {
   } catch (err) { /* the stream reports connection problems */ }
 }
 
+// Orders cancelled at the counter: the kitchen.cancelled hook lists them for the
+// kitchen (cafe/kitchen.py), with the cashier's reason.
+async function showCancelled() {
+  try {
+    const url = JSON.parse(document.getElementById("kds-cancelled-url").textContent);
+    const response = await fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}});
+    if (!response.ok) return;
+    const {cancelled} = await response.json();
+    const list = $("cancelled-list");
+    list.replaceChildren(...cancelled.map((c) => el("li", {class: "cancelled-order", dataset: {ref: c.order_ref}},
+      el("strong", {}, c.order_ref), c.reason ? " · " + c.reason : "")));
+    $("cancelled").hidden = cancelled.length === 0;
+  } catch (err) { /* shown again on the next poll */ }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setInterval(refreshShown, 15000);
+  showCancelled();
+  setInterval(showCancelled, 5000);
   $("show-done").addEventListener("change", (e) => {
     document.querySelector(".column.done").hidden = !e.target.checked;
   });
