@@ -57,7 +57,7 @@ def commit(channel: Channel | str, key: str) -> tuple[Order, Session, int]:
         order = Order.objects.create(
             ref=f"{ch.code.upper()}-{secrets.token_hex(5).upper()}", channel=ch, session=s,
             session_key=s.session_key, data=s.data, pricing=s.pricing, total_q=s.total_q,
-            currency=ch.currency, status="new",
+            currency=ch.currency, status="new", placed_at=timezone.now(),
         )
         OrderItem.objects.bulk_create([
             OrderItem(order=order, position=i, line_id=line.line_id, sku=line.sku, qty=Decimal(line.qty),

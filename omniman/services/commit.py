@@ -26,7 +26,7 @@ from omniman.services import idempotency
 from omniman.services.directive_outbox import enqueue_many
 from omniman.services.lines import complete_state
 from omniman.services.locks import ChannelRef, lock_session, stream_lock
-from omniman.services.numbers import ticket_number
+from omniman.services.numbers import COUNTER_UPSERT, LAST, business_day, next_number
 from omniman.services.orders import status_directive_specs
 from omniman.services.preconditions import Expected, check_preconditions, require_active
 
@@ -174,9 +174,6 @@ def _commit_locked(
         _require_new_external_ref(ch, external_ref)
 
     now = timezone.now()
-    # The ticket number (one statement): its counter row stays locked until COMMIT, and
-    # a rollback of this commit gives the number back.
-    number, business_day = ticket_number(ch, now)
     order = Order.objects.create(
         ref=new_order_ref(ch.code),
         channel=ch,
@@ -191,8 +188,6 @@ def _commit_locked(
         external_ref=external_ref,
         placed_at=placed_at or now,
         status=ch.conf.initial_status,
-        number=number,
-        business_day=business_day,
     )
     copy_lines_to_order(session.pk, order.pk)
     OrderEvent.objects.create(
@@ -233,7 +228,7 @@ def _require_new_external_ref(channel: Channel, external_ref: str) -> None:
 
 def _close(session: Session, result: CommitResult, actor: str) -> None:
     """After the key's record: save the session's new state, then hand out the order's
-    stream position, the last statement before COMMIT."""
+    stream position and ticket number, the last statements before COMMIT."""
     order = result.order
     assert order is not None
     session.save(update_fields=["state", "order_ref", "version", "closed_at", "updated_at"])
@@ -244,15 +239,31 @@ def _close(session: Session, result: CommitResult, actor: str) -> None:
 
 
 def _assign_stream_seq(order: Order) -> None:
-    """Give the order its position in its channel's stream, last thing before COMMIT and
-    under the channel's lock held until then, so a channel's positions are handed out in
-    commit order (one index lookup on (channel, channel_seq))."""
+    """Give the order its position in its channel's stream and its ticket number, last
+    thing before COMMIT and under the channel's lock held until then, so a channel's
+    positions are handed out in commit order (one index lookup on (channel,
+    channel_seq)). The ticket counter's row stays locked until COMMIT too, and a
+    rollback gives the number back. Taken here rather than with the order's INSERT, the
+    commits of one channel wait for each other only over the lock, one statement and
+    the COMMIT: on PostgreSQL the counter's upsert rides in the position's ``UPDATE``
+    (a data-modifying ``WITH``); SQLite, which has none, runs it just before."""
     stream_lock(order.channel_id)
+    channel = order.channel
+    day = business_day(channel, order.created_at)
+    numbered = channel.conf.ticket_numbers != "none"
     table = connection.ops.quote_name(Order._meta.db_table)
+    position = f"(SELECT COALESCE(MAX(channel_seq), 0) + 1 FROM {table} WHERE channel_id = %s)"
+    day_value = connection.ops.adapt_datefield_value(day)
+    if numbered and connection.vendor == "postgresql":
+        sql = (f"WITH n AS ({COUNTER_UPSERT}) UPDATE {table} SET channel_seq = {position}, "
+               f"number = (SELECT {LAST} FROM n), business_day = %s WHERE id = %s RETURNING channel_seq, number")
+        params = [channel.pk, day_value, channel.pk, day_value, order.pk]
+    else:
+        number = next_number(channel, day) if numbered else None
+        sql = f"UPDATE {table} SET channel_seq = {position}, number = %s, business_day = %s WHERE id = %s " \
+              "RETURNING channel_seq, number"
+        params = [channel.pk, number, day_value, order.pk]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET channel_seq = (SELECT COALESCE(MAX(channel_seq), 0) + 1 FROM {table} "
-            "WHERE channel_id = %s) WHERE id = %s RETURNING channel_seq",
-            [order.channel_id, order.pk],
-        )
-        order.channel_seq = cursor.fetchone()[0]
+        cursor.execute(sql, params)
+        order.channel_seq, order.number = cursor.fetchone()
+    order.business_day = day

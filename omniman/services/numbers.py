@@ -32,21 +32,25 @@ def business_day(channel: Channel, at: datetime | None = None) -> date:
     return day - timedelta(days=1) if local.time() < channel.conf.day_starts_at else day
 
 
+#: The counter column, quoted alike on PostgreSQL and SQLite.
+LAST = '"last"'
+#: The counter's upsert, parameters (channel id, business day); it returns the number.
+#: The commit runs it inside its position ``UPDATE`` on PostgreSQL (one statement).
+COUNTER_UPSERT = (
+    f'INSERT INTO "{TicketCounter._meta.db_table}" (channel_id, business_day, {LAST}) VALUES (%s, %s, 1) '
+    f'ON CONFLICT (channel_id, business_day) DO UPDATE SET {LAST} = "{TicketCounter._meta.db_table}".{LAST} + 1 '
+    f"RETURNING {LAST}"
+)
+
+
 def next_number(channel: Channel, day: date) -> int:
     """The next ticket number of ``channel`` on ``day``, in one statement. Must run
     inside the transaction that stores the number: the counter row stays locked
     until it ends, and is put back if it rolls back."""
     if not connection.in_atomic_block:
         raise RuntimeError("next_number() must run inside the transaction that uses the number.")
-    table = connection.ops.quote_name(TicketCounter._meta.db_table)
-    last = connection.ops.quote_name("last")
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (channel_id, business_day, {last}) VALUES (%s, %s, 1) "
-            f"ON CONFLICT (channel_id, business_day) DO UPDATE SET {last} = {table}.{last} + 1 "
-            f"RETURNING {last}",
-            [channel.pk, connection.ops.adapt_datefield_value(day)],
-        )
+        cursor.execute(COUNTER_UPSERT, [channel.pk, connection.ops.adapt_datefield_value(day)])
         row = cursor.fetchone()
     assert row is not None
     return int(row[0])
