@@ -1222,3 +1222,16 @@ def test_an_options_code_and_price_are_checked_at_their_pointers():
     assert (e.pointer, e.code, e.detail.split(" ")[:2]) == ("/ops/0/options/0/code", "invalid", ["code", "must"])
     e = error_of(State(), [add(options=[{"code": "OAT", "unit_price_q": -1}])])
     assert (e.pointer, e.code) == ("/ops/0/options/0/unit_price_q", "min_value")
+
+
+def _three(view, fields):
+    """Return three ops: one more than the tight limit below, far fewer than the settings'."""
+    return [{"op": "set_data", "path": f"k{n}", "value": n} for n in range(3)]
+
+
+def test_a_custom_ops_returned_ops_are_held_to_the_engines_limits_not_the_settings():
+    custom = {"three": define_op("three", _three)}
+    e = error_of(State(), [{"op": "three"}], custom=custom, limits=Limits(max_ops=2))
+    assert (e.pointer, e.code, e.detail) == ("/ops/0", "max_length", "at most 2 ops per modify.")
+    s = run(State(), [{"op": "three"}], custom=custom, limits=Limits(max_ops=3))
+    assert s.data == {"k0": 0, "k1": 1, "k2": 2}
