@@ -12,6 +12,7 @@ from omniman.money import (
     line_total_q,
     parse_amount_q,
     parse_qty,
+    percent_q,
 )
 
 qtys = st.decimals(min_value=Decimal("0.001"), max_value=Decimal(1_000_000), places=3)
@@ -188,3 +189,17 @@ def test_line_totals_round_half_even_whatever_the_decimal_context_of_the_host():
 
     with decimal.localcontext(rounding=decimal.ROUND_HALF_UP):
         assert line_total_q(Decimal("0.5"), 1) == 0 and line_total_q(Decimal("1.5"), 1) == 2
+
+
+def test_a_percentage_rounds_half_even_whatever_the_decimal_context_of_the_host():
+    import decimal
+
+    with decimal.localcontext(rounding=decimal.ROUND_HALF_UP):
+        # 25 x 10 % is 2.5, 35 x 10 % is 3.5: each goes to the even unit.
+        assert (percent_q(25, "0.1"), percent_q(35, Decimal("0.1")), percent_q(-25, "0.1")) == (2, 4, -2)
+
+
+def test_a_negative_zero_qty_reads_as_zero():
+    # Not "-0" in a stored line or a reply.
+    raws = ("-0", "-0.0", Decimal("-0"))
+    assert [str(parse_qty(raw, allow_zero=True)) for raw in raws] == ["0", "0", "0"]
