@@ -177,6 +177,19 @@ def test_total_over_the_safe_cap_names_the_op_that_crossed_it():
     assert s.total_q == 8 * 10**15 <= MAX_SAFE_Q
 
 
+def test_a_line_or_a_total_of_exactly_the_safe_cap_is_accepted_and_one_more_is_refused_where_it_crosses():
+    # 740,991 + 9 x 1000 x 10^12 + 1000 x 7,199,254,000 = 2^53 - 1, on one line.
+    options = [{"code": f"O{n}", "qty": 1000, "unit_price_q": 10**12} for n in range(9)]
+    options.append({"code": "O9", "qty": 1000, "unit_price_q": 7_199_254_000})
+    s = cart(add(price=740_991, options=options))
+    assert s.items[0]["line_total_q"] == s.total_q == MAX_SAFE_Q
+    # The same sum on two lines; a unit more on the second is refused there, not at a later op.
+    s = cart(add(qty=1_000_000, price=9_007_199_254), add(price=740_991))
+    assert s.total_q == MAX_SAFE_Q
+    e = error_of(State(), [add(qty=1_000_000, price=9_007_199_254), add(price=740_992), add("TEA", price=0)])
+    assert (e.pointer, e.code) == ("/ops/1", "max_total")
+
+
 # -- remove_line / set_qty / replace_sku / set_price --------------------------------
 
 
