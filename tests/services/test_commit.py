@@ -503,6 +503,23 @@ def test_fingerprints_ignore_key_order_and_read_any_value(db):
     assert re.fullmatch(r"[0-9a-f]{64}", fingerprint("x"))
 
 
+def test_a_fingerprint_is_the_sha256_of_compact_json_with_sorted_keys_so_it_outlives_a_restart(db):
+    """Stored keys are matched against fingerprints a later process computes: the bytes
+    hashed are a stable format, also for an integer too big for 64 bits."""
+    import hashlib
+    from datetime import date
+
+    from omniman.services.idempotency import fingerprint
+
+    def sha(text):
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    got = fingerprint("POST", {"b": "é", "a": Decimal("1.50"), 1: date(2026, 1, 2)})
+    assert got == sha('["POST",{"1":"2026-01-02","a":"1.50","b":"é"}]')
+    got = fingerprint("POST", {"b": 2**70, "a": Decimal("1.5")})
+    assert got == sha('["POST",{"a":"1.5","b":1180591620717411303424}]')
+
+
 def test_a_replay_answers_with_the_stored_status_body_and_headers(pos, django_assert_num_queries):
     from omniman.services import idempotency
 
