@@ -3,14 +3,17 @@ import) would use it: without the HTTP API."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection, transaction
 
 from omniman.exceptions import IdempotencyKeyReused
 from omniman.models import IdempotencyKey, Session
 from omniman.services import create_session, modify_session
 from omniman.services.idempotency import IdempotentRequest, Replay, lock_key, run_idempotent
-from omniman.testing import add_line_op
+from omniman.testing import add_line_op, make_channel
+from tests.interleave import TIMEOUT, in_thread, wait_until_blocked
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +83,28 @@ def test_create_and_modify_take_the_same_path(pos):
     replay = modify_session(channel="pos", session_key="S", ops=ops, idempotency=request("M"))
     assert replay.replayed and replay.replay.body == {"made": 1}
     assert Session.objects.get().rev == 1
+
+
+def _take_key_lock(channel, scope, key, patience="5s"):
+    """Take the lock of ``key`` in ``scope`` in a transaction of its own; give up after
+    ``patience`` of waiting ("0": wait as long as it takes)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [patience])
+        lock_key(channel, scope, request(key))
+    return "taken"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_keys_lock_holds_back_that_key_in_that_scope_and_channel_only(pos):
+    web = make_channel("web")
+    with ThreadPoolExecutor(max_workers=1) as pool, transaction.atomic():
+        lock_key(pos, "create", request("K"))
+        # Another channel, scope or key: taken at once (5 s of waiting is a failure).
+        for channel, scope, key in [(web, "create", "K"), (pos, "import", "K"), (pos, "create", "K2")]:
+            other = in_thread(pool, lambda c=channel, s=scope, k=key: _take_key_lock(c, s, k))
+            assert other.result(timeout=TIMEOUT) == "taken", (channel.code, scope, key)
+        same = in_thread(pool, lambda: _take_key_lock(pos, "create", "K", patience="0"))
+        wait_until_blocked(same)  # the same: held back until the holder's COMMIT
+    assert same.result(timeout=TIMEOUT) == "taken"
