@@ -3,6 +3,7 @@ import) would use it: without the HTTP API."""
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -11,7 +12,13 @@ from django.db import IntegrityError, connection, transaction
 from omniman.exceptions import IdempotencyKeyReused
 from omniman.models import IdempotencyKey, Session
 from omniman.services import create_session, modify_session
-from omniman.services.idempotency import IdempotentRequest, Replay, lock_key, run_idempotent
+from omniman.services.idempotency import (
+    IdempotentRequest,
+    Outcome,
+    Replay,
+    lock_key,
+    run_idempotent,
+)
 from omniman.testing import add_line_op, make_channel
 from tests.interleave import TIMEOUT, in_thread, wait_until_blocked
 
@@ -71,6 +78,36 @@ def test_an_integrity_error_runs_the_write_again_and_the_last_one_raises(pos):
     with pytest.raises(IntegrityError):  # without a key: once
         run_idempotent(None, lock=lambda: (pos, None), write=flaky)
     assert calls == [1]
+
+
+def _fails_until(n):
+    """A write that hits an integrity error until its ``n``-th run."""
+    calls = []
+
+    def write(_):
+        calls.append(1)
+        if len(calls) < n:
+            raise IntegrityError("drawn again")
+        return "done"
+
+    return write
+
+
+def test_each_retry_is_logged_with_its_key_and_attempt_or_handed_to_on_retry(pos, caplog):
+    with caplog.at_level(logging.WARNING, logger="omniman.services.idempotency"):
+        run_idempotent(request("K1"), lock=lambda: (pos, None), write=_fails_until(3))
+        run_idempotent(None, lock=lambda: (pos, None), write=_fails_until(2), attempts=2)
+    assert [r.getMessage() for r in caplog.records if r.name == "omniman.services.idempotency"] == [
+        "write retried after an integrity error key=K1 attempt=1",
+        "write retried after an integrity error key=K1 attempt=2",
+        "write retried after an integrity error key= attempt=1",
+    ]
+    seen = []
+    outcome = run_idempotent(
+        None, lock=lambda: (pos, None), write=_fails_until(3), attempts=3, on_retry=seen.append
+    )
+    assert seen == [1, 2]
+    assert outcome == Outcome(result="done")  # without a key: no answer recorded, none given
 
 
 def test_create_and_modify_take_the_same_path(pos):
