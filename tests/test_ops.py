@@ -918,6 +918,64 @@ def test_a_total_over_the_cap_from_an_adjustment_is_refused_at_the_last_op():
     assert (error.pointer, error.code) == ("/ops/1", "max_total")
 
 
+def test_a_total_or_a_sum_of_exactly_the_safe_cap_from_adjustments_is_accepted_and_over_it_says_so():
+    def fee(view):
+        return [Adjustment("f", "f", MAX_SAFE_Q, kind="fee"), Adjustment("d", "d", -1, kind="discount")]
+
+    s = cart(add(price=1), modifiers=[fee])
+    assert (s.total_q, s.pricing["fees_q"]) == (MAX_SAFE_Q, MAX_SAFE_Q)
+    error = error_of(State(), [add(price=2)], modifiers=[fee])
+    assert (error.pointer, error.code, error.detail) == ("/ops/0", "max_total", f"the total would exceed {MAX_SAFE_Q}.")
+
+
+def test_a_modifier_sees_the_lines_data_counts_and_every_adjustment_before_it():
+    def first(view):
+        return [Adjustment("promo", "Promo", -100, kind="discount", line_id="L1"),
+                Adjustment("service", "Service", 50, kind="fee"), Adjustment("bag", "Bag", 30, kind="fee"),
+                Adjustment("vat", "VAT", 70, kind="tax")]
+
+    seen = []
+    s = cart(add(qty=2), add("CAKE", price=1200), {"op": "set_data", "path": "table", "value": 4},
+             modifiers=[first, lambda view: seen.append(view) or []])
+    assert seen == [{
+        "items": [{**line, "adjustments": []} for line in s.items], "data": {"table": 4}, "subtotal_q": 2200,
+        "line_count": 2, "tax_inclusive": False,
+        "adjustments": [
+            {"code": "promo", "label": "Promo", "kind": "discount", "amount_q": -100, "line_id": "L1"},
+            {"code": "service", "label": "Service", "kind": "fee", "amount_q": 50},
+            {"code": "bag", "label": "Bag", "kind": "fee", "amount_q": 30},
+            {"code": "vat", "label": "VAT", "kind": "tax", "amount_q": 70},
+        ],
+        "discounts_q": -100, "taxes_q": 70, "fees_q": 80,
+    }]
+    assert (s.pricing["fees_q"], s.total_q) == (80, 2200 - 100 + 80 + 70)
+
+
+@pytest.mark.parametrize(("adjustment", "error", "message"), [
+    (Adjustment("x", "x", True), TypeError, "returned a non-integer amount"),
+    (Adjustment("x", "x", 1.0), TypeError, "returned a non-integer amount"),
+    (Adjustment("x", "x", 1, kind="gift"), ValueError,
+     "returned kind 'gift'; one of ('discount', 'tax', 'fee')"),
+    (Adjustment("x", "x", 1, kind="discount"), ValueError, "returned a positive discount"),
+    (Adjustment("x", "x", 1, line_id="L9"), ValueError, "adjusted line 'L9', which it cannot see"),
+])
+def test_a_wrong_adjustment_is_a_host_error_naming_the_modifier(adjustment, error, message):
+    def wrong(view):
+        return [adjustment]
+
+    with pytest.raises(error) as exc:
+        cart(add(), modifiers=[wrong])
+    assert str(exc.value) == f"modifier {wrong!r} {message}"
+
+
+def test_a_line_adjustment_from_a_modifier_that_reads_no_lines_is_a_host_error():
+    def blind(view):
+        return [Adjustment("x", "x", -1, line_id="L1")]
+
+    with pytest.raises(ValueError, match="adjusted line 'L1', which it cannot see"):
+        cart(add(), modifiers=[blind], modifiers_read_lines=False)
+
+
 # -- custom ops -----------------------------------------------------------------------
 
 
