@@ -815,6 +815,16 @@ def test_a_required_group_must_be_chosen_and_a_sku_without_groups_takes_no_optio
     assert internal_error(add("CAKE", price=None, options=[{"code": "OAT"}])).code == "unknown_option"
 
 
+@pytest.mark.parametrize(("sku", "options", "detail"), [
+    ("COFFEE", [{"code": "OAT", "unit_price_q": 1}],
+     "this channel prices options from its catalog; do not send unit_price_q."),
+    ("COFFEE", [{"code": "OAT"}, {"code": "SOY"}], "group 'MILK' takes at most 1 of its options."),
+    ("TEA", [], "group 'SIZE' needs at least 1: one of LARGE, SMALL."),
+])
+def test_a_refused_option_choice_says_why_in_words(sku, options, detail):
+    assert internal_error(add(sku, price=None, options=options)).detail == detail
+
+
 def test_external_pricing_needs_each_option_price():
     error = error_of(State(), [add(options=[{"code": "OAT"}])])
     assert (error.pointer, error.code) == ("/ops/0/options/0/unit_price_q", "required")
