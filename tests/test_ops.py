@@ -1316,3 +1316,63 @@ def test_a_custom_ops_returned_ops_are_held_to_the_engines_limits_not_the_settin
     assert (e.pointer, e.code, e.detail) == ("/ops/0", "max_length", "at most 2 ops per modify.")
     s = run(State(), [{"op": "three"}], custom=custom, limits=Limits(max_ops=3))
     assert s.data == {"k0": 0, "k1": 1, "k2": 2}
+
+
+def test_server_ids_step_past_a_stored_line_that_already_holds_one():
+    # Lines written behind the kernel's back: a state read without its next_line.
+    line = cart(add()).items[0]
+    s = State.from_dict({"items": [line, {**line, "line_id": "L2"}]})
+    assert (s.next_line, s.line_count, s.subtotal_q) == (1, 2, 1000)
+    s = run(s, [add(), add()])
+    assert ([line["line_id"] for line in s.items], s.next_line) == (["L1", "L2", "L3", "L4"], 5)
+    # In a partial state the ids it steps over must have been read; else it asks for every line.
+    part = State.partial([line], loaded={"L1", "L2"}, line_count=1, subtotal_q=500, data={}, pricing={},
+                         total_q=500, next_line=1)
+    s = run(part, [add()])
+    assert ([line["line_id"] for line in s.items], s.next_line, s.loaded) == (["L1", "L2"], 3, {"L1", "L2"})
+    with pytest.raises(IncompleteState):
+        run(State.partial([line], loaded={"L1"}, line_count=1, subtotal_q=500, data={}, pricing={},
+                          total_q=500, next_line=1), [add()])
+
+
+def test_a_clients_server_form_id_moves_next_line_even_when_that_line_is_removed_again():
+    s = run(State(), [add(line_id="L1"), {"op": "remove_line", "line_id": "L1"}, add()])
+    assert ([line["line_id"] for line in s.items], s.next_line) == (["L2"], 3)
+
+
+def test_a_refused_line_says_why_in_words():
+    e = error_of(State(), [add(line_id="A"), add(line_id="A")])
+    assert (e.code, e.detail) == ("duplicate", "line 'A' already exists.")
+    e = error_of(State(), [add(), add(), add()], limits=Limits(max_lines=2))
+    assert (e.pointer, e.code, e.detail) == ("/ops/2", "max_lines", "at most 2 lines per session.")
+
+
+def test_a_total_over_the_cap_with_no_ops_is_refused_at_the_ops():
+    def fee(view):
+        return [Adjustment("f", "f", MAX_SAFE_Q + 1, kind="fee")]
+
+    with pytest.raises(ValidationError) as exc:
+        apply_ops(State(), [], modifiers=[fee])
+    assert (exc.value.errors[0].pointer, exc.value.errors[0].code) == ("/ops", "max_total")
+
+
+def test_line_adjustments_a_modifier_no_longer_gives_are_cleared_and_written():
+    def promo(view):
+        return [Adjustment("p", "p", -10, line_id=line["line_id"]) for line in view["items"]
+                if Decimal(line["qty"]) >= 2]
+
+    s = cart(add(qty=2), add("CAKE", qty=2), modifiers=[promo])
+    assert [len(line["adjustments"]) for line in s.items] == [1, 1]
+    s = run(s, [{"op": "set_qty", "line_id": "L1", "qty": 1}, {"op": "set_qty", "line_id": "L2", "qty": 3}],
+            modifiers=[promo])
+    assert [line["adjustments"] for line in s.items] == [
+        [], [{"code": "p", "label": "p", "kind": "discount", "amount_q": -10}]]
+    assert [line["line_id"] for line in s.diff.upserts] == ["L1", "L2"]
+    # A line no op names is written when its adjustments change, and only then.
+    s = run(s, [{"op": "set_data", "path": "n", "value": 1}], modifiers=[promo])
+    assert s.diff.upserts == []
+    s = run(s, [{"op": "set_data", "path": "n", "value": 3}], modifiers=[lambda view: []])
+    assert [line["line_id"] for line in s.diff.upserts] == ["L2"] and s.items[1]["adjustments"] == []
+    # A stored line without the key reads as having none: not rewritten for it.
+    bare = State.from_dict({"items": [{k: v for k, v in s.items[0].items() if k != "adjustments"}], "next_line": 3})
+    assert run(bare, [{"op": "set_data", "path": "n", "value": 4}], modifiers=[lambda view: []]).diff.upserts == []
