@@ -1376,3 +1376,10 @@ def test_line_adjustments_a_modifier_no_longer_gives_are_cleared_and_written():
     # A stored line without the key reads as having none: not rewritten for it.
     bare = State.from_dict({"items": [{k: v for k, v in s.items[0].items() if k != "adjustments"}], "next_line": 3})
     assert run(bare, [{"op": "set_data", "path": "n", "value": 4}], modifiers=[lambda view: []]).diff.upserts == []
+
+
+def test_an_unknown_field_of_a_custom_op_and_a_missing_option_price_say_why_in_words():
+    e = error_of(State(), [{"op": "double", "line_id": "L1", "x": 1}])
+    assert (e.pointer, e.detail) == ("/ops/0/x", "unknown field for double.")
+    e = error_of(State(), [add(options=[{"code": "OAT"}])])
+    assert e.detail == "unit_price_q is required for an option on this channel."
