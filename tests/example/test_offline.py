@@ -45,6 +45,29 @@ def network(driver, *, online: bool) -> None:
     )
 
 
+def page_kept(driver, timeout: float = 20) -> bool:
+    """Whether the page's service worker controls it and its copy of the page is kept,
+    within ``timeout``: offline.js does both as the page starts, without waiting, so a
+    test that cuts the network at once may cut those requests too (and a cashier who
+    reloads offline before they end gets the browser's error page)."""
+    driver.set_script_timeout(timeout + 5)
+    return bool(driver.execute_async_script(
+        """
+        const [timeout, done] = arguments;
+        const end = Date.now() + timeout * 1000;
+        (async () => {
+          while (Date.now() < end) {
+            const copy = await (await caches.open("omniman-pos-v1")).match(location.pathname);
+            if (copy && navigator.serviceWorker.controller) return done(true);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          done(false);
+        })();
+        """,
+        timeout,
+    ))
+
+
 def badge(driver) -> str:
     from selenium.webdriver.common.by import By
 
@@ -100,6 +123,7 @@ def test_three_sales_made_offline_survive_a_reload_and_reach_the_server_once(
     start = datetime.now(UTC).isoformat()
     log_in(browser, example, "/pos/")
     wait(browser, lambda d: d.find_element(By.ID, "channel").get_attribute("value") == "pos")
+    assert page_kept(browser)  # the reload below is answered from that copy
     network(browser, online=False)
     try:
         sales = [
