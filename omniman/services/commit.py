@@ -232,13 +232,13 @@ def _close(session: Session, result: CommitResult, actor: str) -> None:
     order = result.order
     assert order is not None
     session.save(update_fields=["state", "order_ref", "version", "closed_at", "updated_at"])
-    _assign_stream_seq(order)
+    _assign_position_and_number(order)
     transaction.on_commit(
         lambda: signals.order_committed.send(Order, order=order, session=session, actor=actor)
     )
 
 
-def _assign_stream_seq(order: Order) -> None:
+def _assign_position_and_number(order: Order) -> None:
     """Give the order its position in its channel's stream and its ticket number, last
     thing before COMMIT and under the channel's lock held until then, so a channel's
     positions are handed out in commit order (one index lookup on (channel,

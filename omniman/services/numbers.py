@@ -56,15 +56,6 @@ def next_number(channel: Channel, day: date) -> int:
     return int(row[0])
 
 
-def ticket_number(channel: Channel, at: datetime) -> tuple[int | None, date]:
-    """What an order committed at ``at`` gets: its number (None when the channel's
-    ``ticket_numbers`` is ``"none"``, and then no statement) and its business day."""
-    day = business_day(channel, at)
-    if channel.conf.ticket_numbers == "none":
-        return None, day
-    return next_number(channel, day), day
-
-
 def in_current_business_day(qs: QuerySet[Order], at: datetime | None = None) -> QuerySet[Order]:
     """``qs`` limited to the orders of their channel's business day at ``at`` (default:
     now), in the query itself: whatever the channel, that day is the local date or the
