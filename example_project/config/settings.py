@@ -10,6 +10,8 @@
                        so that the development server works over plain HTTP)
 ``HSTS_SECONDS``       with ``HTTPS=1``, the HSTS max-age (default 3600; raise it once HTTPS works)
 ``OMNIMAN_SILK``       ``1`` turns django-silk's request profiler on at ``/silk/``
+``PG_PREPARED_STATEMENTS``  on PostgreSQL, ``0`` binds on the client and prepares nothing
+                       (default on: server-side binding, prepared statements)
 """
 
 from __future__ import annotations
@@ -128,6 +130,13 @@ if DATABASE_URL:
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         DATABASES["default"].setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_flag(
+        "PG_PREPARED_STATEMENTS", default=True
+    ):
+        # psycopg binds the parameters on the server and prepares a statement once a
+        # connection has run it five times: the API's hot statements are then planned
+        # once per connection, not once per request (docs/guide/deployment.rst).
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 else:
     DATABASES = {
         "default": {

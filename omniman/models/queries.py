@@ -21,6 +21,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, F, Field, Model, TextField
 from django.db.models.sql.compiler import SQLCompiler
 
+from omniman.models.prepared import Slot
+
 # The keys of a line, in the order the API shows them.
 LINE_FIELDS = ("line_id", "sku", "qty", "unit_price_q", "line_total_q", "meta", "options", "adjustments")
 _JSON_FIELDS = ("meta", "options", "adjustments")
@@ -42,9 +44,14 @@ class LinesJSON(Expression):
     they exist, so the op engine knows they are taken. ``positions`` adds each line's
     ``position`` (always there with ``line_ids``)."""
 
-    def __init__(self, line_ids: Iterable[str] | None = None, auto: int = 0, *, positions: bool = False) -> None:
+    def __init__(
+        self, line_ids: Iterable[str] | Any | None = None, auto: int | Any = 0, *, positions: bool = False
+    ) -> None:
+        # ``line_ids`` and ``auto`` may be slots of a prepared query (see
+        # omniman.models.prepared): they then stand among the parameters as themselves,
+        # prepared at run time by ids_param and auto_param.
         super().__init__(output_field=TextField())
-        self.line_ids = None if line_ids is None else sorted(set(line_ids))
+        self.line_ids = line_ids if line_ids is None or _is_slot(line_ids) else sorted(set(line_ids))
         self.auto = auto
         self.positions = positions or line_ids is not None
         self.session_ref: Any = F("pk")
@@ -58,6 +65,12 @@ class LinesJSON(Expression):
 
     def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         raise NotSupportedError("omniman's session lines need PostgreSQL or SQLite.")
+
+    def _ids(self, vendor: str) -> Any:
+        return self.line_ids if _is_slot(self.line_ids) else ids_param(self.line_ids, vendor)
+
+    def _auto(self, vendor: str) -> Any:
+        return self.auto if _is_slot(self.auto) else auto_param(self.auto, vendor)
 
     def _parts(self, compiler: SQLCompiler) -> tuple[str, list[Any], str, list[Any]]:
         sid, sid_params = compiler.compile(self.session_ref)
@@ -76,10 +89,10 @@ class LinesJSON(Expression):
                     f" AND l.line_id = ANY(%s::text[] || ARRAY(SELECT 'L' || ({next_line} + g)"
                     " FROM generate_series(0, %s - 1) g))"
                 )
-                params += [self.line_ids, *next_params, self.auto]
+                params += [self._ids(connection.vendor), *next_params, self._auto(connection.vendor)]
             else:
                 where += " AND l.line_id = ANY(%s::text[])"
-                params.append(self.line_ids)
+                params.append(self._ids(connection.vendor))
         sql = (
             f"(SELECT COALESCE(json_agg(json_build_object({fields}) ORDER BY l.position), '[]')::text"
             f" FROM {_line_table()} l WHERE {where})"
@@ -96,16 +109,33 @@ class LinesJSON(Expression):
             fields += ", 'position', l.position"
         if self.line_ids is not None:
             where += " AND l.line_id IN (SELECT value FROM json_each(%s)"
-            params.append(orjson.dumps(self.line_ids).decode())
+            params.append(self._ids(connection.vendor))
             if self.auto:
                 where += f" UNION ALL SELECT 'L' || ({next_line} + value) FROM json_each(%s)"
-                params += [*next_params, orjson.dumps(list(range(self.auto))).decode()]
+                params += [*next_params, self._auto(connection.vendor)]
             where += ")"
         sql = (
             "(SELECT COALESCE(json_group_array(json(j)), '[]') FROM"
             f" (SELECT json_object({fields}) AS j FROM {_line_table()} l WHERE {where} ORDER BY l.position))"
         )
         return sql, tuple(params)
+
+
+def _is_slot(value: Any) -> bool:
+    return isinstance(value, Slot)
+
+
+def ids_param(ids: Iterable[str] | None, vendor: str) -> Any:
+    """The parameter that carries the line ids a modify reads: an array on PostgreSQL,
+    a JSON array's text on SQLite."""
+    listed = sorted(set(ids or ()))
+    return listed if vendor == "postgresql" else orjson.dumps(listed).decode()
+
+
+def auto_param(auto: int, vendor: str) -> Any:
+    """The parameter that carries how many server-made ids to read: their number on
+    PostgreSQL, the JSON array of the offsets on SQLite."""
+    return auto if vendor == "postgresql" else orjson.dumps(list(range(auto))).decode()
 
 
 def decode_lines(raw: str | bytes | None) -> list[dict[str, Any]]:

@@ -15,6 +15,8 @@ from django.db.models import Model, QuerySet
 from omniman import extensions
 from omniman.exceptions import NotFound
 from omniman.models import Channel, Directive, Order, Session
+from omniman.models.prepared import Prepared, Slots
+from omniman.models.queries import auto_param, ids_param
 from omniman.services.lines import LineSelection, LoadedLines, annotate_lines, take_lines
 from omniman.services.preconditions import require_active
 
@@ -65,9 +67,42 @@ def check_active(channel: ChannelRef, found: Channel) -> None:
         require_active(found, channel.pointer)
 
 
+def prepared_filters(channel: ChannelRef, **more: Any) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """:func:`channel_filter` and ``more`` as a prepared query's shape (the names of
+    the filters, ``*_id`` ones integers, the others text) and its values; None when a
+    value is not of its kind (a caller's odd argument takes the queryset's own path,
+    which converts or rejects it as it always has)."""
+    values: dict[str, Any] = {}
+    for name, value in {**channel_filter(channel), **more}.items():
+        if name == "channel":
+            name, value = "channel_id", value.pk
+        if type(value) is not (int if name.endswith("_id") else str):
+            return None
+        values[name] = value
+    return tuple(sorted(values)), values
+
+
+def slot_filters(slots: Slots, names: tuple[str, ...]) -> dict[str, Any]:
+    """The filters of :func:`prepared_filters`, with the slots' stand-ins."""
+    return {name: slots.int(name) if name.endswith("_id") else slots.text(name) for name in names}
+
+
+def _build_session_lock(slots: Slots, names: tuple[str, ...], lines: str | None) -> QuerySet[Session]:
+    qs = _for_update(Session.objects.select_related("channel"))
+    if lines is not None:
+        ids = None if lines == "every" else slots.expression("line_ids", ids_param)
+        auto = 0 if lines == "every" else slots.expression("auto", auto_param)
+        qs = annotate_lines(qs, LineSelection(ids, auto))  # type: ignore[arg-type]  # slots stand in
+    return qs.filter(**slot_filters(slots, names))
+
+
+#: The locking read of a session, with the lines a modify names (or every line), or none.
+_SESSION_LOCK = Prepared(Session, _build_session_lock, write=True)
+
+
 def lock_session(channel: ChannelRef, session_key: str) -> Session:
     """The session row, locked until the transaction ends, with its channel: one query."""
-    return _lock_session(_for_update(Session.objects.select_related("channel")), channel, session_key)
+    return _lock_session(channel, session_key, None)
 
 
 def lock_session_with_lines(
@@ -75,14 +110,25 @@ def lock_session_with_lines(
 ) -> tuple[Session, LoadedLines]:
     """:func:`lock_session`, bringing in the same query the lines ``selection`` names
     (see :func:`omniman.services.lines.take_lines` for the snapshot they come from)."""
-    qs = annotate_lines(_for_update(Session.objects.select_related("channel")), selection)
-    session = _lock_session(qs, channel, session_key)
+    session = _lock_session(channel, session_key, selection)
     return session, take_lines(session, selection)
 
 
-def _lock_session(qs: QuerySet[Session], channel: ChannelRef, session_key: str) -> Session:
+def _lock_session(channel: ChannelRef, session_key: str, selection: LineSelection | None) -> Session:
+    prepared = prepared_filters(channel, session_key=session_key)
     try:
-        session = qs.get(session_key=session_key, **channel_filter(channel))
+        if prepared is None:
+            qs = _for_update(Session.objects.select_related("channel"))
+            if selection is not None:
+                qs = annotate_lines(qs, selection)
+            session = qs.get(session_key=session_key, **channel_filter(channel))
+        else:
+            names, values = prepared
+            lines = None if selection is None else "every" if selection.ids is None else "named"
+            if lines == "named":
+                assert selection is not None
+                values |= {"line_ids": selection.ids, "auto": selection.auto}
+            session = _SESSION_LOCK.get((names, lines), values)
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
     check_active(channel, session.channel)

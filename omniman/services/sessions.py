@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, overload
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from omniman import conf, signals
@@ -24,6 +24,7 @@ from omniman.exceptions import (
 )
 from omniman.models import Channel, Session
 from omniman.models.channel import ChannelConfig
+from omniman.models.prepared import Prepared, Slots
 from omniman.models.queries import write_session
 from omniman.ops import (
     Catalog,
@@ -47,6 +48,8 @@ from omniman.services.locks import (
     in_locked_batches,
     lock_session,
     lock_session_with_lines,
+    prepared_filters,
+    slot_filters,
 )
 from omniman.services.preconditions import Expected, check_preconditions, require_active
 from omniman.validators import IDENT_RE, IDENT_RULE
@@ -75,13 +78,24 @@ def get_channel(code: Channel | str, *, pointer: str = "/channel_code") -> Chann
 def get_session(channel: ChannelRef, session_key: str, *, lines: bool = True) -> Session:
     """A session with its channel and (unless ``lines`` is false) its lines, in one
     query; a ``GrantedChannel`` checks the grant in that query too."""
-    qs = Session.objects.select_related("channel")
-    if lines:
-        qs = qs.with_items()
+    prepared = prepared_filters(channel, session_key=session_key)
     try:
-        return qs.get(session_key=session_key, **channel_filter(channel))
+        if prepared is None:
+            qs = Session.objects.select_related("channel")
+            return (qs.with_items() if lines else qs).get(session_key=session_key, **channel_filter(channel))
+        names, values = prepared
+        return _SESSION_READ.get((names, lines), values)
     except Session.DoesNotExist:
         raise NotFound("No such session.") from None
+
+
+def _build_session_read(slots: Slots, names: tuple[str, ...], lines: bool) -> QuerySet[Session]:
+    qs = Session.objects.select_related("channel")
+    return (qs.with_items() if lines else qs).filter(**slot_filters(slots, names))
+
+
+#: The read of one session with its channel (and its lines): built once per shape.
+_SESSION_READ = Prepared(Session, _build_session_read)
 
 
 def _expiry(channel: Channel, now: datetime) -> datetime:
