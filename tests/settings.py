@@ -86,7 +86,7 @@ OMNIMAN_PAYMENTS = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "omniman_api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
 }

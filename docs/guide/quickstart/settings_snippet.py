@@ -9,7 +9,7 @@ INSTALLED_APPS += [
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "omniman_api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
 }
