@@ -1,6 +1,11 @@
 """The example as production serves it, against the minimal DRF project (issue 19), and a
 priced-options modify on the example's ``shop`` channel against a plain one (issue 17).
 
+The minimal project runs twice: as the issue describes it (parameters bound on the
+client, nothing prepared: the goal's baseline), and with psycopg's server-side binding
+and prepared statements, which the example's production settings turn on, so that the
+report also shows the gap without that setting's share.
+
 Both servers run at once, each gunicorn with 2 sync workers on PostgreSQL, ``DEBUG=0``
 and kept database connections: the example as ``config.wsgi:application`` with its full
 middleware, the baseline as ``bench.drfmin.wsgi:application``. Each scenario runs
@@ -194,14 +199,18 @@ def run_prod(args: argparse.Namespace) -> dict[str, Any]:
         "servers": {"example": f"gunicorn config.wsgi:application, {WORKERS} sync workers, PostgreSQL, DEBUG=0, "
                                "CONN_MAX_AGE=60, the example's full middleware",
                     "drfmin": f"gunicorn bench.drfmin.wsgi:application, {WORKERS} sync workers, PostgreSQL, "
-                              "CONN_MAX_AGE=60, SecurityMiddleware and CommonMiddleware"},
+                              "CONN_MAX_AGE=60, SecurityMiddleware and CommonMiddleware",
+                    "drfmin_prepared": "the same, with server-side binding and prepared statements "
+                                       "(BENCH_PG_PREPARED=1), as the example has them"},
         "goal": {"rps_ratio": 1.0, "p99_ratio": 1.2},
         "vs_drfmin": {}, "options": {},
     }
-    ex_port, mn_port = env.PORT_BASE + 40, env.PORT_BASE + 41
+    ex_port, mn_port, mp_port = env.PORT_BASE + 40, env.PORT_BASE + 41, env.PORT_BASE + 43
     with Gunicorn(ex_port, "config.wsgi:application", ex_env, worker_class="sync", workers=WORKERS,
                   chdir=EXAMPLE) as ex, \
-            Gunicorn(mn_port, "bench.drfmin.wsgi:application", mn_env, worker_class="sync", workers=WORKERS) as mn:
+            Gunicorn(mn_port, "bench.drfmin.wsgi:application", mn_env, worker_class="sync", workers=WORKERS) as mn, \
+            Gunicorn(mp_port, "bench.drfmin.wsgi:application", {**mn_env, "BENCH_PG_PREPARED": "1"},
+                     worker_class="sync", workers=WORKERS) as mp:
         tokens = {"example": ex_token, "drfmin": mn_token}
         etags: dict[str, dict[str, str]] = {}
         cases = drf_cases(tokens, etags)
@@ -211,14 +220,19 @@ def run_prod(args: argparse.Namespace) -> dict[str, Any]:
             if name == "get_304":
                 etags["example"] = fetch_etags(ex.port, "/api/sessions", ex_token)
                 etags["drfmin"] = fetch_etags(mn.port, "/min/sessions", mn_token)
-            res = measure({"example": (ex, make_ex), "drfmin": (mn, make_mn)}, rounds=rounds, seconds=seconds)
+            res = measure({"example": (ex, make_ex), "drfmin": (mn, make_mn), "drfmin_prepared": (mp, make_mn)},
+                          rounds=rounds, seconds=seconds)
             rs = res["runs"]
-            res["rps_ratio"] = paired_ratio([r["rps"] for r in rs["example"]], [r["rps"] for r in rs["drfmin"]])
-            res["p99_ratio"] = paired_ratio([r["p99_ms"] for r in rs["example"]],
-                                            [r["p99_ms"] for r in rs["drfmin"]])
+            for base, suffix in (("drfmin", ""), ("drfmin_prepared", "_prepared")):
+                res[f"rps_ratio{suffix}"] = paired_ratio([r["rps"] for r in rs["example"]],
+                                                         [r["rps"] for r in rs[base]])
+                res[f"p99_ratio{suffix}"] = paired_ratio([r["p99_ms"] for r in rs["example"]],
+                                                         [r["p99_ms"] for r in rs[base]])
             out["vs_drfmin"][name] = res
             env.log(f"prod {name}: req/s x{res['rps_ratio']['median']:.2f} p99 x{res['p99_ratio']['median']:.2f} "
-                    f"({res['example']['rps_median']:.0f} vs {res['drfmin']['rps_median']:.0f} req/s)")
+                    f"({res['example']['rps_median']:.0f} vs {res['drfmin']['rps_median']:.0f} req/s); against "
+                    f"it with prepared statements x{res['rps_ratio_prepared']['median']:.2f} p99 "
+                    f"x{res['p99_ratio_prepared']['median']:.2f}")
         if not getattr(args, "prod_only", None) or "options" in args.prod_only:
             oc = options_cases(ex_token)
             res = measure({k: (ex, m) for k, m in oc.items()}, rounds=rounds, seconds=seconds)

@@ -113,6 +113,13 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                     f"x{_f(cpu_ratio(c['runs']['example'], c['runs']['drfmin']))}"
                     + (f", {fails} failures" if fails else ""),
                     ">= 1.0, <= 1.2", "ok" if ok and not fails else "BELOW"))
+        if "drfmin_prepared" in c:
+            r, p = c["rps_ratio_prepared"], c["p99_ratio_prepared"]
+            out.append(("prod vs drfmin prepared", case,
+                        f"req/s x{_f(r['median'])} (rounds {_f(r['min'])}-{_f(r['max'])}; "
+                        f"{c['example']['rps_median']:.0f} vs {c['drfmin_prepared']['rps_median']:.0f}), p99 "
+                        f"x{_f(p['median'])}, server CPU/req "
+                        f"x{_f(cpu_ratio(c['runs']['example'], c['runs']['drfmin_prepared']))}", "", ""))
     op = pd.get("options")
     if op:
         for side in ("shop_options", "shop_plain"):

@@ -1,7 +1,8 @@
 """Settings of the minimal DRF project (``DJANGO_SETTINGS_MODULE=bench.drfmin.settings``).
 
 ``BENCH_DATABASE_URL`` names its PostgreSQL database; connections are kept (60 s, health
-checks on) exactly as the example project keeps them."""
+checks on) exactly as the example project keeps them. ``BENCH_PG_PREPARED=1`` binds
+parameters on the server and prepares statements, as the example does by default."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ MIDDLEWARE = [
 DATABASES = {
     "default": dj_database_url.parse(os.environ["BENCH_DATABASE_URL"], conn_max_age=60, conn_health_checks=True)
 }
+if os.environ.get("BENCH_PG_PREPARED") == "1":
+    # The same project with psycopg's server-side binding and prepared statements, as
+    # the example's production settings have them: the bench's third side.
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
