@@ -236,3 +236,36 @@ def test_the_same_order_in_three_calls_costs_more(api):
                                                                       "idempotency_key": "K"}))
     # The create names its session_key: its insert takes a savepoint (SessionExists).
     assert (create, modify, commit) == ((10, 7, 12) if connection.vendor == "postgresql" else (9, 8, 12))
+
+
+def test_the_hot_requests_compile_no_sql_once_warm(api, monkeypatch):
+    """A session read, a 304 and a modify run prepared statements only (the token's,
+    the session's read or lock, the raw write): building and compiling a queryset per
+    request was most of their Python (issue 19)."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    open_session(api, key="HOT")
+    body = {"channel_code": "pos", "ops": add_ops(1)}
+    reads = lambda **headers: api.get("/api/sessions/HOT/?channel_code=pos", **headers)  # noqa: E731
+    writes = {
+        "modify": lambda: api.post_json("/api/sessions/HOT/modify/", body),
+        "set_qty": lambda: api.post_json("/api/sessions/HOT/modify/", {"channel_code": "pos", "ops": [
+            {"op": "set_qty", "line_id": "L1", "qty": 2}]}),
+    }
+    for make in writes.values():
+        make()  # warm: each shape is compiled once per process
+    tag = reads()["ETag"]
+    requests = {"get": reads, "get_304": lambda: reads(HTTP_IF_NONE_MATCH=tag), **writes}
+    requests["get_304"]()
+    compiled = []
+    original = SQLCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        compiled.append(self.query.model.__name__ if self.query.model else "?")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    for name, make in requests.items():
+        response = make()
+        assert response.status_code == (304 if name == "get_304" else 200), response.content
+        assert compiled == [], (name, compiled)
