@@ -17,7 +17,8 @@ from typing import Any
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from omniman.models import Channel, Session
-from omniman.models.queries import LinesJSON, decode_lines, load_lines
+from omniman.models.prepared import Prepared, Slots
+from omniman.models.queries import LinesJSON, auto_param, decode_lines, ids_param, load_lines
 from omniman.ops import IncompleteState, Op, State, needs_all_lines, touched_line_ids
 from omniman.registry import registry
 
@@ -134,9 +135,25 @@ def take_lines(session: Session, selection: LineSelection) -> LoadedLines:
     return LoadedLines.of(lines, session, snapshot_version=version, selection=selection)
 
 
+def _build_lines_read(slots: Slots, every: bool) -> QuerySet[Session]:
+    ids = None if every else slots.expression("line_ids", ids_param)
+    auto = 0 if every else slots.expression("auto", auto_param)
+    expression = LineSelection(ids, auto).expression()  # type: ignore[arg-type]  # slots stand in
+    return Session.objects.filter(pk=slots.int("pk")).only("pk").annotate(**{_LINES: expression})
+
+
+#: A locked session's lines read again (after a wait for its lock): built once per shape.
+_LINES_READ = Prepared(Session, _build_lines_read, write=True)
+
+
 def read_lines(session: Session, selection: LineSelection) -> LoadedLines:
     """``selection``'s lines as they are now: one query."""
-    lines = load_lines(session.pk, selection.expression())
+    if isinstance(session.pk, int):
+        values = {"pk": session.pk, "line_ids": selection.ids, "auto": selection.auto}
+        row = _LINES_READ.get((selection.ids is None,), values)
+        lines = decode_lines(row.__dict__[_LINES])
+    else:  # pragma: no cover - a host's non-integer primary key
+        lines = load_lines(session.pk, selection.expression())
     return LoadedLines.of(lines, session, snapshot_version=session.version, selection=selection)
 
 
