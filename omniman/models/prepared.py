@@ -24,6 +24,8 @@ from typing import Any, Generic, TypeVar
 from django.db import connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.query import MAX_GET_RESULTS, get_related_populators
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.constants import MULTI
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
@@ -81,8 +83,22 @@ class Slots:
         return self._add(name, object, prepare)
 
 
+class _BoundCompiler(SQLCompiler):
+    """A compiler whose SQL is already made: ``execute_sql`` runs it as it runs any
+    other, so tools that wrap it (django-silk records each query there) see it too."""
+
+    def __init__(self, query: Any, connection: Any, using: str, statement: tuple[str, list[Any]]) -> None:
+        super().__init__(query, connection, using)
+        self.statement = statement
+        self.has_extra_select = False
+
+    def as_sql(self, with_limits: bool = True, with_col_aliases: bool = False) -> tuple[str, Any]:
+        return self.statement
+
+
 @dataclass(frozen=True)
 class _Compiled:
+    query: Any
     sql: str
     params: tuple[Any, ...]
     #: (position among the parameters, slot) for every parameter given at run time
@@ -130,6 +146,7 @@ def _compile(qs: QuerySet[Any], slots: Slots, alias: str) -> _Compiled:
     model_slice = slice(fields[0], fields[-1] + 1)
     converters = compiler.get_converters([s[0] for s in select[0 : compiler.col_count]])
     return _Compiled(
+        query=query,
         sql=sql,
         params=tuple(params),
         bindings=tuple(bindings),
@@ -187,9 +204,8 @@ class Prepared(Generic[M]):
         for pos, slot in c.bindings:
             value = values[slot.name]
             params[pos] = slot.prepare(value, c.vendor) if slot.prepare is not None else value
-        with connection.cursor() as cursor:
-            cursor.execute(c.sql, params)
-            rows = cursor.fetchmany(2)
+        chunks = _BoundCompiler(c.query, connection, using, (c.sql, params)).execute_sql(MULTI)
+        rows = [row for chunk in chunks or () for row in chunk]
         model: Any = self.model
         if not rows:
             raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")

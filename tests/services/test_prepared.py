@@ -131,3 +131,20 @@ def test_a_slot_left_out_of_the_query_is_a_loud_error(two_channels):
 
     with pytest.raises(AssertionError, match="'key'"):
         Prepared(Session, build).get((), {"key": "S1", "channel__code": "pos"})
+
+
+def test_a_tool_that_wraps_execute_sql_sees_a_prepared_query(two_channels, monkeypatch):
+    """django-silk records queries by wrapping SQLCompiler.execute_sql: a prepared query
+    runs through it too, its SQL given by as_sql as any other's."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    seen = []
+    original = SQLCompiler.execute_sql
+
+    def execute_sql(self, *args, **kwargs):
+        seen.append(self.as_sql()[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "execute_sql", execute_sql)
+    get_session("pos", "S1")
+    assert len(seen) == 1 and '"omniman_session"' in seen[0]
