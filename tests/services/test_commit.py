@@ -428,14 +428,17 @@ def test_order_committed_carries_the_order_session_and_actor(pos):
     seen = []
 
     def receiver(sender, order, session, actor, **kwargs):
-        seen.append((sender, order.ref, session.session_key, session.state, actor))
+        seen.append((sender, order.ref, order.channel_seq, order.number, order.business_day,
+                     session.session_key, session.state, actor))
 
     signals.order_committed.connect(receiver)
     try:
         ref = commit_session(channel="pos", session_key="S", actor="ana").order_ref
     finally:
         signals.order_committed.disconnect(receiver)
-    assert seen == [(Order, ref, "S", "committed", "ana")]
+    stored = Order.objects.get(ref=ref)
+    assert stored.business_day is not None  # the receiver sees the stream position, number and day stored
+    assert seen == [(Order, ref, 1, 1, stored.business_day, "S", "committed", "ana")]
 
 
 def test_a_session_not_open_says_its_state_and_an_inactive_channel_says_so(pos):
@@ -518,6 +521,24 @@ def test_a_fingerprint_is_the_sha256_of_compact_json_with_sorted_keys_so_it_outl
     assert got == sha('["POST",{"1":"2026-01-02","a":"1.50","b":"é"}]')
     got = fingerprint("POST", {"b": 2**70, "a": Decimal("1.5")})
     assert got == sha('["POST",{"a":"1.5","b":1180591620717411303424}]')
+
+
+def test_a_key_recorded_by_an_earlier_process_replays_a_commit_without_a_fingerprint(pos):
+    """A commit called without ``fingerprint`` records the sha256 of ``["commit",
+    session_key]``: a client retrying after a restart or an upgrade gets the stored
+    answer, not ``idempotency_key_reused``."""
+    import hashlib
+
+    from omniman.services import idempotency
+
+    open_session()
+    stored = {"order_ref": "POS-STORE-00001", "status": "new"}
+    with transaction.atomic():
+        fp = hashlib.sha256(b'["commit","S"]').hexdigest()
+        idempotency.record(Channel.objects.get(code="pos"), "K", fp, 201, stored)
+    again = commit_session(channel="pos", session_key="S", idempotency_key="K")
+    assert (again.replayed, again.order_ref, again.body) == (True, "POS-STORE-00001", stored)
+    assert not Order.objects.exists()
 
 
 def test_a_replay_answers_with_the_stored_status_body_and_headers(pos, django_assert_num_queries):

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.test import override_settings
 from django.utils import timezone
 
@@ -66,6 +67,32 @@ def test_the_business_day_rolls_at_business_day_starts_at_in_the_project_time_zo
     assert [(o.business_day, o.number) for o in (evening, late, morning)] == [
         (date(2026, 12, 2), 1), (date(2026, 12, 2), 2), (date(2026, 12, 3), 1),
     ]
+
+
+@override_settings(TIME_ZONE="America/Sao_Paulo")
+def test_a_commit_that_straddles_the_day_start_keeps_the_day_of_its_order(monkeypatch, db):
+    """The business day is read from the order's ``created_at``, not from the clock when
+    the number is taken: an order written at 03:59:59 whose commit ends after 04:00
+    stays on the evening's day (its number too), where reports by ``created_at`` put it."""
+    channel = make_channel("pos", business_day_starts_at="04:00")
+    create_session(channel="pos", session_key="A")
+    modify_session(channel="pos", session_key="A", ops=[add_line_op()])
+    at(monkeypatch, datetime(2026, 12, 3, 6, 59, 59, 900000, tzinfo=UTC))  # 03:59:59.9 in São Paulo
+
+    def clock_passes_the_day_start(sender, instance, created, **kwargs):
+        if created:
+            at(monkeypatch, datetime(2026, 12, 3, 7, 0, 0, 100000, tzinfo=UTC))
+
+    post_save.connect(clock_passes_the_day_start, sender=Order)
+    try:
+        result = commit_session(channel="pos", session_key="A")
+    finally:
+        post_save.disconnect(clock_passes_the_day_start, sender=Order)
+    order = Order.objects.get()
+    assert business_day(channel, order.created_at) == date(2026, 12, 2)
+    assert (order.business_day, order.number) == (date(2026, 12, 2), 1)
+    assert result.order.business_day == date(2026, 12, 2)
+    assert TicketCounter.objects.get().business_day == date(2026, 12, 2)
 
 
 @override_settings(TIME_ZONE="Asia/Tokyo")
