@@ -10,6 +10,8 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,17 +41,27 @@ def example_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def fresh_database(url: str, suffix: str) -> str:
-    """A new, empty database beside the one in ``url``; its URL."""
+@contextmanager
+def fresh_database(url: str, suffix: str) -> Iterator[str]:
+    """A new, empty database beside the one in ``url``, for the ``with`` block; its URL.
+    Dropped at the end (and first, should an interrupted run have left it)."""
     import psycopg
 
     parts = urllib.parse.urlsplit(url)
     name = f"{parts.path.lstrip('/') or 'omniman'}_{suffix}"
     admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
+
+    def drop(conn: psycopg.Connection) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        drop(conn)
         conn.execute(f'CREATE DATABASE "{name}"')
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    try:
+        yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            drop(conn)
 
 
 @dataclass

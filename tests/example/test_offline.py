@@ -68,6 +68,15 @@ def page_kept(driver, timeout: float = 20) -> bool:
     ))
 
 
+def copy_sign(driver) -> tuple[str, str]:
+    """The sign next to the badge that says whether a reload without the network opens
+    the page: its state and its words ("" while the page is still keeping its copy)."""
+    return driver.execute_script(
+        'const n = document.getElementById("offline-ready");'
+        'return n ? [n.dataset.state, n.hidden ? "" : n.textContent] : ["", ""];'
+    )
+
+
 def badge(driver) -> str:
     from selenium.webdriver.common.by import By
 
@@ -123,7 +132,10 @@ def test_three_sales_made_offline_survive_a_reload_and_reach_the_server_once(
     start = datetime.now(UTC).isoformat()
     log_in(browser, example, "/pos/")
     wait(browser, lambda d: d.find_element(By.ID, "channel").get_attribute("value") == "pos")
-    assert page_kept(browser)  # the reload below is answered from that copy
+    # The sign says a reload without the network opens the page once it does: the copy
+    # is kept and the service worker controls the page (the reload below relies on it).
+    wait(browser, lambda d: copy_sign(d) == ["ready", "✓ Ready offline"], timeout=20)
+    assert page_kept(browser, timeout=1)
     network(browser, online=False)
     try:
         sales = [
@@ -145,6 +157,7 @@ def test_three_sales_made_offline_survive_a_reload_and_reach_the_server_once(
             browser.refresh()
             wait(browser, text_is("#session-key", sales[-1][0]))
             wait(browser, lambda d: badge(d) == "Offline · 9 waiting")
+            assert copy_sign(browser) == ["ready", "✓ Ready offline"]
             assert browser.find_element(By.ID, "session-state").text == "committed"
             assert skus(browser) == ["ESPRESSO", "CROISSANT"]
             # The reloaded page sells on: WATER, COFFEE, then WATER taken off again.
@@ -518,3 +531,19 @@ def test_an_abandon_made_offline_is_sent_in_turn_on_its_rev(example: Example, br
     wait(browser, text_is("#session-state", "abandoned"))
     session = example.request("GET", f"/api/sessions/{key}/?channel_code=pos", token=token).body
     assert (session["state"], session["rev"]) == ("abandoned", 2)
+
+
+def test_a_browser_that_keeps_no_copy_says_a_reload_needs_the_network(example: Example, browser) -> None:
+    """Where the browser runs no service worker for the page (plain HTTP to another
+    host: ``navigator.serviceWorker`` is missing, as made here before the page's scripts
+    run), the page says that a reload needs the network instead of promising one."""
+    added = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                                    {"source": "delete Navigator.prototype.serviceWorker;"})
+    try:
+        log_in(browser, example, "/pos/")
+        wait(browser, lambda d: copy_sign(d) == ["unavailable", "Reload needs the network"])
+        assert browser.execute_script('return "serviceWorker" in navigator') is False
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": added["identifier"]})
+    log_in(browser, example, "/pos/")
+    wait(browser, lambda d: copy_sign(d) == ["ready", "✓ Ready offline"], timeout=20)

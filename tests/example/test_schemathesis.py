@@ -47,33 +47,32 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Example, 
     if not url.startswith("postgres"):
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
     workdir = tmp_path_factory.mktemp("schemathesis")
-    ex = Example(workdir, env=example_env(
-        DATABASE_URL=fresh_database(url, "schemathesis"), DEBUG="1",
-    ))
-    ex.manage("migrate", "--noinput")
-    ex.manage("omniman_seed")
-    token = ex.manage("omniman_token", "fuzzer", "--operator").stdout.strip()
-    ex.start()
-    try:
-        sessions, orders = [], []
-        for channel, n in (("pos", 4), ("ifood", 2)):
-            for i in range(n):
-                key = f"FUZZ-{channel.upper()}-{i}"
-                assert ex.request("POST", "/api/sessions/", {"channel_code": channel, "session_key": key},
-                                  token).status == 201
-                ops = [{"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 500, "line_id": "L1"}]
-                assert ex.request("POST", f"/api/sessions/{key}/modify/", {"channel_code": channel, "ops": ops},
-                                  token).status == 200
-                sessions.append(key)
-                if i % 2:
-                    done = ex.request("POST", f"/api/sessions/{key}/commit/", {"channel_code": channel}, token)
-                    assert done.status == 201, done.body
-                    orders.append(done.body["order_ref"])
-        seeds = {"FUZZ_CHANNELS": "pos,web,ifood", "FUZZ_SESSIONS": ",".join(sessions),
-                 "FUZZ_ORDERS": ",".join(orders)}
-        yield ex, token, seeds
-    finally:
-        ex.stop()
+    with fresh_database(url, "schemathesis") as database:
+        ex = Example(workdir, env=example_env(DATABASE_URL=database, DEBUG="1"))
+        ex.manage("migrate", "--noinput")
+        ex.manage("omniman_seed")
+        token = ex.manage("omniman_token", "fuzzer", "--operator").stdout.strip()
+        ex.start()
+        try:
+            sessions, orders = [], []
+            for channel, n in (("pos", 4), ("ifood", 2)):
+                for i in range(n):
+                    key = f"FUZZ-{channel.upper()}-{i}"
+                    assert ex.request("POST", "/api/sessions/", {"channel_code": channel, "session_key": key},
+                                      token).status == 201
+                    ops = [{"op": "add_line", "sku": "COFFEE", "qty": 1, "unit_price_q": 500, "line_id": "L1"}]
+                    assert ex.request("POST", f"/api/sessions/{key}/modify/", {"channel_code": channel, "ops": ops},
+                                      token).status == 200
+                    sessions.append(key)
+                    if i % 2:
+                        done = ex.request("POST", f"/api/sessions/{key}/commit/", {"channel_code": channel}, token)
+                        assert done.status == 201, done.body
+                        orders.append(done.body["order_ref"])
+            seeds = {"FUZZ_CHANNELS": "pos,web,ifood", "FUZZ_SESSIONS": ",".join(sessions),
+                     "FUZZ_ORDERS": ",".join(orders)}
+            yield ex, token, seeds
+        finally:
+            ex.stop()
 
 
 def run_schemathesis(ex: Example, token: str, seeds: dict[str, str], phases: str, examples: int,

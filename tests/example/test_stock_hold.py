@@ -43,11 +43,11 @@ def test_no_hold_leaks_across_200_random_sessions_on_postgresql(tmp_path_factory
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")
-    ex = Example(tmp_path_factory.mktemp("stock-pg"),
-                 env=example_env(DATABASE_URL=fresh_database(url, "stock"), DEBUG="1"))
-    ex.manage("migrate", "--noinput")
-    ex.manage("omniman_seed")
-    _check(_run(ex), 200)
+    with fresh_database(url, "stock") as database:
+        ex = Example(tmp_path_factory.mktemp("stock-pg"), env=example_env(DATABASE_URL=database, DEBUG="1"))
+        ex.manage("migrate", "--noinput")
+        ex.manage("omniman_seed")
+        _check(_run(ex), 200)
 
 
 def test_seed_rerun_keeps_the_stock_that_orders_took(tmp_path_factory, seeded_db) -> None:

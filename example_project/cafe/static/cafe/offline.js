@@ -352,24 +352,49 @@ const offline = (() => {
   }
 
   // Keep a copy of the page, its scripts and its styles, that pos-sw.js answers with
-  // when the page is reloaded without the network.
+  // when the page is reloaded without the network. ``pageCopy`` says whether such a
+  // reload would open the page (the sign next to the badge): "ready" once the copy is
+  // kept and the service worker controls the page, "unavailable" where the browser
+  // runs no service worker for it (plain HTTP to another host), else "pending".
+  let pageCopy = "pending";
+
+  function keptAs(state) {
+    pageCopy = state;
+    render();
+  }
+
   async function keepPage() {
-    if (!("serviceWorker" in navigator) || !window.caches || !navigator.onLine) return;
+    if (!("serviceWorker" in navigator) || !window.caches) return keptAs("unavailable");
+    const sw = navigator.serviceWorker;
+    if (!navigator.onLine) {
+      // Opened from the copy, or with the network already down: nothing to fetch.
+      return keptAs(sw.controller ? "ready" : "pending");
+    }
     try {
-      await navigator.serviceWorker.register(new URL("sw.js", location.href).pathname);
+      await sw.register(new URL("sw.js", location.href).pathname);
       const urls = [location.pathname,
                     ...[...document.querySelectorAll("script[src]")].map(s => s.src),
                     ...[...document.querySelectorAll('link[rel="stylesheet"]')].map(l => l.href)];
       await (await caches.open("omniman-pos-v1")).addAll(urls);
+      await sw.ready;
+      // A first visit is controlled once the worker claims it (pos-sw.js, on activate).
+      if (!sw.controller) await new Promise((resolve) => sw.addEventListener("controllerchange", resolve, {once: true}));
+      keptAs("ready");
     } catch (err) {
-      // No copy this time (no network, no service workers): selling offline still
-      // works until the page is reloaded.
+      // No copy this time (the network dropped): selling offline still works until the
+      // page is reloaded; the next "online" tries again.
+      keptAs("pending");
     }
   }
 
   function start() {
     keepPage();
-    window.addEventListener("online", () => { reachable = true; retryDelay = 1000; changed(); });
+    window.addEventListener("online", () => {
+      reachable = true;
+      retryDelay = 1000;
+      if (pageCopy === "pending") keepPage();
+      changed();
+    });
     window.addEventListener("offline", () => { reachable = false; render(); });
     // Another tab of this browser changed the queue or the sessions: show it.
     window.addEventListener("storage", (ev) => { if (ev.key === STORE) refresh(); });
@@ -599,6 +624,27 @@ const offline = (() => {
     return node;
   }
 
+  // Whether a reload without the network opens this page (see keepPage).
+  function copySign() {
+    let node = document.getElementById("offline-ready");
+    if (!node) {
+      node = el("span", {id: "offline-ready", class: "offline-ready"});
+      const net = badge();
+      net.after(node);
+    }
+    node.hidden = pageCopy === "pending";
+    node.dataset.state = pageCopy;
+    node.className = "offline-ready " + pageCopy;
+    if (pageCopy === "ready") {
+      node.textContent = "✓ Ready offline";
+      node.title = "This page is kept in the browser: it opens without the network, and sales wait to be sent.";
+    } else {
+      node.textContent = "Reload needs the network";
+      node.title = "This browser keeps no copy of the page here (service workers need https:// or localhost): " +
+                   "selling offline works until the page is reloaded.";
+    }
+  }
+
   function panel() {
     let node = document.getElementById("conflict");
     if (!node) {
@@ -622,6 +668,7 @@ const offline = (() => {
     node.dataset.waiting = String(n);
     const state = !mineToSend ? (who ? "Another cashier signed in" : "Signed out") : online ? "Online" : "Offline";
     node.textContent = state + " · " + n + " waiting" + (held ? " · " + held + " conflict" : "");
+    copySign();
 
     const box = panel();
     const sid = current();
