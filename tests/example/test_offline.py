@@ -68,7 +68,7 @@ def page_kept(driver, timeout: float = 20) -> bool:
     ))
 
 
-def copy_sign(driver) -> tuple[str, str]:
+def copy_sign(driver) -> list[str]:
     """The sign next to the badge that says whether a reload without the network opens
     the page: its state and its words ("" while the page is still keeping its copy)."""
     return driver.execute_script(
