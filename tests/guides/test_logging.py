@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.example.harness import ROOT
+from tests.example.harness import ROOT, example_env
 
 PAGE = ROOT / "docs" / "ref" / "logging.rst"
 SNIPPET = ROOT / "docs" / "ref" / "logging" / "settings_snippet.py"
@@ -41,8 +41,7 @@ TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 
 def stderr_of(tmp_path: Path, settings: str) -> list[str]:
     (tmp_path / "shop_settings.py").write_text(settings)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OMNIMAN_"))}
-    env.update(DJANGO_SETTINGS_MODULE="shop_settings", PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
+    env = example_env(DJANGO_SETTINGS_MODULE="shop_settings", PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
     done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
